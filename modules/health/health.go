@@ -1,0 +1,109 @@
+// Package health serves /healthz (the process is alive; touches nothing) and
+// /readyz (every readiness check of the app passes).
+package health
+
+import (
+	"context"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/slipwayhq/slipway/platform/apierror"
+	"github.com/slipwayhq/slipway/platform/httpserver"
+	"github.com/slipwayhq/slipway/platform/readiness"
+)
+
+// Module provides the health routes.
+var Module = fx.Module("health",
+	fx.Provide(httpserver.AsRegistrar(NewRoutes)),
+)
+
+// checkTimeout bounds each readiness probe, so /readyz answers promptly even
+// when a dependency hangs.
+const checkTimeout = 2 * time.Second
+
+// Params are the routes' dependencies.
+type Params struct {
+	fx.In
+	Checks []readiness.Check `group:"readiness"`
+	Log    *zap.Logger
+}
+
+// Routes serves the probes.
+type Routes struct {
+	checks []readiness.Check
+	log    *zap.Logger
+}
+
+// NewRoutes builds the routes.
+func NewRoutes(p Params) *Routes {
+	checks := append([]readiness.Check(nil), p.Checks...)
+	sort.Slice(checks, func(i, j int) bool { return checks[i].Name < checks[j].Name })
+	return &Routes{checks: checks, log: p.Log.Named("health")}
+}
+
+// Status is the body of a healthy probe.
+type Status struct {
+	Status string            `json:"status" enum:"ok"`
+	Checks map[string]string `json:"checks,omitempty" doc:"readiness: each check's state (ok, or the failure)"`
+}
+
+// Operations lists the probes.
+func (r *Routes) Operations() []httpserver.Operation {
+	return []httpserver.Operation{
+		{Method: http.MethodGet, Path: "/healthz", Unversioned: true, ID: "healthz", Tags: []string{"health"},
+			Summary:   "Liveness: the process answers; touches no dependency",
+			Responses: []httpserver.Response{{Status: 200, Body: Status{}}},
+			Handler:   func(c *fiber.Ctx) error { return c.JSON(Status{Status: "ok"}) }},
+		{Method: http.MethodGet, Path: "/readyz", Unversioned: true, ID: "readyz", Tags: []string{"health"},
+			Summary:   "Readiness: every dependency answers; 503 not_ready names the failed checks",
+			Responses: []httpserver.Response{{Status: 200, Body: Status{}}},
+			Handler:   r.ready},
+	}
+}
+
+func (r *Routes) ready(c *fiber.Ctx) error {
+	results := r.run(c.UserContext())
+	body := Status{Status: "ok", Checks: map[string]string{}}
+	var failed []string
+	for i, chk := range r.checks {
+		if err := results[i]; err != nil {
+			// The cause may name hosts or carry driver text: log it, don't serve it.
+			r.log.Warn("readiness check failing", zap.String("check", chk.Name), zap.Error(err))
+			body.Checks[chk.Name] = "failing"
+			if !chk.Optional {
+				failed = append(failed, chk.Name)
+			}
+			continue
+		}
+		body.Checks[chk.Name] = "ok"
+	}
+	if len(failed) > 0 {
+		return apierror.New(http.StatusServiceUnavailable, apierror.CodeNotReady, "not ready: "+strings.Join(failed, ", ")).
+			WithDetail("failed", failed).WithDetail("checks", body.Checks)
+	}
+	return c.JSON(body)
+}
+
+// run probes every check in parallel, each under checkTimeout.
+func (r *Routes) run(ctx context.Context) []error {
+	out := make([]error, len(r.checks))
+	var wg sync.WaitGroup
+	for i, chk := range r.checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, checkTimeout)
+			defer cancel()
+			out[i] = chk.Probe(cctx)
+		}()
+	}
+	wg.Wait()
+	return out
+}

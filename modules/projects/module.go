@@ -1,0 +1,28 @@
+package projects
+
+import (
+	"fmt"
+
+	"go.uber.org/fx"
+
+	"github.com/slipwayhq/slipway/platform/httpserver"
+	"github.com/slipwayhq/slipway/platform/storage"
+)
+
+// Module provides the projects Service and its routes.
+var Module = fx.Module("projects",
+	fx.Provide(fx.Private, NewStore),
+	fx.Provide(
+		NewService,
+		httpserver.AsRegistrar(NewRoutes),
+	),
+)
+
+// NewStore returns the Store for the configured records backend.
+func NewStore(r *storage.Records) (Store, error) {
+	switch {
+	case r.JSON != nil:
+		return newJSONStore(r.JSON)
+	}
+	return nil, fmt.Errorf("projects: no store for records backend %q", r.Backend)
+}

@@ -1,0 +1,142 @@
+package projects
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/slipwayhq/slipway/platform/apierror"
+	"github.com/slipwayhq/slipway/platform/auth"
+	"github.com/slipwayhq/slipway/platform/derrors"
+	"github.com/slipwayhq/slipway/platform/ids"
+	"github.com/slipwayhq/slipway/platform/storage/page"
+)
+
+// Service holds the ownership rules of projects.
+type Service struct {
+	store Store
+	now   func() time.Time
+}
+
+// NewService builds the service.
+func NewService(store Store) *Service {
+	return &Service{store: store, now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
+}
+
+// Changes is a partial update; nil fields stay as they are.
+type Changes struct {
+	Name        *string
+	Description *string
+}
+
+// Create makes a project owned by the caller.
+func (s *Service) Create(ctx context.Context, caller auth.Principal, name, description string) (*Project, error) {
+	if fields := validate(&name, &description); len(fields) > 0 {
+		return nil, apierror.Validation(fields...)
+	}
+	now := s.now()
+	p := &Project{ID: ids.New(ids.Project), OwnerID: caller.ID, Name: name, Description: description,
+		CreatedAt: now, UpdatedAt: now}
+	if err := s.store.Create(ctx, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func validate(name, description *string) []apierror.FieldError {
+	var f []apierror.FieldError
+	if name != nil {
+		if r := checkName(*name); r != "" {
+			f = append(f, apierror.FieldError{Field: "name", Reason: r})
+		}
+	}
+	if description != nil {
+		if r := checkDescription(*description); r != "" {
+			f = append(f, apierror.FieldError{Field: "description", Reason: r})
+		}
+	}
+	return f
+}
+
+// Get returns a project the caller may see; anyone else's is not found.
+func (s *Service) Get(ctx context.Context, caller auth.Principal, id string) (*Project, error) {
+	if !ids.Valid(ids.Project, id) {
+		return nil, apierror.NotFound("project", id)
+	}
+	p, err := s.store.Get(ctx, id)
+	if errors.Is(err, derrors.ErrNotFound) {
+		return nil, apierror.NotFound("project", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if p.OwnerID != caller.ID && !caller.IsOperator() {
+		return nil, apierror.NotFound("project", id)
+	}
+	return p, nil
+}
+
+// checkWrite allows the owner and root to change a project; an operator who
+// may see it but not own it is told which group it would take.
+func checkWrite(caller auth.Principal, p *Project) error {
+	if p.OwnerID == caller.ID || caller.Has(auth.GroupRoot) {
+		return nil
+	}
+	return apierror.Forbidden(auth.GroupRoot)
+}
+
+// Update changes a project's name or description.
+func (s *Service) Update(ctx context.Context, caller auth.Principal, id string, ch Changes) (*Project, error) {
+	if fields := validate(ch.Name, ch.Description); len(fields) > 0 {
+		return nil, apierror.Validation(fields...)
+	}
+	if _, err := s.Get(ctx, caller, id); err != nil {
+		return nil, err
+	}
+	p, err := s.store.Update(ctx, id, func(p *Project) error {
+		if err := checkWrite(caller, p); err != nil {
+			return err
+		}
+		if ch.Name != nil {
+			p.Name = *ch.Name
+		}
+		if ch.Description != nil {
+			p.Description = *ch.Description
+		}
+		p.UpdatedAt = s.now()
+		return nil
+	})
+	if errors.Is(err, derrors.ErrNotFound) {
+		return nil, apierror.NotFound("project", id)
+	}
+	return p, err
+}
+
+// Delete removes a project with its repositories and runs.
+func (s *Service) Delete(ctx context.Context, caller auth.Principal, id string) error {
+	p, err := s.Get(ctx, caller, id)
+	if err != nil {
+		return err
+	}
+	if err := checkWrite(caller, p); err != nil {
+		return err
+	}
+	err = s.store.Delete(ctx, id)
+	if errors.Is(err, derrors.ErrNotFound) {
+		return apierror.NotFound("project", id)
+	}
+	return err
+}
+
+// List pages through the caller's projects, or every project when all is set
+// by an operator.
+func (s *Service) List(ctx context.Context, caller auth.Principal, all bool, req page.Request) (page.Result[Project], error) {
+	owner := caller.ID
+	if all {
+		if !caller.IsOperator() {
+			return page.Result[Project]{}, apierror.Forbidden(auth.GroupOperator)
+		}
+		owner = ""
+	}
+	return s.store.List(ctx, owner, req)
+}

@@ -1,0 +1,34 @@
+package users
+
+import (
+	"fmt"
+
+	"go.uber.org/fx"
+
+	"github.com/slipwayhq/slipway/platform/auth"
+	"github.com/slipwayhq/slipway/platform/httpserver"
+	"github.com/slipwayhq/slipway/platform/storage"
+)
+
+// Module provides the users Store and Service, the auth PrincipalSource and
+// the /v1/auth routes.
+var Module = fx.Module("users",
+	fx.Provide(
+		fx.Private,
+		NewStore,
+	),
+	fx.Provide(
+		NewService,
+		func(s *Service) auth.PrincipalSource { return s },
+		httpserver.AsRegistrar(NewRoutes),
+	),
+)
+
+// NewStore returns the Store for the configured records backend.
+func NewStore(r *storage.Records) (Store, error) {
+	switch {
+	case r.JSON != nil:
+		return newJSONStore(r.JSON)
+	}
+	return nil, fmt.Errorf("users: no store for records backend %q", r.Backend)
+}

@@ -1,0 +1,191 @@
+package users
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/slipwayhq/slipway/platform/apierror"
+	"github.com/slipwayhq/slipway/platform/auth"
+	"github.com/slipwayhq/slipway/platform/derrors"
+	"github.com/slipwayhq/slipway/platform/ids"
+	"github.com/slipwayhq/slipway/platform/ratelimit"
+	"github.com/slipwayhq/slipway/platform/settings"
+)
+
+// Service holds the rules about users: sign-up, login, lookups for the guard.
+type Service struct {
+	store   Store
+	hasher  auth.Hasher
+	tokens  *auth.HMACTokens // nil in cognito mode
+	signup  bool
+	byEmail *ratelimit.Limiter
+	byIP    *ratelimit.Limiter
+	log     *zap.Logger
+	now     func() time.Time
+	// dummyHash makes a login for an unknown email cost what a real one does,
+	// so response time does not reveal which emails exist. Made on first use:
+	// hashing at start would cost startup time and memory.
+	dummyOnce sync.Once
+	dummyHash string
+}
+
+var _ auth.PrincipalSource = (*Service)(nil)
+
+// NewService builds the service.
+func NewService(store Store, hasher auth.Hasher, tokens *auth.HMACTokens, s *settings.Settings, log *zap.Logger) (*Service, error) {
+	return &Service{
+		store: store, hasher: hasher, tokens: tokens, signup: s.Auth.SignupEnabled,
+		byEmail: ratelimit.New(s.Auth.LoginLimitPerEmail, s.Auth.LoginLimitWindow),
+		byIP:    ratelimit.New(s.Auth.LoginLimitPerIP, s.Auth.LoginLimitWindow),
+		log:     log.Named("users"), now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+	}, nil
+}
+
+// Session is a user with a fresh access token.
+type Session struct {
+	User      *User
+	Token     string
+	ExpiresIn time.Duration
+}
+
+// CreateInput is what a new user is made of.
+type CreateInput struct {
+	Email       string
+	Password    string
+	DisplayName string
+	Groups      []string
+}
+
+// Create stores a new local user (sign-up and the `users create` command).
+func (s *Service) Create(ctx context.Context, in CreateInput) (*User, error) {
+	email := NormalizeEmail(in.Email)
+	var fields []apierror.FieldError
+	if r := checkEmail(email); r != "" {
+		fields = append(fields, apierror.FieldError{Field: "email", Reason: r})
+	}
+	if r := checkPassword(in.Password); r != "" {
+		fields = append(fields, apierror.FieldError{Field: "password", Reason: r})
+	}
+	if r := checkDisplayName(in.DisplayName); r != "" {
+		fields = append(fields, apierror.FieldError{Field: "display_name", Reason: r})
+	}
+	fields = append(fields, checkGroups("groups", in.Groups)...)
+	if len(fields) > 0 {
+		return nil, apierror.Validation(fields...)
+	}
+	hash, err := s.hasher.Hash(in.Password)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	groups := in.Groups
+	if groups == nil {
+		groups = []string{}
+	}
+	u := &User{
+		ID: ids.New(ids.User), Email: email, DisplayName: in.DisplayName, PasswordHash: hash,
+		Groups: groups, CreatedAt: now, UpdatedAt: now,
+	}
+	if err := s.store.Create(ctx, u); err != nil {
+		if errors.Is(err, derrors.ErrConflict) {
+			return nil, apierror.Conflict(apierror.CodeEmailTaken, "an account with this email already exists").WithCause(err)
+		}
+		return nil, err
+	}
+	s.log.Info("user created", zap.String("user_id", u.ID), zap.Strings("groups", u.Groups))
+	return u, nil
+}
+
+// SignUp creates a user and signs them in, when sign-up is enabled.
+func (s *Service) SignUp(ctx context.Context, in CreateInput) (*Session, error) {
+	if !s.signup {
+		return nil, apierror.New(http.StatusForbidden, apierror.CodeSignupDisabled, "sign-up is disabled on this server")
+	}
+	in.Groups = nil // nobody signs themselves up into a group
+	u, err := s.Create(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return s.session(u)
+}
+
+var errBadCredentials = apierror.New(http.StatusUnauthorized, apierror.CodeInvalidCredentials, "email or password is wrong")
+
+// Login checks an email and password, rate limited per email and per client
+// address. An unknown email, a wrong password and a disabled account all get
+// the same answer.
+func (s *Service) Login(ctx context.Context, email, password, clientAddr string) (*Session, error) {
+	email = NormalizeEmail(email)
+	if ok, retry := s.byIP.Allow(clientAddr); !ok {
+		return nil, apierror.TooManyRequests(apierror.CodeRateLimited, "too many login attempts from this address", retry)
+	}
+	if ok, retry := s.byEmail.Allow(email); !ok {
+		return nil, apierror.TooManyRequests(apierror.CodeRateLimited, "too many login attempts for this account", retry)
+	}
+	u, err := s.store.GetByEmail(ctx, email)
+	if errors.Is(err, derrors.ErrNotFound) {
+		s.burnTime(password)
+		return nil, errBadCredentials
+	}
+	if err != nil {
+		return nil, err
+	}
+	if u.PasswordHash == "" {
+		s.burnTime(password)
+		return nil, errBadCredentials
+	}
+	ok, err := s.hasher.Verify(u.PasswordHash, password)
+	if err != nil {
+		return nil, err
+	}
+	if !ok || u.Disabled {
+		return nil, errBadCredentials
+	}
+	return s.session(u)
+}
+
+// burnTime spends what checking a real password costs.
+func (s *Service) burnTime(password string) {
+	s.dummyOnce.Do(func() { s.dummyHash, _ = s.hasher.Hash("not a real password, only for timing") })
+	_, _ = s.hasher.Verify(s.dummyHash, password)
+}
+
+func (s *Service) session(u *User) (*Session, error) {
+	if s.tokens == nil {
+		return nil, apierror.New(http.StatusNotFound, apierror.CodeNotFound, "local login is not available in this auth mode")
+	}
+	tok, err := s.tokens.Issue(u.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &Session{User: u, Token: tok, ExpiresIn: s.tokens.TTL()}, nil
+}
+
+// Get returns a user by id.
+func (s *Service) Get(ctx context.Context, id string) (*User, error) {
+	u, err := s.store.Get(ctx, id)
+	if errors.Is(err, derrors.ErrNotFound) {
+		return nil, apierror.NotFound("user", id)
+	}
+	return u, err
+}
+
+// Principal resolves verified claims to a live user for the auth guard.
+func (s *Service) Principal(ctx context.Context, c auth.Claims) (auth.Principal, error) {
+	u, err := s.store.Get(ctx, c.Subject)
+	if errors.Is(err, derrors.ErrNotFound) {
+		return auth.Principal{}, auth.ErrUserInactive
+	}
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	if u.Disabled {
+		return auth.Principal{}, auth.ErrUserInactive
+	}
+	return u.Principal(), nil
+}

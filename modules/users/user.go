@@ -1,0 +1,89 @@
+package users
+
+import (
+	"net/mail"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/slipwayhq/slipway/platform/apierror"
+	"github.com/slipwayhq/slipway/platform/auth"
+)
+
+// User is a stored user.
+type User struct {
+	ID           string    `json:"id"`
+	Email        string    `json:"email"` // normalised: trimmed, lower case
+	DisplayName  string    `json:"display_name"`
+	PasswordHash string    `json:"password_hash,omitempty"` // empty for external (Cognito) users
+	Groups       []string  `json:"groups"`
+	Disabled     bool      `json:"disabled"`
+	External     bool      `json:"external"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// Limits of user fields.
+const (
+	MaxEmailLen       = 254
+	MaxDisplayNameLen = 100
+)
+
+// NormalizeEmail is the form emails are stored and compared in.
+func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// checkEmail returns a reason when email is not acceptable, "" when it is.
+func checkEmail(email string) string {
+	switch {
+	case email == "":
+		return "is required"
+	case len(email) > MaxEmailLen:
+		return "is longer than 254 characters"
+	}
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Address != email || !strings.Contains(email[strings.LastIndexByte(email, '@')+1:], ".") {
+		return "is not a valid email address"
+	}
+	return ""
+}
+
+func checkPassword(pw string) string {
+	switch {
+	case len(pw) < auth.MinPasswordLen:
+		return "must be at least 8 characters"
+	case len(pw) > auth.MaxPasswordLen:
+		return "must be at most 256 bytes"
+	}
+	return ""
+}
+
+func checkDisplayName(name string) string {
+	if utf8.RuneCountInString(name) > MaxDisplayNameLen {
+		return "must be at most 100 characters"
+	}
+	if strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "must not contain control characters"
+	}
+	return ""
+}
+
+// checkGroups returns a FieldError for unknown or repeated groups.
+func checkGroups(field string, groups []string) []apierror.FieldError {
+	seen := map[string]bool{}
+	for _, g := range groups {
+		if !slices.Contains(auth.KnownGroups, g) {
+			return []apierror.FieldError{{Field: field, Reason: "unknown group " + g + " (known: operator, root)"}}
+		}
+		if seen[g] {
+			return []apierror.FieldError{{Field: field, Reason: "group " + g + " is repeated"}}
+		}
+		seen[g] = true
+	}
+	return nil
+}
+
+// Principal returns the auth view of u.
+func (u *User) Principal() auth.Principal {
+	return auth.Principal{ID: u.ID, Email: u.Email, Groups: slices.Clone(u.Groups)}
+}

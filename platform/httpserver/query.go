@@ -1,0 +1,57 @@
+package httpserver
+
+import (
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/slipwayhq/slipway/platform/apierror"
+	"github.com/slipwayhq/slipway/platform/storage/page"
+)
+
+// PageQuery documents the pagination parameters every list takes; embed it in
+// an operation's Query struct.
+type PageQuery struct {
+	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"20" doc:"page size"`
+	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
+}
+
+// ParsePage reads limit and cursor; a bad value is a 422 naming the parameter.
+func ParsePage(c *fiber.Ctx) (page.Request, error) {
+	req := page.Request{Limit: page.DefaultLimit}
+	if raw := c.Query("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > page.MaxLimit {
+			return req, apierror.InvalidField("limit", "must be an integer from 1 to 100")
+		}
+		req.Limit = n
+	}
+	cur, err := page.Decode(c.Query("cursor"))
+	if err != nil {
+		return req, apierror.InvalidField("cursor", "is not a cursor this server issued")
+	}
+	req.After = cur
+	return req, nil
+}
+
+// NextCursor is the wire form of a next-page cursor: null at the end.
+func NextCursor(c page.Cursor) *string {
+	if c.IsZero() {
+		return nil
+	}
+	s := page.Encode(c)
+	return &s
+}
+
+// ParseBool reads an optional boolean query parameter; a bad value is a 422.
+func ParseBool(c *fiber.Ctx, name string) (bool, error) {
+	raw := c.Query(name)
+	if raw == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(raw)
+	if err != nil {
+		return false, apierror.InvalidField(name, "must be true or false")
+	}
+	return b, nil
+}

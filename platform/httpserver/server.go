@@ -1,0 +1,219 @@
+package httpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/gofiber/fiber/v2"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/slipwayhq/slipway/platform/apierror"
+	"github.com/slipwayhq/slipway/platform/httpserver/middleware"
+	"github.com/slipwayhq/slipway/platform/settings"
+)
+
+// Params are the server's dependencies.
+type Params struct {
+	fx.In
+	Settings   *settings.Settings
+	Log        *zap.Logger
+	Guard      Guard
+	Registrars []Registrar `group:"routes"`
+	Shutdowner fx.Shutdowner
+}
+
+// Server is the HTTP server and the table of every operation it serves.
+type Server struct {
+	app        *fiber.App
+	cfg        settings.HTTP
+	log        *zap.Logger
+	ops        []Operation
+	shutdowner fx.Shutdowner
+
+	mu   sync.Mutex
+	addr net.Addr
+	done chan struct{}
+}
+
+// New builds the Fiber app and registers every operation. It does no I/O.
+func New(p Params) (*Server, error) {
+	s := &Server{cfg: p.Settings.HTTP, log: p.Log.Named("http"), shutdowner: p.Shutdowner}
+	for _, r := range p.Registrars {
+		s.ops = append(s.ops, r.Operations()...)
+	}
+	// Group order is random (fx value groups): sort so registration and the
+	// document are deterministic.
+	sort.SliceStable(s.ops, func(i, j int) bool {
+		if s.ops[i].fullPath() != s.ops[j].fullPath() {
+			return s.ops[i].fullPath() < s.ops[j].fullPath()
+		}
+		return s.ops[i].Method < s.ops[j].Method
+	})
+	allow := newAllowTable(s.ops)
+	cfg := fiber.Config{
+		AppName:               "slipway",
+		DisableStartupMessage: true,
+		BodyLimit:             s.cfg.MaxBodyBytes,
+		ReadBufferSize:        s.cfg.MaxHeaderBytes,
+		ReadTimeout:           s.cfg.ReadTimeout,
+		WriteTimeout:          s.cfg.WriteTimeout,
+		IdleTimeout:           s.cfg.IdleTimeout,
+		ErrorHandler:          apierror.Handler(s.log, apierror.HandlerOptions{Allow: allow.methods}),
+		// Never let a handler's string outlive its request buffer by accident:
+		// ids read from params are stored and logged (fiber #426).
+		Immutable: true,
+	}
+	if len(s.cfg.TrustedProxies) > 0 {
+		cfg.EnableTrustedProxyCheck = true
+		cfg.TrustedProxies = s.cfg.TrustedProxies
+		cfg.ProxyHeader = fiber.HeaderXForwardedFor
+	}
+	s.app = fiber.New(cfg)
+	s.app.Use(
+		middleware.RequestID(),
+		middleware.AccessLog(s.log.Named("access")),
+		middleware.Recover(s.log),
+		middleware.CORS(s.cfg.CORSOrigins),
+	)
+	v1 := s.app.Group("/v1")
+	seen := map[string]bool{}
+	for _, op := range s.ops {
+		key := op.Method + " " + op.fullPath()
+		if seen[key] {
+			return nil, fmt.Errorf("httpserver: route %s registered twice", key)
+		}
+		seen[key] = true
+		handlers := []fiber.Handler{}
+		if op.Access != Public {
+			handlers = append(handlers, p.Guard.Require(op.Access))
+		}
+		handlers = append(handlers, op.Handler)
+		if op.Unversioned {
+			s.app.Add(op.Method, op.Path, handlers...)
+		} else {
+			v1.Add(op.Method, op.Path, handlers...)
+		}
+	}
+	return s, nil
+}
+
+// fullPath is the absolute Fiber path of op.
+func (op Operation) fullPath() string {
+	if op.Unversioned {
+		return op.Path
+	}
+	return "/v1" + op.Path
+}
+
+// FullPath is the absolute Fiber path of op ("/v1/projects/:project_id").
+func (op Operation) FullPath() string { return op.fullPath() }
+
+// Operations returns every operation served, sorted by path and method.
+func (s *Server) Operations() []Operation { return s.ops }
+
+// App returns the Fiber app, for in-process tests.
+func (s *Server) App() *fiber.App { return s.app }
+
+// Addr returns the bound address once started, nil before.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// Start binds the listener (so "address in use" fails the start) and serves
+// in the background.
+func (s *Server) Start(context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (SLIPWAY_HTTP_ADDR): %w", s.cfg.Addr, err)
+	}
+	s.mu.Lock()
+	s.addr = ln.Addr()
+	s.done = make(chan struct{})
+	s.mu.Unlock()
+	s.log.Info("listening", zap.String("addr", ln.Addr().String()))
+	go func() {
+		defer close(s.done)
+		if err := s.app.Listener(ln); err != nil && !errors.Is(err, net.ErrClosed) {
+			s.log.Error("http server stopped", zap.Error(err))
+			_ = s.shutdowner.Shutdown(fx.ExitCode(1))
+		}
+	}()
+	return nil
+}
+
+// Stop stops accepting, lets in-flight requests finish within the shutdown
+// deadline, then closes what is left.
+func (s *Server) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	done := s.done
+	s.mu.Unlock()
+	if done == nil {
+		return nil // never started
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := s.app.ShutdownWithContext(ctx)
+	if err != nil {
+		s.log.Warn("shutdown deadline passed with requests in flight", zap.Error(err))
+		_ = s.app.Shutdown() // close the rest now
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// allowTable answers "which methods does this path serve" for 405 responses.
+type allowTable struct {
+	routes []allowRoute
+}
+
+type allowRoute struct {
+	segments []string
+	method   string
+}
+
+func newAllowTable(ops []Operation) *allowTable {
+	t := &allowTable{}
+	for _, op := range ops {
+		t.routes = append(t.routes, allowRoute{strings.Split(strings.Trim(op.fullPath(), "/"), "/"), op.Method})
+	}
+	return t
+}
+
+func (t *allowTable) methods(path string) []string {
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	set := map[string]bool{}
+	for _, r := range t.routes {
+		if matchSegments(r.segments, segs) {
+			set[r.method] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for m := range set {
+		out = append(out, m)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func matchSegments(pattern, path []string) bool {
+	if len(pattern) != len(path) {
+		return false
+	}
+	for i, p := range pattern {
+		if !strings.HasPrefix(p, ":") && p != path[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,145 @@
+package httpserver_test
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/fx"
+
+	"github.com/slipwayhq/slipway/app/apptest"
+	"github.com/slipwayhq/slipway/platform/httpserver"
+	"github.com/slipwayhq/slipway/platform/settings"
+)
+
+// testRoutes adds routes that misbehave on purpose.
+func testRoutes() fx.Option {
+	return fx.Provide(httpserver.AsRegistrar(func() httpserver.Registrar {
+		return httpserver.RegistrarFunc(func() []httpserver.Operation {
+			return []httpserver.Operation{
+				{Method: http.MethodGet, Path: "/test/panic", ID: "testPanic", Summary: "panics",
+					Handler: func(*fiber.Ctx) error { panic("secret internal detail") }},
+				{Method: http.MethodGet, Path: "/test/slow", ID: "testSlow", Summary: "slow",
+					Handler: func(c *fiber.Ctx) error { time.Sleep(300 * time.Millisecond); return c.SendString("done") }},
+			}
+		})
+	}))
+}
+
+func TestErrorEnvelopeForEveryFailure(t *testing.T) {
+	a := apptest.StartWith(t, apptest.Settings(t, func(s *settings.Settings) { s.HTTP.MaxBodyBytes = 2048 }), testRoutes())
+	tok := a.SignUp().Token
+
+	cases := []struct {
+		name   string
+		req    apptest.Request
+		status int
+		code   string
+	}{
+		{"unknown route", apptest.Request{Method: "GET", Path: "/v1/nope"}, 404, "not_found"},
+		{"wrong method", apptest.Request{Method: "PUT", Path: "/v1/projects", Token: tok}, 405, "method_not_allowed"},
+		{"invalid json", apptest.Request{Method: "POST", Path: "/v1/projects", Token: tok, Body: `{"name":`}, 400, "invalid_json"},
+		{"array body", apptest.Request{Method: "POST", Path: "/v1/projects", Token: tok, Body: `["x"]`}, 400, "invalid_json"},
+		{"two objects", apptest.Request{Method: "POST", Path: "/v1/projects", Token: tok, Body: `{"name":"a"}{"name":"b"}`}, 400, "invalid_json"},
+		{"unknown field", apptest.Request{Method: "POST", Path: "/v1/projects", Token: tok, Body: `{"name":"a","owner_id":"usr_x"}`}, 422, "validation_error"},
+		{"wrong type", apptest.Request{Method: "POST", Path: "/v1/projects", Token: tok, Body: `{"name":5}`}, 422, "validation_error"},
+		{"wrong media type", apptest.Request{Method: "POST", Path: "/v1/projects", Token: tok, Body: `{"name":"a"}`,
+			Header: map[string]string{"Content-Type": "text/plain"}}, 415, "unsupported_media_type"},
+		{"body too large", apptest.Request{Method: "POST", Path: "/v1/projects", Token: tok,
+			Body: `{"name":"` + strings.Repeat("x", 4096) + `"}`}, 413, "payload_too_large"},
+		{"panic", apptest.Request{Method: "GET", Path: "/v1/test/panic"}, 500, "internal_error"},
+		{"no token", apptest.Request{Method: "GET", Path: "/v1/projects"}, 401, "invalid_token"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := a.Do(tc.req)
+			require.Equal(t, tc.status, res.Status, "body: %s", res.Body)
+			require.Equal(t, tc.code, res.ErrorCode(t))
+			require.NotEmpty(t, res.Header.Get("X-Request-ID"))
+		})
+	}
+
+	t.Run("405 names the allowed methods", func(t *testing.T) {
+		res := a.Do(apptest.Request{Method: "PUT", Path: "/v1/projects/prj_x", Token: tok})
+		require.Equal(t, 405, res.Status)
+		require.Equal(t, "DELETE, GET, PATCH", res.Header.Get("Allow"))
+	})
+	t.Run("panic body hides internals", func(t *testing.T) {
+		res := a.Get("/v1/test/panic", "")
+		require.NotContains(t, string(res.Body), "secret internal detail")
+		require.NotContains(t, string(res.Body), "goroutine")
+	})
+	t.Run("unknown field is named", func(t *testing.T) {
+		res := a.Do(apptest.Request{Method: "POST", Path: "/v1/projects", Token: tok, Body: `{"name":"a","owner_id":"usr_x"}`})
+		fields := res.JSON(t)["error"].(map[string]any)["details"].(map[string]any)["fields"].([]any)
+		require.Equal(t, "owner_id", fields[0].(map[string]any)["field"])
+	})
+}
+
+func TestHeadersTooLarge(t *testing.T) {
+	a := apptest.Start(t)
+	res := a.Do(apptest.Request{Method: "GET", Path: "/healthz", Header: map[string]string{"X-Big": strings.Repeat("a", 16<<10)}})
+	require.Equal(t, http.StatusRequestHeaderFieldsTooLarge, res.Status)
+	require.Equal(t, "headers_too_large", res.ErrorCode(t))
+}
+
+func TestRequestID(t *testing.T) {
+	a := apptest.Start(t)
+	res := a.Do(apptest.Request{Method: "GET", Path: "/healthz", Header: map[string]string{"X-Request-ID": "client-id.42"}})
+	require.Equal(t, "client-id.42", res.Header.Get("X-Request-ID"))
+
+	for _, bad := range []string{strings.Repeat("a", 129), "has space", "semi;colon"} {
+		res := a.Do(apptest.Request{Method: "GET", Path: "/healthz", Header: map[string]string{"X-Request-ID": bad}})
+		got := res.Header.Get("X-Request-ID")
+		require.NotEqual(t, bad, got)
+		require.Len(t, got, 32)
+	}
+}
+
+func TestCORS(t *testing.T) {
+	a := apptest.Start(t, func(s *settings.Settings) { s.HTTP.CORSOrigins = []string{"https://app.example.com"} })
+	preflight := func(origin string) *apptest.Response {
+		return a.Do(apptest.Request{Method: "OPTIONS", Path: "/v1/projects", Header: map[string]string{
+			"Origin": origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"}})
+	}
+	res := preflight("https://app.example.com")
+	require.Equal(t, http.StatusNoContent, res.Status)
+	require.Equal(t, "https://app.example.com", res.Header.Get("Access-Control-Allow-Origin"))
+	require.Equal(t, "true", res.Header.Get("Access-Control-Allow-Credentials"))
+	require.Contains(t, res.Header.Get("Access-Control-Allow-Headers"), "Authorization")
+
+	res = preflight("https://evil.example.com")
+	require.Empty(t, res.Header.Get("Access-Control-Allow-Origin"))
+	require.Empty(t, res.Header.Get("Access-Control-Allow-Credentials"))
+
+	res = a.Do(apptest.Request{Method: "GET", Path: "/healthz", Header: map[string]string{"Origin": "https://app.example.com"}})
+	require.Equal(t, "https://app.example.com", res.Header.Get("Access-Control-Allow-Origin"))
+	require.Contains(t, res.Header.Get("Access-Control-Expose-Headers"), "X-Request-ID")
+}
+
+// TestGracefulShutdown checks an in-flight request finishes when the server
+// stops, and that new connections are refused afterwards.
+func TestGracefulShutdown(t *testing.T) {
+	a := apptest.StartWith(t, apptest.Settings(t), testRoutes())
+	addr := a.Server.Addr().String()
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = fmt.Fprintf(conn, "GET /v1/test/slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	require.NoError(t, err)
+	time.Sleep(50 * time.Millisecond) // let the request reach the handler
+	stopped := make(chan struct{})
+	go func() { a.Stop(); close(stopped) }()
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	require.Equal(t, 200, res.StatusCode)
+	<-stopped
+	_, err = net.DialTimeout("tcp", addr, time.Second)
+	require.Error(t, err)
+}

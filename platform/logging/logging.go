@@ -1,0 +1,120 @@
+// Package logging builds the zap logger: JSON lines in production, readable
+// console lines locally. A redacting core drops the value of any field whose
+// key names a secret, so a careless log call cannot leak a token or password.
+package logging
+
+import (
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/slipwayhq/slipway/platform/settings"
+)
+
+// Module provides *zap.Logger.
+var Module = fx.Module("logging", fx.Provide(New))
+
+// FxLogger routes fx's own events through zap. It must be given at the top
+// level of the app (fx.WithLogger inside a module covers only that module).
+var FxLogger = fx.WithLogger(func(log *zap.Logger) fxevent.Logger {
+	l := &fxevent.ZapLogger{Logger: log.Named("fx")}
+	l.UseLogLevel(zapcore.DebugLevel) // fx's wiring chatter is debug detail
+	return quietFailures{l}
+})
+
+// quietFailures drops fx's multi-line reports of a failed start: the command
+// prints the root cause as one line instead.
+type quietFailures struct{ fxevent.Logger }
+
+func (q quietFailures) LogEvent(e fxevent.Event) {
+	switch e.(type) {
+	case *fxevent.RollingBack, *fxevent.RolledBack:
+		return
+	}
+	// Every fx event that reports a failure carries it in a field named Err.
+	if v := reflect.Indirect(reflect.ValueOf(e)); v.Kind() == reflect.Struct {
+		if f := v.FieldByName("Err"); f.IsValid() && !f.IsNil() {
+			return
+		}
+	}
+	q.Logger.LogEvent(e)
+}
+
+// New builds the logger for the given settings.
+func New(s *settings.Settings) (*zap.Logger, error) {
+	level, err := zapcore.ParseLevel(s.Log.Level)
+	if err != nil {
+		return nil, fmt.Errorf("setting SLIPWAY_LOG_LEVEL: %w", err)
+	}
+	var enc zapcore.Encoder
+	if s.Log.Format == "json" {
+		cfg := zap.NewProductionEncoderConfig()
+		cfg.TimeKey = "ts"
+		cfg.EncodeTime = zapcore.RFC3339NanoTimeEncoder
+		enc = zapcore.NewJSONEncoder(cfg)
+	} else {
+		cfg := zap.NewDevelopmentEncoderConfig()
+		cfg.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
+		enc = zapcore.NewConsoleEncoder(cfg)
+	}
+	core := zapcore.NewCore(enc, zapcore.Lock(os.Stderr), level)
+	return zap.New(Redact(core), zap.AddCaller(), zap.AddStacktrace(zapcore.DPanicLevel)).
+		With(zap.String("env", s.Env)), nil
+}
+
+// Redact wraps core so fields whose key names a secret carry "[redacted]".
+func Redact(core zapcore.Core) zapcore.Core { return redactCore{core} }
+
+type redactCore struct{ zapcore.Core }
+
+func (c redactCore) With(fields []zapcore.Field) zapcore.Core {
+	return redactCore{c.Core.With(redactFields(fields))}
+}
+
+func (c redactCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
+	}
+	return ce
+}
+
+func (c redactCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	return c.Core.Write(e, redactFields(fields))
+}
+
+// secretKeys are substrings of field keys whose values never reach a log line.
+var secretKeys = []string{"password", "secret", "token", "authorization", "cookie", "database_url", "dsn", "credential"}
+
+// IsSecretKey reports whether a field or header named key holds a secret.
+func IsSecretKey(key string) bool {
+	k := strings.ToLower(key)
+	for _, s := range secretKeys {
+		if strings.Contains(k, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func redactFields(fields []zapcore.Field) []zapcore.Field {
+	for i := range fields {
+		if IsSecretKey(fields[i].Key) {
+			// Copy on first hit so the caller's slice stays untouched.
+			out := make([]zapcore.Field, len(fields))
+			copy(out, fields)
+			for j := i; j < len(out); j++ {
+				if IsSecretKey(out[j].Key) {
+					out[j] = zap.String(out[j].Key, "[redacted]")
+				}
+			}
+			return out
+		}
+	}
+	return fields
+}

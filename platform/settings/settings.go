@@ -1,0 +1,150 @@
+// Package settings loads Slipway's configuration: configs/default.yaml, then
+// configs/$SLIPWAY_ENV.yaml, then SLIPWAY_* environment variables, which always
+// win. Load validates everything and names the first bad setting in one line,
+// so a wrong value stops the start before anything is opened.
+package settings
+
+import "time"
+
+// Environments.
+const (
+	EnvLocal      = "local"
+	EnvTest       = "test"
+	EnvProduction = "production"
+)
+
+// Settings is the whole configuration. Modules take the projection they need
+// (s.HTTP, s.Auth …) rather than the whole.
+type Settings struct {
+	Env     string  `yaml:"-"`
+	HTTP    HTTP    `yaml:"http"`
+	Log     Log     `yaml:"log"`
+	Auth    Auth    `yaml:"auth"`
+	Storage Storage `yaml:"storage"`
+	Objects Objects `yaml:"objects"`
+	Queue   Queue   `yaml:"queue"`
+	Docker  Docker  `yaml:"docker"`
+	Runs    Runs    `yaml:"runs"`
+}
+
+// HTTP configures the listener and request limits.
+type HTTP struct {
+	Addr            string        `yaml:"addr"`
+	ReadTimeout     time.Duration `yaml:"read_timeout"`
+	WriteTimeout    time.Duration `yaml:"write_timeout"`
+	IdleTimeout     time.Duration `yaml:"idle_timeout"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	MaxBodyBytes    int           `yaml:"max_body_bytes"`
+	MaxHeaderBytes  int           `yaml:"max_header_bytes"`
+	CORSOrigins     []string      `yaml:"cors_origins"`
+	TrustedProxies  []string      `yaml:"trusted_proxies"`
+}
+
+// Log configures zap.
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// Auth configures token verification and the custom-mode login.
+type Auth struct {
+	Mode               string        `yaml:"mode"`
+	TokenSecret        string        `yaml:"token_secret"`
+	TokenTTL           time.Duration `yaml:"token_ttl"`
+	Issuer             string        `yaml:"issuer"`
+	Audience           string        `yaml:"audience"`
+	SignupEnabled      bool          `yaml:"signup_enabled"`
+	LoginLimitPerEmail int           `yaml:"login_limit_per_email"`
+	LoginLimitPerIP    int           `yaml:"login_limit_per_ip"`
+	LoginLimitWindow   time.Duration `yaml:"login_limit_window"`
+	PasswordMemoryKiB  uint32        `yaml:"password_memory_kib"`
+	Cognito            Cognito       `yaml:"cognito"`
+}
+
+// Auth modes.
+const (
+	AuthCustom  = "custom"
+	AuthCognito = "cognito"
+)
+
+// Cognito configures the Cognito user-pool verifier.
+type Cognito struct {
+	Region          string        `yaml:"region"`
+	UserPoolID      string        `yaml:"user_pool_id"`
+	ClientIDs       []string      `yaml:"client_ids"`
+	Issuer          string        `yaml:"issuer"`
+	JWKSURL         string        `yaml:"jwks_url"`
+	AcceptIDTokens  bool          `yaml:"accept_id_tokens"`
+	Leeway          time.Duration `yaml:"leeway"`
+	RefreshInterval time.Duration `yaml:"refresh_interval"`
+	FetchTimeout    time.Duration `yaml:"fetch_timeout"`
+}
+
+// Storage configures the records backend.
+type Storage struct {
+	Backend     string `yaml:"backend"`
+	DataDir     string `yaml:"data_dir"`
+	DatabaseURL string `yaml:"database_url"`
+	AutoMigrate bool   `yaml:"auto_migrate"`
+	Pool        Pool   `yaml:"pool"`
+}
+
+// Record backends.
+const (
+	BackendJSON     = "json"
+	BackendPostgres = "postgres"
+)
+
+// Pool configures the PostgreSQL connection pool.
+type Pool struct {
+	MaxOpenConns    int           `yaml:"max_open_conns"`
+	MaxIdleConns    int           `yaml:"max_idle_conns"`
+	ConnMaxLifetime time.Duration `yaml:"conn_max_lifetime"`
+	ConnMaxIdleTime time.Duration `yaml:"conn_max_idle_time"`
+}
+
+// Objects configures the object store for logs and patches.
+type Objects struct {
+	Backend string `yaml:"backend"`
+	S3      S3     `yaml:"s3"`
+}
+
+// S3 configures the S3 object store.
+type S3 struct {
+	Bucket   string `yaml:"bucket"`
+	Endpoint string `yaml:"endpoint"`
+	Region   string `yaml:"region"`
+}
+
+// Queue configures the run queue.
+type Queue struct {
+	Backend     string `yaml:"backend"`
+	SQSQueueURL string `yaml:"sqs_queue_url"`
+	SQSEndpoint string `yaml:"sqs_endpoint"`
+}
+
+// Docker configures the container runtime.
+type Docker struct {
+	Host string `yaml:"host"`
+}
+
+// Runs configures agent runs and their containers.
+type Runs struct {
+	Image             string        `yaml:"image"`
+	Command           []string      `yaml:"command"`
+	MaxConcurrent     int           `yaml:"max_concurrent"`
+	MaxActivePerUser  int           `yaml:"max_active_per_user"`
+	DefaultTimeout    time.Duration `yaml:"default_timeout"`
+	MaxTimeout        time.Duration `yaml:"max_timeout"`
+	MemoryBytes       int64         `yaml:"memory_bytes"`
+	CPUs              float64       `yaml:"cpus"`
+	PidsLimit         int64         `yaml:"pids_limit"`
+	Network           string        `yaml:"network"`
+	User              string        `yaml:"user"`
+	ReadOnlyRootfs    bool          `yaml:"read_only_rootfs"`
+	EnvAllowlist      []string      `yaml:"env_allowlist"`
+	AllowFileURLs     bool          `yaml:"allow_file_urls"`
+	AllowPrivateHosts bool          `yaml:"allow_private_hosts"`
+	MaxPatchBytes     int64         `yaml:"max_patch_bytes"`
+	StopGrace         time.Duration `yaml:"stop_grace"`
+}

@@ -1,0 +1,233 @@
+package settings
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// MinTokenSecretBytes is the shortest HMAC key accepted for custom tokens.
+const MinTokenSecretBytes = 32
+
+// Validate checks every value and returns the first problem as one line that
+// names the setting (by its environment variable where one exists).
+func (s *Settings) Validate() error {
+	checks := []struct {
+		name string
+		bad  string // empty when fine
+	}{
+		{"SLIPWAY_HTTP_ADDR", checkAddr(s.HTTP.Addr)},
+		{"http.read_timeout", nonNegative(s.HTTP.ReadTimeout)},
+		{"http.write_timeout", nonNegative(s.HTTP.WriteTimeout)},
+		{"http.idle_timeout", positive(s.HTTP.IdleTimeout)},
+		{"SLIPWAY_HTTP_SHUTDOWN_TIMEOUT", positive(s.HTTP.ShutdownTimeout)},
+		{"SLIPWAY_MAX_BODY_BYTES", between(s.HTTP.MaxBodyBytes, 1024, 64<<20)},
+		{"http.max_header_bytes", between(s.HTTP.MaxHeaderBytes, 1024, 1<<20)},
+		{"SLIPWAY_CORS_ORIGINS", checkOrigins(s.HTTP.CORSOrigins)},
+		{"SLIPWAY_LOG_LEVEL", oneOf(s.Log.Level, "debug", "info", "warn", "error")},
+		{"SLIPWAY_LOG_FORMAT", oneOf(s.Log.Format, "console", "json")},
+		{"SLIPWAY_AUTH_MODE", oneOf(s.Auth.Mode, AuthCustom, AuthCognito)},
+		{"SLIPWAY_AUTH_TOKEN_SECRET", s.checkSecret()},
+		{"SLIPWAY_AUTH_TOKEN_TTL", within(s.Auth.TokenTTL, time.Minute, 30*24*time.Hour)},
+		{"auth.issuer", nonEmpty(s.Auth.Issuer)},
+		{"auth.audience", nonEmpty(s.Auth.Audience)},
+		{"auth.login_limit_per_email", between(s.Auth.LoginLimitPerEmail, 1, 1_000_000)},
+		{"auth.login_limit_per_ip", between(s.Auth.LoginLimitPerIP, 1, 1_000_000)},
+		{"auth.login_limit_window", within(s.Auth.LoginLimitWindow, time.Second, 24*time.Hour)},
+		{"auth.password_memory_kib", between(int(s.Auth.PasswordMemoryKiB), 1024, 1<<20)},
+		{"SLIPWAY_COGNITO_USER_POOL_ID", s.checkCognito()},
+		{"SLIPWAY_STORAGE_BACKEND", oneOf(s.Storage.Backend, BackendJSON, BackendPostgres)},
+		{"SLIPWAY_DATA_DIR", nonEmpty(s.Storage.DataDir)},
+		{"SLIPWAY_DATABASE_URL", s.checkDatabaseURL()},
+		{"storage.pool.max_open_conns", between(s.Storage.Pool.MaxOpenConns, 1, 1000)},
+		{"storage.pool.max_idle_conns", between(s.Storage.Pool.MaxIdleConns, 0, 1000)},
+		{"SLIPWAY_OBJECT_STORE", oneOf(s.Objects.Backend, "local", "s3")},
+		{"SLIPWAY_S3_BUCKET", requiredIf(s.Objects.Backend == "s3", s.Objects.S3.Bucket)},
+		{"SLIPWAY_S3_ENDPOINT", optionalURL(s.Objects.S3.Endpoint)},
+		{"SLIPWAY_QUEUE", oneOf(s.Queue.Backend, "local", "sqs")},
+		{"SLIPWAY_SQS_QUEUE_URL", requiredIf(s.Queue.Backend == "sqs", s.Queue.SQSQueueURL)},
+		{"SLIPWAY_DOCKER_HOST", nonEmpty(s.Docker.Host)},
+		{"SLIPWAY_RUN_IMAGE", nonEmpty(s.Runs.Image)},
+		{"SLIPWAY_RUN_COMMAND", nonEmptyList(s.Runs.Command)},
+		{"SLIPWAY_RUN_MAX_CONCURRENT", between(s.Runs.MaxConcurrent, 1, 256)},
+		{"SLIPWAY_RUN_MAX_ACTIVE_PER_USER", between(s.Runs.MaxActivePerUser, 1, 10_000)},
+		{"runs.default_timeout", within(s.Runs.DefaultTimeout, time.Second, s.Runs.MaxTimeout)},
+		{"runs.max_timeout", within(s.Runs.MaxTimeout, time.Second, 7*24*time.Hour)},
+		{"runs.memory_bytes", between64(s.Runs.MemoryBytes, 16<<20, 1<<40)},
+		{"runs.cpus", cpus(s.Runs.CPUs)},
+		{"runs.pids_limit", between64(s.Runs.PidsLimit, 8, 1<<20)},
+		{"SLIPWAY_RUN_NETWORK", nonEmpty(s.Runs.Network)},
+		{"runs.user", nonEmpty(s.Runs.User)},
+		{"runs.max_patch_bytes", between64(s.Runs.MaxPatchBytes, 1024, 1<<30)},
+		{"runs.stop_grace", within(s.Runs.StopGrace, 0, time.Minute)},
+	}
+	for _, c := range checks {
+		if c.bad != "" {
+			return fmt.Errorf("setting %s: %s", c.name, c.bad)
+		}
+	}
+	return nil
+}
+
+func (s *Settings) checkSecret() string {
+	if s.Auth.Mode != AuthCustom {
+		return ""
+	}
+	n := len(s.Auth.TokenSecret)
+	switch {
+	case n == 0 && s.Env == EnvProduction:
+		return "required in production (at least 32 bytes of random data)"
+	case n > 0 && n < MinTokenSecretBytes:
+		return fmt.Sprintf("is %d bytes, needs at least %d", n, MinTokenSecretBytes)
+	}
+	return ""
+}
+
+func (s *Settings) checkCognito() string {
+	c := s.Auth.Cognito
+	if s.Auth.Mode != AuthCognito {
+		return ""
+	}
+	if c.Issuer == "" && (c.Region == "" || c.UserPoolID == "") {
+		return "cognito mode needs SLIPWAY_COGNITO_REGION and SLIPWAY_COGNITO_USER_POOL_ID (or SLIPWAY_COGNITO_ISSUER)"
+	}
+	if len(c.ClientIDs) == 0 {
+		return "cognito mode needs SLIPWAY_COGNITO_CLIENT_IDS"
+	}
+	if bad := optionalURL(c.Issuer); bad != "" {
+		return "SLIPWAY_COGNITO_ISSUER " + bad
+	}
+	if bad := optionalURL(c.JWKSURL); bad != "" {
+		return "SLIPWAY_COGNITO_JWKS_URL " + bad
+	}
+	if c.RefreshInterval < time.Second || c.FetchTimeout <= 0 || c.Leeway < 0 || c.Leeway > 5*time.Minute {
+		return "auth.cognito refresh_interval must be ≥ 1s, fetch_timeout > 0, leeway within 0–5m"
+	}
+	return ""
+}
+
+func (s *Settings) checkDatabaseURL() string {
+	if s.Storage.Backend != BackendPostgres {
+		return ""
+	}
+	if s.Storage.DatabaseURL == "" {
+		return "required when SLIPWAY_STORAGE_BACKEND=postgres"
+	}
+	u, err := url.Parse(s.Storage.DatabaseURL)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+		return "must be a postgres://user@host:port/db URL" // never echo the value: it may hold a password
+	}
+	return ""
+}
+
+func checkAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Sprintf("%q is not host:port", addr)
+	}
+	if host != "" && net.ParseIP(host) == nil && host != "localhost" {
+		return fmt.Sprintf("%q: host must be an IP address or localhost", addr)
+	}
+	if port == "" {
+		return fmt.Sprintf("%q has no port", addr)
+	}
+	return ""
+}
+
+func checkOrigins(origins []string) string {
+	for _, o := range origins {
+		if o == "*" {
+			return "the wildcard * is not allowed; list the origins (credentials are allowed)"
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return fmt.Sprintf("%q is not an origin such as https://app.example.com", o)
+		}
+	}
+	return ""
+}
+
+func oneOf(v string, allowed ...string) string {
+	for _, a := range allowed {
+		if v == a {
+			return ""
+		}
+	}
+	return fmt.Sprintf("%q is not one of %s", v, strings.Join(allowed, ", "))
+}
+
+func nonEmpty(v string) string {
+	if strings.TrimSpace(v) == "" {
+		return "must not be empty"
+	}
+	return ""
+}
+
+func nonEmptyList(v []string) string {
+	if len(v) == 0 {
+		return "must not be empty"
+	}
+	return ""
+}
+
+func requiredIf(cond bool, v string) string {
+	if cond && strings.TrimSpace(v) == "" {
+		return "required for the chosen backend"
+	}
+	return ""
+}
+
+func optionalURL(v string) string {
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Sprintf("%q is not an http(s) URL", v)
+	}
+	return ""
+}
+
+func between(v, lo, hi int) string {
+	if v < lo || v > hi {
+		return fmt.Sprintf("%d is outside %d–%d", v, lo, hi)
+	}
+	return ""
+}
+
+func between64(v, lo, hi int64) string {
+	if v < lo || v > hi {
+		return fmt.Sprintf("%d is outside %d–%d", v, lo, hi)
+	}
+	return ""
+}
+
+func within(d, lo, hi time.Duration) string {
+	if d < lo || d > hi {
+		return fmt.Sprintf("%s is outside %s–%s", d, lo, hi)
+	}
+	return ""
+}
+
+func positive(d time.Duration) string {
+	if d <= 0 {
+		return fmt.Sprintf("%s must be positive", d)
+	}
+	return ""
+}
+
+func nonNegative(d time.Duration) string {
+	if d < 0 {
+		return fmt.Sprintf("%s must not be negative", d)
+	}
+	return ""
+}
+
+func cpus(v float64) string {
+	if v < 0.01 || v > 256 {
+		return fmt.Sprintf("%g is outside 0.01–256", v)
+	}
+	return ""
+}
