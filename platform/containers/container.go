@@ -1,0 +1,167 @@
+package containers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/pkg/stdcopy"
+
+	"github.com/slipwayhq/slipway/platform/derrors"
+)
+
+// Exit is how a container ended.
+type Exit struct {
+	// Code is the exit status; 128+n when a signal n ended the main process.
+	Code int
+	// OOMKilled reports that the kernel killed a process of the container for
+	// exceeding its memory limit: say "out of memory", not "failed".
+	OOMKilled bool
+}
+
+// Start creates and starts one container for spec and returns its id. The spec
+// is checked before Docker is contacted (ErrInvalidSpec); a missing image is
+// ErrImageNotFound. If the container was created but could not be started it
+// is removed again.
+func (r *Runtime) Start(ctx context.Context, spec Spec) (id string, err error) {
+	defer derrors.Wrap(&err, "containers.Start(run %s)", spec.RunID)
+	cfg, host, err := r.build(spec)
+	if err != nil {
+		return "", err
+	}
+	var created container.CreateResponse
+	err = r.call(ctx, 0, func(ctx context.Context) error {
+		var err error
+		created, err = r.client.ContainerCreate(ctx, cfg, host, nil, nil, "")
+		return err
+	})
+	if errors.Is(err, derrors.ErrNotFound) {
+		// The only thing create can miss is the image.
+		return "", fmt.Errorf("%w: %q (%v)", ErrImageNotFound, spec.Image, err)
+	}
+	if err != nil {
+		return "", fmt.Errorf("create: %w", err)
+	}
+	err = r.call(ctx, 0, func(ctx context.Context) error {
+		return r.client.ContainerStart(ctx, created.ID, container.StartOptions{})
+	})
+	if err != nil {
+		// Do not leave a created container behind, even when the caller's
+		// context is what failed the start.
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.CallTimeout)
+		defer cancel()
+		if rmErr := r.Remove(cleanup, created.ID); rmErr != nil {
+			return "", fmt.Errorf("start %s: %w (and removing it: %v)", created.ID, err, rmErr)
+		}
+		return "", fmt.Errorf("start %s: %w", created.ID, err)
+	}
+	return created.ID, nil
+}
+
+// Wait blocks until the container is not running and reports its exit. It
+// returns early, with ctx's error, when ctx ends.
+func (r *Runtime) Wait(ctx context.Context, id string) (exit Exit, err error) {
+	defer derrors.Wrap(&err, "containers.Wait(%s)", id)
+	resC, errC := r.client.ContainerWait(ctx, id, container.WaitConditionNotRunning)
+	select {
+	case res := <-resC:
+		if res.Error != nil && res.Error.Message != "" {
+			return Exit{}, errors.New(res.Error.Message)
+		}
+	case err := <-errC:
+		return Exit{}, r.classifyStream(ctx, err)
+	}
+	// The wait answer has the code but not the cause; OOMKilled is only in
+	// the container's state.
+	var info container.InspectResponse
+	err = r.call(ctx, 0, func(ctx context.Context) error {
+		var err error
+		info, err = r.client.ContainerInspect(ctx, id)
+		return err
+	})
+	if err != nil {
+		return Exit{}, fmt.Errorf("inspect: %w", err)
+	}
+	if info.State == nil {
+		return Exit{}, errors.New("inspect: no state")
+	}
+	return Exit{Code: info.State.ExitCode, OOMKilled: info.State.OOMKilled}, nil
+}
+
+// Logs follows the container's stdout and stderr, merged in the order Docker
+// recorded them, as plain bytes from the start of the container. The stream
+// ends when the container exits (or ctx ends); Close releases it early.
+func (r *Runtime) Logs(ctx context.Context, id string) (_ io.ReadCloser, err error) {
+	defer derrors.Wrap(&err, "containers.Logs(%s)", id)
+	body, err := r.client.ContainerLogs(ctx, id, container.LogsOptions{
+		ShowStdout: true,
+		ShowStderr: true,
+		Follow:     true,
+	})
+	if err != nil {
+		return nil, r.classify(ctx, err)
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		// Containers are created without a TTY, so the stream is multiplexed
+		// with 8-byte frame headers; both streams go to the one pipe.
+		_, err := stdcopy.StdCopy(pw, pw, body)
+		if err != nil {
+			err = fmt.Errorf("containers.Logs(%s): %w", id, r.classifyStream(ctx, err))
+		}
+		_ = body.Close()
+		pw.CloseWithError(err)
+	}()
+	return &logStream{PipeReader: pr, body: body}, nil
+}
+
+// logStream closes the HTTP body as well as the pipe, so that the copying
+// goroutine ends when the reader stops early.
+type logStream struct {
+	*io.PipeReader
+	body io.Closer
+}
+
+func (l *logStream) Close() error {
+	err := l.body.Close()
+	_ = l.PipeReader.Close()
+	return err
+}
+
+// Stop sends the container's stop signal (SIGTERM) and kills it once grace
+// has passed. Stopping a container that is not running is not an error; a
+// missing one is derrors.ErrNotFound.
+func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) (err error) {
+	defer derrors.Wrap(&err, "containers.Stop(%s)", id)
+	if grace < 0 {
+		grace = 0
+	}
+	// The API counts whole seconds; never round a grace period down to a kill.
+	secs := int(math.Ceil(grace.Seconds()))
+	return r.call(ctx, time.Duration(secs)*time.Second, func(ctx context.Context) error {
+		return r.client.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs})
+	})
+}
+
+// Remove deletes the container and its anonymous volumes, killing it first
+// if it runs. A container that is already gone is not an error.
+func (r *Runtime) Remove(ctx context.Context, id string) (err error) {
+	defer derrors.Wrap(&err, "containers.Remove(%s)", id)
+	err = r.call(ctx, 0, func(ctx context.Context) error {
+		return r.client.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	})
+	switch {
+	case errors.Is(err, derrors.ErrNotFound):
+		return nil
+	case cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress"):
+		// Another reaper (another instance, or a concurrent Reap) got there first.
+		return nil
+	}
+	return err
+}
