@@ -5,6 +5,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/slipwayhq/slipway/platform/access"
 	"github.com/slipwayhq/slipway/platform/httpserver"
 	"github.com/slipwayhq/slipway/platform/storage"
 )
@@ -14,6 +15,7 @@ var Module = fx.Module("projects",
 	fx.Provide(fx.Private, NewStore),
 	fx.Provide(
 		NewService,
+		func(s *Service) access.Projects { return s },
 		httpserver.AsRegistrar(NewRoutes),
 	),
 )

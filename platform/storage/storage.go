@@ -14,6 +14,7 @@ import (
 	"github.com/slipwayhq/slipway/platform/readiness"
 	"github.com/slipwayhq/slipway/platform/settings"
 	"github.com/slipwayhq/slipway/platform/storage/jsonstore"
+	"github.com/slipwayhq/slipway/platform/storage/objects"
 )
 
 // Records is the opened records backend: exactly one field is set.
@@ -22,15 +23,34 @@ type Records struct {
 	JSON    *jsonstore.Store
 }
 
-// Module provides *Records and its readiness check.
+// Module provides *Records, the objects.Store, and their readiness checks.
 var Module = fx.Module("storage",
 	fx.Provide(
 		NewRecords,
 		readiness.AsCheck(func(r *Records) readiness.Check {
 			return readiness.Check{Name: "records", Probe: r.Ping}
 		}),
+		NewObjects,
+		readiness.AsCheck(func(o objects.Store) readiness.Check {
+			return readiness.Check{Name: "objects", Probe: o.Ping}
+		}),
 	),
 )
+
+// NewObjects builds the object store for run logs and patches: a folder
+// under the data dir, or S3. It does no I/O.
+func NewObjects(lc fx.Lifecycle, s *settings.Settings) (objects.Store, error) {
+	store, err := objects.New(s.Objects.Backend, filepath.Join(s.Storage.DataDir, "objects"), objects.S3Config{
+		Bucket:   s.Objects.S3.Bucket,
+		Region:   s.Objects.S3.Region,
+		Endpoint: s.Objects.S3.Endpoint,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("setting SLIPWAY_OBJECT_STORE: %w", err)
+	}
+	lc.Append(fx.StopHook(store.Close))
+	return store, nil
+}
 
 // NewRecords opens the configured backend. The JSON store is opened here, not
 // in OnStart, because domain stores register their collections (and build

@@ -169,12 +169,12 @@ func TestSecondServerOnSameDataDirFails(t *testing.T) {
 
 func TestBadSettingIsOneLine(t *testing.T) {
 	for env, want := range map[string]string{
-		"SLIPWAY_MAX_BODY_BYTES=lots":    "SLIPWAY_MAX_BODY_BYTES",
-		"SLIPWAY_AUTH_MODE=ldap":         "SLIPWAY_AUTH_MODE",
-		"SLIPWAY_ENV=staging":            "SLIPWAY_ENV",
+		"SLIPWAY_MAX_BODY_BYTES=lots":     "SLIPWAY_MAX_BODY_BYTES",
+		"SLIPWAY_AUTH_MODE=ldap":          "SLIPWAY_AUTH_MODE",
+		"SLIPWAY_ENV=staging":             "SLIPWAY_ENV",
 		"SLIPWAY_AUTH_TOKEN_SECRET=short": "at least 32",
-		"SLIPWAY_CORS_ORIGINS=*":         "wildcard",
-		"SLIPWAY_HTTP_ADDR=nonsense":     "SLIPWAY_HTTP_ADDR",
+		"SLIPWAY_CORS_ORIGINS=*":          "wildcard",
+		"SLIPWAY_HTTP_ADDR=nonsense":      "SLIPWAY_HTTP_ADDR",
 	} {
 		t.Run(env, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "serve")

@@ -1,0 +1,39 @@
+// Package access holds the small interfaces one domain module implements and
+// another consumes, so that domains never import each other: projects answers
+// "may this caller use this project", repositories answers the same for a
+// repository. Each is provided into fx by its owner with fx.As.
+package access
+
+import (
+	"context"
+
+	"github.com/slipwayhq/slipway/platform/auth"
+)
+
+// Projects is implemented by the projects module.
+type Projects interface {
+	// VisibleProject returns the owner of a project the caller may see, or
+	// an apierror not_found for anyone else (and for a missing project).
+	VisibleProject(ctx context.Context, caller auth.Principal, projectID string) (ownerID string, err error)
+	// WritableProject is VisibleProject for changes: the owner or root; a
+	// caller who may only read it gets 403.
+	WritableProject(ctx context.Context, caller auth.Principal, projectID string) (ownerID string, err error)
+}
+
+// Repository is what other domains know about a repository.
+type Repository struct {
+	ID            string
+	ProjectID     string
+	OwnerID       string // the owner of its project
+	URL           string
+	DefaultBranch string
+}
+
+// Repositories is implemented by the repositories module.
+type Repositories interface {
+	// VisibleRepository returns a repository the caller may see, or an
+	// apierror not_found.
+	VisibleRepository(ctx context.Context, caller auth.Principal, repositoryID string) (Repository, error)
+	// WritableRepository is VisibleRepository for starting runs and changes.
+	WritableRepository(ctx context.Context, caller auth.Principal, repositoryID string) (Repository, error)
+}
