@@ -1,0 +1,167 @@
+package workspace
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// ErrURLNotAllowed means a repository URL or branch name was refused before
+// git ran: an unsupported scheme, file:// without AllowFile, or a value that
+// could be read as an option. Clone errors with ReasonRefused wrap it.
+var ErrURLNotAllowed = errors.New("repository url not allowed")
+
+var (
+	// schemeRE matches "<scheme>://", the form git parses as a URL.
+	schemeRE = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*)://`)
+	// helperRE matches "<transport>::<address>", which makes git run the
+	// remote helper git-remote-<transport>.
+	helperRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9+.-]*::`)
+	// scpRE matches scp-style ssh addresses: [user@]host:path.
+	scpRE    = regexp.MustCompile(`^(?:([A-Za-z0-9._][A-Za-z0-9._-]*)@)?([A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\]):(.+)$`)
+	hostRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]*$`)
+	userinfo = regexp.MustCompile(`(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]*@`)
+)
+
+// CheckURL reports whether git may clone rawURL: https:// and ssh:// URLs and
+// scp-style ssh addresses (user@host:path) always, file:// URLs and absolute
+// local paths only when allowFile is true. Everything else — plain http, git://,
+// remote helpers ("ext::…"), relative paths, values starting with "-" or holding
+// control characters — is refused with an error wrapping ErrURLNotAllowed.
+// Whether the host may be reached (private ranges) is the caller's policy.
+func CheckURL(rawURL string, allowFile bool) error {
+	_, err := checkURL(rawURL, allowFile)
+	return err
+}
+
+// checkURL validates rawURL and returns the transport it will use.
+func checkURL(rawURL string, allowFile bool) (string, error) {
+	refuse := func(format string, args ...any) (string, error) {
+		return "", fmt.Errorf("%w: %s", ErrURLNotAllowed, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case rawURL == "":
+		return refuse("empty url")
+	case strings.ContainsFunc(rawURL, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return refuse("control character in url")
+	case strings.TrimSpace(rawURL) != rawURL:
+		return refuse("leading or trailing space in url")
+	case strings.HasPrefix(rawURL, "-"):
+		return refuse("url starts with '-'")
+	}
+	if m := schemeRE.FindStringSubmatch(rawURL); m != nil {
+		scheme := strings.ToLower(m[1])
+		u, err := url.Parse(rawURL)
+		if err != nil {
+			return refuse("malformed url")
+		}
+		switch scheme {
+		case "https", "ssh":
+			if !validHost(u.Hostname()) {
+				return refuse("invalid host in %s url", scheme)
+			}
+			if u.User != nil && strings.HasPrefix(u.User.Username(), "-") {
+				return refuse("user name starts with '-'")
+			}
+			if u.Path == "" || u.Path == "/" {
+				return refuse("url has no repository path")
+			}
+			return scheme, nil
+		case "file":
+			if !allowFile {
+				return refuse("file:// urls are not allowed here")
+			}
+			if u.Host != "" && u.Host != "localhost" {
+				return refuse("file:// url with a host")
+			}
+			if u.Path == "" {
+				return refuse("file:// url has no path")
+			}
+			return "file", nil
+		default:
+			return refuse("scheme %q is not allowed (use https:// or ssh)", scheme)
+		}
+	}
+	if helperRE.MatchString(rawURL) {
+		return refuse("remote helper urls are not allowed")
+	}
+	if strings.HasPrefix(rawURL, "/") {
+		if !allowFile {
+			return refuse("local paths are not allowed here")
+		}
+		return "file", nil
+	}
+	// git reads "host:path" as ssh when a colon comes before the first slash.
+	if colon := strings.IndexByte(rawURL, ':'); colon > 0 && !strings.Contains(rawURL[:colon], "/") {
+		if !scpRE.MatchString(rawURL) {
+			return refuse("malformed scp-style ssh address")
+		}
+		return "ssh", nil
+	}
+	return refuse("relative paths are not allowed")
+}
+
+// validHost reports whether host is a DNS name or an IP address that cannot
+// be read as an option.
+func validHost(host string) bool {
+	if strings.Contains(host, ":") {
+		return net.ParseIP(host) != nil
+	}
+	return hostRE.MatchString(host)
+}
+
+// RedactURL returns rawURL without the user information of a scheme URL
+// ("https://user:token@host/x" → "https://host/x"), safe to log or show. The
+// user name of an scp-style address (git@host:x) is kept: that syntax cannot
+// carry a password.
+func RedactURL(rawURL string) string {
+	if schemeRE.MatchString(rawURL) {
+		if u, err := url.Parse(rawURL); err == nil {
+			u.User = nil
+			return u.String()
+		}
+	}
+	return redactText(rawURL)
+}
+
+// redactText strips user information from every URL inside free text, such
+// as git's error output.
+func redactText(s string) string {
+	return userinfo.ReplaceAllString(s, "$1")
+}
+
+// checkBranch refuses branch names git would reject or read as options. The
+// empty name means the remote's default branch.
+func checkBranch(branch string) error {
+	if branch == "" {
+		return nil
+	}
+	bad := func(why string) error {
+		return fmt.Errorf("%w: branch name %q %s", ErrURLNotAllowed, branch, why)
+	}
+	switch {
+	case len(branch) > 255:
+		return bad("is too long")
+	case strings.HasPrefix(branch, "-"):
+		return bad("starts with '-'")
+	case strings.HasPrefix(branch, "/"), strings.HasSuffix(branch, "/"), strings.Contains(branch, "//"):
+		return bad("has an empty component")
+	case strings.HasSuffix(branch, "."), strings.HasSuffix(branch, ".lock"):
+		return bad("has a forbidden ending")
+	case strings.Contains(branch, ".."), strings.Contains(branch, "@{"), branch == "@":
+		return bad("holds a forbidden sequence")
+	case strings.ContainsFunc(branch, func(r rune) bool {
+		return r <= 0x20 || r == 0x7f || strings.ContainsRune(`~^:?*[\`, r)
+	}):
+		return bad("holds a forbidden character")
+	}
+	for _, part := range strings.Split(branch, "/") {
+		if strings.HasPrefix(part, ".") {
+			return bad("has a component starting with '.'")
+		}
+	}
+	return nil
+}

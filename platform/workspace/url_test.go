@@ -1,0 +1,166 @@
+package workspace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/slipwayhq/slipway/platform/derrors"
+)
+
+func TestCheckURL(t *testing.T) {
+	tests := []struct {
+		url       string
+		allowFile bool
+		transport string // "" means refused
+	}{
+		{"https://github.com/slipwayhq/slipway.git", false, "https"},
+		{"https://user:token@github.com/a/b", false, "https"},
+		{"https://[::1]:8443/a/b", false, "https"},
+		{"HTTPS://github.com/a/b", false, "https"},
+		{"ssh://git@github.com/a/b.git", false, "ssh"},
+		{"ssh://git@github.com:2222/a/b.git", false, "ssh"},
+		{"git@github.com:a/b.git", false, "ssh"},
+		{"github.com:a/b.git", false, "ssh"},
+		{"git@[::1]:a/b.git", false, "ssh"},
+		{"file:///srv/repo.git", true, "file"},
+		{"file:///srv/repo.git", false, ""},
+		{"file://localhost/srv/repo.git", true, "file"},
+		{"file://otherhost/srv/repo.git", true, ""},
+		{"/srv/repo.git", true, "file"},
+		{"/srv/repo.git", false, ""},
+		{"srv/repo.git", true, ""},
+		{"./repo", true, ""},
+		{"http://github.com/a/b", false, ""},
+		{"git://github.com/a/b", false, ""},
+		{"ftp://github.com/a/b", false, ""},
+		{"ext::sh -c touch% /tmp/pwned", true, ""},
+		{"fd::17", true, ""},
+		{"https::github.com/a/b", false, ""},
+		{"-uhttps://github.com/a/b", false, ""},
+		{"--upload-pack=touch /tmp/pwned", false, ""},
+		{"ssh://-oProxyCommand=touch%20pwned/a", false, ""},
+		{"ssh://-oProxyCommand=touch@host/a", false, ""},
+		{"-oProxyCommand=x@host:a", false, ""},
+		{"git@-oProxyCommand=x:a", false, ""},
+		{"https://github.com/a/b\n", false, ""},
+		{" https://github.com/a/b", false, ""},
+		{"https://github.com", false, ""},
+		{"https:///a/b", false, ""},
+		{"", false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%q allowFile=%v", tt.url, tt.allowFile), func(t *testing.T) {
+			got, err := checkURL(tt.url, tt.allowFile)
+			if tt.transport == "" {
+				require.ErrorIs(t, err, ErrURLNotAllowed)
+				require.ErrorIs(t, CheckURL(tt.url, tt.allowFile), ErrURLNotAllowed)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.transport, got)
+		})
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	tests := map[string]string{
+		"https://user:token@github.com/a/b.git":  "https://github.com/a/b.git",
+		"https://token@github.com/a/b.git":       "https://github.com/a/b.git",
+		"ssh://git:pw@github.com:22/a/b":         "ssh://github.com:22/a/b",
+		"https://github.com/a/b":                 "https://github.com/a/b",
+		"git@github.com:a/b.git":                 "git@github.com:a/b.git",
+		"https://us%zzer:pw@github.com/a":        "https://github.com/a",
+		"fatal: https://u:p@h/x and ssh://k@h/y": "fatal: https://h/x and ssh://h/y",
+	}
+	for in, want := range tests {
+		require.Equal(t, want, RedactURL(in), in)
+	}
+}
+
+func TestCheckBranch(t *testing.T) {
+	for _, ok := range []string{"", "main", "feature/x", "release-1.2", "v1.0", "a_b", "ünïcode"} {
+		require.NoError(t, checkBranch(ok), ok)
+	}
+	for _, bad := range []string{
+		"-x", "--upload-pack=x", "a..b", "a b", "a\tb", "a~1", "a^", "a:b", "a?", "a*", "a[", `a\b`,
+		"a/", "/a", "a//b", "a.", "a.lock", "@", "a@{1}", ".hidden", "a/.b", "a\x7f", strings.Repeat("a", 256),
+	} {
+		require.ErrorIs(t, checkBranch(bad), ErrURLNotAllowed, bad)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		stderr string
+		ctxErr error
+		want   CloneReason
+	}{
+		{"warning: Could not find remote branch x to clone.\nfatal: Remote branch x not found in upstream origin", nil, ReasonBranchNotFound},
+		{"remote: Repository not found.\nfatal: repository 'https://github.com/a/b/' not found", nil, ReasonNotFound},
+		{"fatal: '/x' does not appear to be a git repository", nil, ReasonNotFound},
+		{"fatal: could not read Username for 'https://github.com': terminal prompts disabled", nil, ReasonAuthRequired},
+		{"git@github.com: Permission denied (publickey).\nfatal: Could not read from remote repository.", nil, ReasonAuthRequired},
+		{"Host key verification failed.", nil, ReasonAuthRequired},
+		{"fatal: Authentication failed for 'https://github.com/a/b/'", nil, ReasonAuthRequired},
+		{"fatal: unable to access 'https://x/': Could not resolve host: x", nil, ReasonUnreachable},
+		{"ssh: Could not resolve hostname x: Name or service not known", nil, ReasonUnreachable},
+		{"fatal: transport 'file' not allowed", nil, ReasonRefused},
+		{"anything", context.DeadlineExceeded, ReasonTimeout},
+		{"anything", fmt.Errorf("x: %w", context.Canceled), ReasonCanceled},
+		{"fatal: something new", nil, ReasonOther},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, classify(tt.stderr, tt.ctxErr), tt.stderr)
+	}
+}
+
+func TestCloneErrorMessages(t *testing.T) {
+	cause := errors.New("exit status 128")
+	tests := []struct {
+		err      *CloneError
+		msg      string
+		notFound bool
+		unavail  bool
+	}{
+		{&CloneError{Reason: ReasonNotFound, URL: "https://h/a", Err: cause}, "repository https://h/a not found", true, false},
+		{&CloneError{Reason: ReasonBranchNotFound, URL: "https://h/a", Branch: "dev", Err: cause}, `branch "dev" not found in repository https://h/a`, true, false},
+		{&CloneError{Reason: ReasonAuthRequired, URL: "https://h/a", Err: cause}, "repository https://h/a requires credentials, or refused the ones given", false, false},
+		{&CloneError{Reason: ReasonUnreachable, URL: "https://h/a", Detail: "Could not resolve host: h", Err: cause}, "could not reach repository https://h/a: Could not resolve host: h", false, true},
+		{&CloneError{Reason: ReasonTimeout, URL: "https://h/a", Err: context.DeadlineExceeded}, "cloning repository https://h/a timed out", false, false},
+		{&CloneError{Reason: ReasonCanceled, URL: "https://h/a", Err: context.Canceled}, "cloning repository https://h/a was canceled", false, false},
+		{&CloneError{Reason: ReasonRefused, URL: "file:///x", Err: fmt.Errorf("%w: file:// urls are not allowed here", ErrURLNotAllowed)}, "repository file:///x cannot be cloned: file:// urls are not allowed here", false, false},
+		{&CloneError{Reason: ReasonOther, URL: "https://h/a", Detail: "fatal: odd", Err: cause}, "could not clone repository https://h/a: fatal: odd", false, false},
+		{&CloneError{Reason: ReasonOther, URL: "https://h/a", Err: cause}, "could not clone repository https://h/a", false, false},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.msg, tt.err.Message())
+		require.Equal(t, tt.notFound, errors.Is(tt.err, derrors.ErrNotFound), tt.msg)
+		require.Equal(t, tt.unavail, errors.Is(tt.err, derrors.ErrUnavailable), tt.msg)
+		require.True(t, strings.HasPrefix(tt.err.Error(), "clone "+tt.err.URL), tt.err.Error())
+		require.ErrorIs(t, tt.err, tt.err.Err)
+	}
+}
+
+func TestClean(t *testing.T) {
+	m := &Manager{}
+	got := m.clean("Cloning into '/srv/ws/r1/tree'...\nfatal: unable to access 'https://u:p@h/x/': boom\nsee /srv/ws/r1/git\n", "/srv/ws/r1")
+	require.Equal(t, "fatal: unable to access 'https://h/x/': boom; see git", got)
+	long := m.clean(strings.Repeat("é", 1000), "")
+	require.LessOrEqual(t, len(long), 610)
+	require.True(t, strings.HasPrefix(long, "…"))
+}
+
+func TestTailBuffer(t *testing.T) {
+	b := &tailBuffer{max: 8}
+	for _, s := range []string{"abc", "defgh", "ijk", "0123456789"} {
+		n, err := b.Write([]byte(s))
+		require.NoError(t, err)
+		require.Equal(t, len(s), n)
+	}
+	require.Equal(t, "23456789", b.String())
+}
