@@ -1,0 +1,438 @@
+package openapi_test
+
+import (
+	"bytes"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/slipwayhq/slipway/platform/httpserver"
+	"github.com/slipwayhq/slipway/platform/openapi"
+)
+
+func TestBuildTopLevel(t *testing.T) {
+	doc := buildSample(t)
+	require.Equal(t, "3.1.0", doc["openapi"])
+	require.Equal(t, map[string]any{"title": "Slipway API", "version": "1.0.0", "description": "Runs coding agents on repositories."}, doc["info"])
+	require.Equal(t, []any{
+		map[string]any{"name": "admin"}, map[string]any{"name": "projects"},
+		map[string]any{"name": "runs"}, map[string]any{"name": "system"}, map[string]any{"name": "trees"},
+	}, doc["tags"])
+	require.Equal(t, map[string]any{
+		"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+		"description": "An access token, sent as `Authorization: Bearer <token>`.",
+	}, dig(t, doc, "components", "securitySchemes", "bearerAuth"))
+}
+
+func TestBuildPaths(t *testing.T) {
+	doc := buildSample(t)
+	paths := doc["paths"].(map[string]any)
+	for _, tc := range []struct {
+		path, method, id string
+		params           []string
+	}{
+		{"/healthz", "get", "getHealth", nil},
+		{"/v1/projects", "post", "createProject", nil},
+		{"/v1/projects/{project_id}", "get", "getProject", []string{"project_id"}},
+		{"/v1/projects/{project_id}", "patch", "updateProject", []string{"project_id"}},
+		{"/v1/projects/{project_id}", "delete", "deleteProject", []string{"project_id"}},
+		{"/v1/repositories/{repository_id}/runs", "post", "startRun", []string{"repository_id"}},
+		{"/v1/admin/users/{user_id}", "patch", "updateUser", []string{"user_id"}},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			op := dig(t, paths, tc.path, tc.method)
+			require.Equal(t, tc.id, dig(t, op, "operationId"))
+			for _, name := range tc.params {
+				require.Equal(t, map[string]any{"name": name, "in": "path", "required": true, "schema": map[string]any{"type": "string"}},
+					param(t, op, "path", name))
+			}
+		})
+	}
+	require.NotContains(t, paths, "/v1/healthz")
+	require.Equal(t, "Get a project", dig(t, paths, "/v1/projects/{project_id}", "get", "summary"))
+	require.Equal(t, []any{"projects"}, dig(t, paths, "/v1/projects/{project_id}", "get", "tags"))
+}
+
+func TestBuildQueryParameters(t *testing.T) {
+	doc := buildSample(t)
+	list := dig(t, doc, "paths", "/v1/projects", "get")
+	require.Equal(t, map[string]any{
+		"name": "limit", "in": "query", "description": "Page size.",
+		"schema": map[string]any{"type": "integer", "format": "int64", "minimum": 1.0, "maximum": 100.0, "default": 20.0},
+	}, param(t, list, "query", "limit"))
+	require.Equal(t, map[string]any{
+		"name": "cursor", "in": "query", "description": "Opaque cursor from next_cursor.",
+		"schema": map[string]any{"type": "string"},
+	}, param(t, list, "query", "cursor"))
+
+	// An embedded struct's parameters come first, then the struct's own.
+	runs := dig(t, doc, "paths", "/v1/runs", "get")
+	var names []string
+	for _, p := range dig(t, runs, "parameters").([]any) {
+		names = append(names, p.(map[string]any)["name"].(string))
+	}
+	require.Equal(t, []string{"limit", "cursor", "status", "project_id", "all"}, names)
+	require.Equal(t, map[string]any{"type": "array", "items": map[string]any{"type": "string", "enum": []any{"queued", "running"}}},
+		param(t, runs, "query", "status")["schema"])
+	require.Equal(t, true, param(t, runs, "query", "project_id")["required"])
+	require.NotContains(t, param(t, runs, "query", "all"), "required")
+	require.Equal(t, map[string]any{"type": "boolean", "default": false}, param(t, runs, "query", "all")["schema"])
+}
+
+func TestBuildHeaderParameters(t *testing.T) {
+	doc := buildSample(t)
+	op := dig(t, doc, "paths", "/v1/repositories/{repository_id}/runs", "post")
+	require.Equal(t, map[string]any{
+		"name": "Idempotency-Key", "in": "header", "description": "Makes retries safe.",
+		"schema": map[string]any{"type": "string"},
+	}, param(t, op, "header", "Idempotency-Key"))
+}
+
+func TestBuildRequestBodies(t *testing.T) {
+	doc := buildSample(t)
+
+	body := dig(t, doc, "paths", "/v1/projects", "post", "requestBody").(map[string]any)
+	require.Equal(t, true, body["required"])
+	create := component(t, doc, dig(t, body, "content", "application/json", "schema"))
+	require.Equal(t, map[string]any{
+		"type": "object",
+		"properties": map[string]any{
+			"name":        map[string]any{"type": "string", "minLength": 1.0, "maxLength": 100.0},
+			"description": map[string]any{"type": "string", "maxLength": 1000.0},
+		},
+		"required":             []any{"name"},
+		"additionalProperties": false,
+	}, create)
+
+	// Pointers in requests are optional, not nullable.
+	update := component(t, doc, dig(t, doc, "paths", "/v1/projects/{project_id}", "patch", "requestBody", "content", "application/json", "schema"))
+	require.Equal(t, map[string]any{"type": "string", "minLength": 1.0}, dig(t, update, "properties", "name"))
+	require.NotContains(t, update, "required")
+	require.Equal(t, false, update["additionalProperties"])
+
+	// Nested request objects reject unknown fields too; omitzero is optional.
+	start := component(t, doc, dig(t, doc, "paths", "/v1/repositories/{repository_id}/runs", "post", "requestBody", "content", "application/json", "schema"))
+	require.Equal(t, []any{"prompt"}, start["required"])
+	require.Equal(t, "^[A-Za-z0-9._/-]+$", dig(t, start, "properties", "branch", "pattern"))
+	options := component(t, doc, dig(t, start, "properties", "options"))
+	require.Equal(t, false, options["additionalProperties"])
+	require.Equal(t, map[string]any{"type": "integer", "format": "int64", "minimum": 1.0, "maximum": 86400.0}, dig(t, options, "properties", "timeout_seconds"))
+
+	// A pointer to a slice in a request: optional, enum on the items.
+	user := component(t, doc, dig(t, doc, "paths", "/v1/admin/users/{user_id}", "patch", "requestBody", "content", "application/json", "schema"))
+	require.Equal(t, map[string]any{"type": "array", "items": map[string]any{"type": "string", "enum": []any{"operator", "root"}}}, dig(t, user, "properties", "groups"))
+}
+
+func TestBuildResponseSchemas(t *testing.T) {
+	doc := buildSample(t)
+	run := component(t, doc, dig(t, doc, "paths", "/v1/repositories/{repository_id}/runs", "post", "responses", "202", "content", "application/json", "schema"))
+	props := run["properties"].(map[string]any)
+	for _, tc := range []struct {
+		field string
+		want  any
+	}{
+		{"id", map[string]any{"type": "string"}},
+		{"status", map[string]any{"type": "string", "enum": []any{"queued", "preparing", "running", "succeeded", "failed", "canceled", "timed_out", "interrupted"}}},
+		{"reason", map[string]any{"type": []any{"string", "null"}, "enum": []any{"oom", "timeout", nil}}},
+		{"exit_code", map[string]any{"type": []any{"integer", "null"}, "format": "int64"}},
+		{"error", map[string]any{"type": []any{"string", "null"}}},
+		{"started_at", map[string]any{"type": []any{"string", "null"}, "format": "date-time"}},
+		{"project", map[string]any{"anyOf": []any{map[string]any{"$ref": "#/components/schemas/Project"}, map[string]any{"type": "null"}}}},
+		{"labels", map[string]any{"type": "object", "additionalProperties": map[string]any{"type": "string"}}},
+		{"meta", map[string]any{}},
+		{"attempts", map[string]any{"type": "string"}},
+		{"tags", map[string]any{"type": "array", "maxItems": 10.0, "items": map[string]any{"type": "string", "enum": []any{"a", "b"}}}},
+		{"created_at", map[string]any{"type": "string", "format": "date-time"}},
+	} {
+		t.Run(tc.field, func(t *testing.T) {
+			require.Equal(t, tc.want, props[tc.field])
+		})
+	}
+	require.NotContains(t, props, "Skipped")
+	require.NotContains(t, props, "-")
+	require.NotContains(t, props, "unexported")
+	require.NotContains(t, props, "Timestamps")
+	require.NotContains(t, run, "additionalProperties")
+	require.Equal(t, []any{"id", "status", "labels", "meta", "attempts", "tags", "created_at", "updated_at"}, run["required"])
+
+	project := dig(t, doc, "components", "schemas", "Project").(map[string]any)
+	require.Equal(t, map[string]any{"type": "string", "description": "Opaque id, prefixed prj_.", "examples": []any{"prj_01J"}}, dig(t, project, "properties", "id"))
+	require.Equal(t, []any{"id", "name", "description", "owner_id", "created_at", "updated_at"}, project["required"])
+
+	// A generic type is named after its argument; its pointer field is nullable.
+	list := component(t, doc, dig(t, doc, "paths", "/v1/projects", "get", "responses", "200", "content", "application/json", "schema"))
+	require.Equal(t, map[string]any{"type": "array", "items": map[string]any{"$ref": "#/components/schemas/Project"}}, dig(t, list, "properties", "items"))
+	require.Equal(t, map[string]any{"type": []any{"string", "null"}}, dig(t, list, "properties", "next_cursor"))
+	require.Contains(t, dig(t, doc, "components", "schemas"), "ListProject")
+	require.Contains(t, dig(t, doc, "components", "schemas"), "ListRun")
+
+	// A top-level slice body, and format tags.
+	require.Equal(t, map[string]any{"type": "array", "items": map[string]any{"$ref": "#/components/schemas/Container"}},
+		dig(t, doc, "paths", "/v1/admin/containers", "get", "responses", "200", "content", "application/json", "schema"))
+	require.Equal(t, "email", dig(t, doc, "components", "schemas", "User", "properties", "email", "format"))
+}
+
+func TestBuildComponentNames(t *testing.T) {
+	doc := buildSample(t)
+	schemas := dig(t, doc, "components", "schemas").(map[string]any)
+	names := slices.Sorted(maps.Keys(schemas))
+	require.Equal(t, []string{
+		"AlphaItem", "BetaItem", "CleanupResult", "Container", "CreateProjectRequest", "ErrorEnvelope",
+		"Health", "ListProject", "ListRun", "Node", "NodeInput", "Pair", "Project", "ProjectInput",
+		"Run", "RunOptions", "StartRunRequest", "UpdateProjectRequest", "UpdateUserRequest", "User",
+	}, names)
+
+	// Same-named types from two packages are told apart by package.
+	require.Equal(t, map[string]any{"$ref": "#/components/schemas/AlphaItem"}, dig(t, schemas, "Pair", "properties", "a"))
+	require.Equal(t, map[string]any{"$ref": "#/components/schemas/BetaItem"}, dig(t, schemas, "Pair", "properties", "b"))
+	require.Equal(t, []any{"id"}, dig(t, schemas, "AlphaItem", "required"))
+	require.Equal(t, []any{"name", "count"}, dig(t, schemas, "BetaItem", "required"))
+
+	// A type read as a request and as a response has one schema for each.
+	require.Equal(t, map[string]any{"$ref": "#/components/schemas/ProjectInput"},
+		dig(t, doc, "paths", "/v1/projects/import", "post", "requestBody", "content", "application/json", "schema"))
+	require.Equal(t, false, dig(t, schemas, "ProjectInput", "additionalProperties"))
+	require.NotContains(t, schemas["Project"], "additionalProperties")
+
+	// Recursive types refer to themselves.
+	require.Equal(t, map[string]any{"type": "array", "items": map[string]any{"$ref": "#/components/schemas/Node"}}, dig(t, schemas, "Node", "properties", "children"))
+	require.Equal(t, map[string]any{"anyOf": []any{map[string]any{"$ref": "#/components/schemas/Node"}, map[string]any{"type": "null"}}}, dig(t, schemas, "Node", "properties", "parent"))
+	require.Equal(t, map[string]any{"$ref": "#/components/schemas/NodeInput"}, dig(t, schemas, "NodeInput", "properties", "parent"))
+}
+
+// ErrorEnvelope clashes with the name Build reserves for the error body.
+type ErrorEnvelope struct {
+	Oops string `json:"oops"`
+}
+
+func TestBuildReservedComponentName(t *testing.T) {
+	raw, err := openapi.Build(sampleInfo, []httpserver.Operation{{
+		Method: "GET", Path: "/oops", ID: "oops",
+		Responses: []httpserver.Response{{Status: 200, Body: ErrorEnvelope{}}},
+	}})
+	require.NoError(t, err)
+	doc := decode(t, raw)
+	require.Equal(t, map[string]any{"$ref": "#/components/schemas/OpenapiTestErrorEnvelope"},
+		dig(t, doc, "paths", "/v1/oops", "get", "responses", "200", "content", "application/json", "schema"))
+	require.Equal(t, 1.0, dig(t, doc, "components", "schemas", "ErrorEnvelope", "properties", "schema_version", "const"))
+}
+
+func TestBuildErrorResponses(t *testing.T) {
+	doc := buildSample(t)
+	envelope := map[string]any{"$ref": "#/components/schemas/ErrorEnvelope"}
+	for _, tc := range []struct {
+		path, method string
+		statuses     []string
+	}{
+		{"/healthz", "get", []string{"500", "503"}},
+		{"/v1/projects", "post", []string{"400", "401", "409", "422", "500", "503"}},
+		{"/v1/projects/{project_id}", "get", []string{"401", "404", "500", "503"}},
+		{"/v1/repositories/{repository_id}/runs", "post", []string{"401", "404", "422", "429", "500", "503"}},
+		{"/v1/admin/containers", "get", []string{"401", "403", "500", "503"}},
+		{"/v1/admin/users/{user_id}", "patch", []string{"401", "403", "404", "422", "500", "503"}},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			responses := dig(t, doc, "paths", tc.path, tc.method, "responses").(map[string]any)
+			var errs []string
+			for code := range responses {
+				if code >= "400" {
+					errs = append(errs, code)
+				}
+			}
+			slices.Sort(errs)
+			require.Equal(t, tc.statuses, errs)
+			for _, code := range errs {
+				require.Equal(t, envelope, dig(t, responses, code, "content", "application/json", "schema"))
+				require.NotEmpty(t, dig(t, responses, code, "description"))
+				require.Equal(t, map[string]any{"$ref": "#/components/headers/X-Request-ID"}, dig(t, responses, code, "headers", "X-Request-ID"))
+			}
+		})
+	}
+	auth := dig(t, doc, "paths", "/v1/projects", "post", "responses", "401").(map[string]any)
+	require.Contains(t, dig(t, auth, "headers"), "WWW-Authenticate")
+	require.Contains(t, auth["description"], "WWW-Authenticate")
+	limited := dig(t, doc, "paths", "/v1/repositories/{repository_id}/runs", "post", "responses", "429").(map[string]any)
+	require.Equal(t, map[string]any{"type": "integer", "minimum": 0.0}, dig(t, limited, "headers", "Retry-After", "schema"))
+	require.Contains(t, limited["description"], "Retry-After")
+	require.Contains(t, dig(t, doc, "paths", "/v1/projects", "post", "responses", "422", "description"), "validation_error")
+
+	require.Equal(t, map[string]any{
+		"type":        "object",
+		"description": "The body of every non-2xx response, from any layer.",
+		"properties": map[string]any{
+			"schema_version": map[string]any{"type": "integer", "const": 1.0, "description": "The envelope's version."},
+			"error": map[string]any{
+				"type": "object",
+				"properties": map[string]any{
+					"code":      map[string]any{"type": "string", "description": "A stable code naming the error, such as `validation_error` or `not_found`; codes are added, never renamed.", "examples": []any{"validation_error"}},
+					"message":   map[string]any{"type": "string", "description": "A human-readable message; not for parsing."},
+					"retryable": map[string]any{"type": "boolean", "description": "Whether the same request may succeed later."},
+					"details":   map[string]any{"type": "object", "description": "Details by code: `fields`, a list of `{field, reason}`, for `validation_error`; `required_group` for `forbidden`."},
+				},
+				"required": []any{"code", "message", "retryable"},
+			},
+		},
+		"required": []any{"schema_version", "error"},
+	}, dig(t, doc, "components", "schemas", "ErrorEnvelope"))
+}
+
+func TestBuildSuccessResponses(t *testing.T) {
+	doc := buildSample(t)
+	created := dig(t, doc, "paths", "/v1/projects", "post", "responses", "201").(map[string]any)
+	require.Equal(t, "The new project.", created["description"])
+	require.Equal(t, map[string]any{"$ref": "#/components/schemas/Project"}, dig(t, created, "content", "application/json", "schema"))
+
+	deleted := dig(t, doc, "paths", "/v1/projects/{project_id}", "delete", "responses", "204").(map[string]any)
+	require.Equal(t, "No Content", deleted["description"])
+	require.NotContains(t, deleted, "content")
+
+	logs := dig(t, doc, "paths", "/v1/runs/{run_id}/logs", "get", "responses", "200").(map[string]any)
+	require.Equal(t, "The log so far, or a stream with follow=true.", logs["description"])
+	require.Equal(t, map[string]any{
+		"text/plain; charset=utf-8": map[string]any{"schema": map[string]any{"type": "string"}},
+		"text/event-stream":         map[string]any{"schema": map[string]any{"type": "string"}},
+	}, logs["content"])
+	require.Equal(t, map[string]any{"text/x-diff": map[string]any{"schema": map[string]any{"type": "string"}}},
+		dig(t, doc, "paths", "/v1/runs/{run_id}/patch", "get", "responses", "200", "content"))
+}
+
+func TestBuildSecurity(t *testing.T) {
+	doc := buildSample(t)
+	bearer := []any{map[string]any{"bearerAuth": []any{}}}
+	for _, tc := range []struct {
+		path, method string
+		security     any
+		description  string
+	}{
+		{"/healthz", "get", nil, ""},
+		{"/v1/projects", "post", bearer, "Requires a bearer token of any signed-in user."},
+		{"/v1/admin/containers", "get", bearer, "Requires a bearer token of a user in the `operator` or `root` group."},
+		{"/v1/admin/users/{user_id}", "patch", bearer, "Requires a bearer token of a user in the `root` group."},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			op := dig(t, doc, "paths", tc.path, tc.method).(map[string]any)
+			require.Equal(t, tc.security, op["security"])
+			if tc.description == "" {
+				require.NotContains(t, op, "description")
+			} else {
+				require.Equal(t, tc.description, op["description"])
+			}
+		})
+	}
+	require.NotContains(t, doc, "security", "no global requirement: public operations stay public")
+}
+
+func TestBuildIsDeterministic(t *testing.T) {
+	first, err := openapi.Build(sampleInfo, sampleOps())
+	require.NoError(t, err)
+	ops := sampleOps()
+	slices.Reverse(ops)
+	for range 5 {
+		again, err := openapi.Build(sampleInfo, ops)
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(first, again), "the document depends on the order of operations or of maps")
+	}
+	require.True(t, strings.HasPrefix(string(first), "{\n  \"openapi\": \"3.1.0\",\n  \"info\""))
+}
+
+func TestBuildRejects(t *testing.T) {
+	ok := func(status int, body any) []httpserver.Response {
+		return []httpserver.Response{{Status: status, Body: body}}
+	}
+	op := func(method, path, id string) httpserver.Operation {
+		return httpserver.Operation{Method: method, Path: path, ID: id, Responses: ok(200, nil)}
+	}
+	with := func(o httpserver.Operation, f func(*httpserver.Operation)) httpserver.Operation {
+		f(&o)
+		return o
+	}
+	type badTag struct {
+		N int `json:"n" minLength:"1"`
+	}
+	type badEnum struct {
+		N int `json:"n" enum:"1,two"`
+	}
+	type badMinimum struct {
+		N int `json:"n" minimum:"lots"`
+	}
+	type badFormat struct {
+		Item Project `json:"item" format:"email"`
+	}
+	type badDefault struct {
+		N int `json:"n" default:"twenty"`
+	}
+	type badField struct {
+		C chan int `json:"c"`
+	}
+	type badMap struct {
+		M map[[2]int]string `json:"m"`
+	}
+	type untaggedQuery struct {
+		Limit int
+	}
+	type structQuery struct {
+		Filter Project `query:"filter"`
+	}
+	for _, tc := range []struct {
+		name string
+		info openapi.Info
+		ops  []httpserver.Operation
+		want string
+	}{
+		{"no title", openapi.Info{Version: "1"}, nil, "info needs a title and a version"},
+		{"duplicate id", sampleInfo, []httpserver.Operation{op("GET", "/a", "x"), op("GET", "/b", "x")}, `duplicate operation ID "x"`},
+		{"duplicate route", sampleInfo, []httpserver.Operation{op("GET", "/a/:id", "x"), op("GET", "/a/:id", "y")}, "duplicate route GET /v1/a/{id}"},
+		{"same route, unversioned", sampleInfo, []httpserver.Operation{op("GET", "/a", "x"), with(op("GET", "/v1/a", "y"), func(o *httpserver.Operation) { o.Unversioned = true })}, "duplicate route GET /v1/a"},
+		{"parameter names differ", sampleInfo, []httpserver.Operation{op("GET", "/a/:id", "x"), op("DELETE", "/a/:a_id", "y")}, "differs from /v1/a/{id} only in parameter names"},
+		{"no id", sampleInfo, []httpserver.Operation{op("GET", "/a", "")}, "has no ID"},
+		{"bad method", sampleInfo, []httpserver.Operation{op("FETCH", "/a", "x")}, `method "FETCH"`},
+		{"optional parameter", sampleInfo, []httpserver.Operation{op("GET", "/a/:id?", "x")}, "optional parameter"},
+		{"wildcard", sampleInfo, []httpserver.Operation{op("GET", "/files/*", "x")}, "wildcards"},
+		{"repeated parameter", sampleInfo, []httpserver.Operation{op("GET", "/a/:id/b/:id", "x")}, `repeats parameter "id"`},
+		{"relative path", sampleInfo, []httpserver.Operation{op("GET", "a", "x")}, "does not start with /"},
+		{"no responses", sampleInfo, []httpserver.Operation{{Method: "GET", Path: "/a", ID: "x"}}, "no success response"},
+		{"error status as success", sampleInfo, []httpserver.Operation{with(op("GET", "/a", "x"), func(o *httpserver.Operation) { o.Responses = ok(404, nil) })}, "success response status 404"},
+		{"success status as error", sampleInfo, []httpserver.Operation{with(op("GET", "/a", "x"), func(o *httpserver.Operation) { o.Errors = []int{201} })}, "error status 201"},
+		{"body on 204", sampleInfo, []httpserver.Operation{with(op("GET", "/a", "x"), func(o *httpserver.Operation) { o.Responses = ok(204, Project{}) })}, "response 204 cannot have a body"},
+		{"unknown content type", sampleInfo, []httpserver.Operation{with(op("GET", "/a", "x"), func(o *httpserver.Operation) {
+			o.Responses = []httpserver.Response{{Status: 200, ContentType: "application/zip"}}
+		})}, "content type application/zip needs a Body value"},
+		{"duplicate content", sampleInfo, []httpserver.Operation{with(op("GET", "/a", "x"), func(o *httpserver.Operation) {
+			o.Responses = []httpserver.Response{{Status: 200, Body: Project{}}, {Status: 200, Body: User{}}}
+		})}, "response 200 application/json declared twice"},
+		{"unknown access", sampleInfo, []httpserver.Operation{with(op("GET", "/a", "x"), func(o *httpserver.Operation) { o.Access = "admin" })}, `unknown access "admin"`},
+		{"duplicate header", sampleInfo, []httpserver.Operation{with(op("GET", "/a", "x"), func(o *httpserver.Operation) {
+			o.Headers = []httpserver.Header{{Name: "If-Match"}, {Name: "if-match"}}
+		})}, `header parameter "if-match" declared twice`},
+		{"minLength on an integer", sampleInfo, []httpserver.Operation{with(op("POST", "/a", "x"), func(o *httpserver.Operation) { o.Request = badTag{} })}, "field N: tag minLength applies to strings and slices, not integer"},
+		{"enum item of the wrong type", sampleInfo, []httpserver.Operation{with(op("POST", "/a", "x"), func(o *httpserver.Operation) { o.Request = badEnum{} })}, `"two" is not an integer`},
+		{"minimum not a number", sampleInfo, []httpserver.Operation{with(op("POST", "/a", "x"), func(o *httpserver.Operation) { o.Request = badMinimum{} })}, `tag minimum:"lots" is not a number`},
+		{"format on an object", sampleInfo, []httpserver.Operation{with(op("POST", "/a", "x"), func(o *httpserver.Operation) { o.Request = badFormat{} })}, "tag format applies to strings, not an object"},
+		{"default of the wrong type", sampleInfo, []httpserver.Operation{with(op("POST", "/a", "x"), func(o *httpserver.Operation) { o.Request = badDefault{} })}, `tag default:"twenty": not valid JSON`},
+		{"channel field", sampleInfo, []httpserver.Operation{with(op("GET", "/a", "x"), func(o *httpserver.Operation) { o.Responses = ok(200, badField{}) })}, "has no JSON form"},
+		{"array map key", sampleInfo, []httpserver.Operation{with(op("GET", "/a", "x"), func(o *httpserver.Operation) { o.Responses = ok(200, badMap{}) })}, "cannot be a JSON object key"},
+		{"untagged query field", sampleInfo, []httpserver.Operation{with(op("GET", "/a", "x"), func(o *httpserver.Operation) { o.Query = untaggedQuery{} })}, "field openapi_test.untaggedQuery.Limit has no query tag"},
+		{"struct query field", sampleInfo, []httpserver.Operation{with(op("GET", "/a", "x"), func(o *httpserver.Operation) { o.Query = structQuery{} })}, "is not a query value"},
+		{"query not a struct", sampleInfo, []httpserver.Operation{with(op("GET", "/a", "x"), func(o *httpserver.Operation) { o.Query = "limit" })}, "type string is not a struct"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc, err := openapi.Build(tc.info, tc.ops)
+			require.Error(t, err)
+			require.Nil(t, doc)
+			require.Contains(t, err.Error(), tc.want)
+			require.True(t, strings.HasPrefix(err.Error(), "openapi.Build: "), err.Error())
+		})
+	}
+}
+
+func BenchmarkBuild(b *testing.B) {
+	ops := sampleOps()
+	for b.Loop() {
+		if _, err := openapi.Build(sampleInfo, ops); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
