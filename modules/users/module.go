@@ -21,6 +21,7 @@ var Module = fx.Module("users",
 		NewService,
 		func(s *Service) auth.PrincipalSource { return s },
 		httpserver.AsRegistrar(NewRoutes),
+		httpserver.AsRegistrar(NewAdminRoutes),
 	),
 )
 

@@ -25,7 +25,7 @@ type UserResponse struct {
 
 // NewUserResponse converts a stored user to its wire form.
 func NewUserResponse(u *User) UserResponse {
-	return UserResponse{ID: u.ID, Email: u.Email, DisplayName: u.DisplayName, Groups: u.Groups,
+	return UserResponse{ID: u.ID, Email: u.Email, DisplayName: u.DisplayName, Groups: u.EffectiveGroups(),
 		Disabled: u.Disabled, CreatedAt: u.CreatedAt}
 }
 

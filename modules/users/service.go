@@ -3,7 +3,9 @@ package users
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/slipwayhq/slipway/platform/ids"
 	"github.com/slipwayhq/slipway/platform/ratelimit"
 	"github.com/slipwayhq/slipway/platform/settings"
+	"github.com/slipwayhq/slipway/platform/storage/page"
 )
 
 // Service holds the rules about users: sign-up, login, lookups for the guard.
@@ -177,6 +180,9 @@ func (s *Service) Get(ctx context.Context, id string) (*User, error) {
 
 // Principal resolves verified claims to a live user for the auth guard.
 func (s *Service) Principal(ctx context.Context, c auth.Claims) (auth.Principal, error) {
+	if c.External {
+		return s.externalPrincipal(ctx, c)
+	}
 	u, err := s.store.Get(ctx, c.Subject)
 	if errors.Is(err, derrors.ErrNotFound) {
 		return auth.Principal{}, auth.ErrUserInactive
@@ -188,4 +194,140 @@ func (s *Service) Principal(ctx context.Context, c auth.Claims) (auth.Principal,
 		return auth.Principal{}, auth.ErrUserInactive
 	}
 	return u.Principal(), nil
+}
+
+// externalIDPrefix makes a user id from an identity provider's subject, so
+// every user id keeps the usr_ prefix.
+const externalIDPrefix = ids.User + "_"
+
+// externalPrincipal finds or creates the user of an identity-provider token:
+// the first request creates the record, later ones refresh email and groups
+// when they changed. A user disabled here is refused whatever the token says.
+func (s *Service) externalPrincipal(ctx context.Context, c auth.Claims) (auth.Principal, error) {
+	if !validSubject(c.Subject) {
+		return auth.Principal{}, fmt.Errorf("%w: unusable subject", auth.ErrInvalidToken)
+	}
+	id := externalIDPrefix + c.Subject
+	email := NormalizeEmail(c.Email)
+	if checkEmail(email) != "" {
+		email = ""
+	}
+	groups := knownGroups(c.Groups)
+	u, err := s.store.Get(ctx, id)
+	if errors.Is(err, derrors.ErrNotFound) {
+		u, err = s.createExternal(ctx, id, email, c.Username, groups)
+	}
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	if u.Disabled {
+		return auth.Principal{}, auth.ErrUserInactive
+	}
+	if (email != "" && u.Email != email) || !slices.Equal(u.ExternalGroups, groups) {
+		u, err = s.store.Update(ctx, id, func(u *User) error {
+			if email != "" {
+				u.Email = email
+			}
+			u.ExternalGroups = groups
+			u.UpdatedAt = s.now()
+			return nil
+		})
+		if errors.Is(err, derrors.ErrConflict) {
+			// The new email belongs to another account: keep the old one.
+			u, err = s.store.Update(ctx, id, func(u *User) error { u.ExternalGroups = groups; return nil })
+		}
+		if err != nil {
+			return auth.Principal{}, err
+		}
+		if u.Disabled {
+			return auth.Principal{}, auth.ErrUserInactive
+		}
+	}
+	return u.Principal(), nil
+}
+
+func (s *Service) createExternal(ctx context.Context, id, email, username string, groups []string) (*User, error) {
+	now := s.now()
+	name := username
+	if checkDisplayName(name) != "" {
+		name = ""
+	}
+	u := &User{ID: id, Email: email, DisplayName: name, Groups: []string{}, ExternalGroups: groups,
+		External: true, CreatedAt: now, UpdatedAt: now}
+	err := s.store.Create(ctx, u)
+	if errors.Is(err, derrors.ErrConflict) {
+		if got, gerr := s.store.Get(ctx, id); gerr == nil {
+			return got, nil // a concurrent first request created it
+		}
+		// The email is another account's: create the user without it.
+		u.Email = ""
+		err = s.store.Create(ctx, u)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("user created from identity provider", zap.String("user_id", u.ID), zap.Strings("groups", groups))
+	return u, nil
+}
+
+// validSubject accepts the subjects identity providers use (Cognito: a UUID).
+func validSubject(sub string) bool {
+	if sub == "" || len(sub) > 128 {
+		return false
+	}
+	for _, r := range sub {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// List pages through every user (root).
+func (s *Service) List(ctx context.Context, req page.Request) (page.Result[User], error) {
+	return s.store.List(ctx, req)
+}
+
+// AdminChanges is what root may change about a user.
+type AdminChanges struct {
+	Groups   *[]string
+	Disabled *bool
+}
+
+// AdminUpdate changes a user's groups or disabled flag. Root cannot take away
+// its own root group or disable itself: that would lock the last door.
+func (s *Service) AdminUpdate(ctx context.Context, caller auth.Principal, id string, ch AdminChanges) (*User, error) {
+	if ch.Groups != nil {
+		if fields := checkGroups("groups", *ch.Groups); len(fields) > 0 {
+			return nil, apierror.Validation(fields...)
+		}
+	}
+	u, err := s.store.Update(ctx, id, func(u *User) error {
+		if ch.Groups != nil {
+			u.Groups = slices.Clone(*ch.Groups)
+			slices.Sort(u.Groups)
+		}
+		if ch.Disabled != nil {
+			u.Disabled = *ch.Disabled
+		}
+		if u.ID == caller.ID {
+			if u.Disabled {
+				return apierror.Conflict(apierror.CodeConflict, "you cannot disable your own account")
+			}
+			if !slices.Contains(u.EffectiveGroups(), auth.GroupRoot) {
+				return apierror.Conflict(apierror.CodeConflict, "you cannot remove your own root group")
+			}
+		}
+		u.UpdatedAt = s.now()
+		return nil
+	})
+	if errors.Is(err, derrors.ErrNotFound) {
+		return nil, apierror.NotFound("user", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("user changed by root", zap.String("user_id", u.ID), zap.String("by", caller.ID),
+		zap.Strings("groups", u.Groups), zap.Bool("disabled", u.Disabled))
+	return u, nil
 }

@@ -22,7 +22,8 @@ func newJSONStore(db *jsonstore.Store) (*jsonStore, error) {
 		ID:    func(u *User) string { return u.ID },
 		Order: func(u *User) page.Cursor { return page.Cursor{CreatedAt: u.CreatedAt, ID: u.ID} },
 		Indexes: []jsonstore.Index[User]{
-			{Name: "email", Unique: true, Key: func(u *User) (string, bool) { return NormalizeEmail(u.Email), true }},
+			// Users from an identity provider may have no email: not indexed.
+			{Name: "email", Unique: true, Key: func(u *User) (string, bool) { return NormalizeEmail(u.Email), u.Email != "" }},
 		},
 	})
 	if err != nil {

@@ -13,15 +13,18 @@ import (
 
 // User is a stored user.
 type User struct {
-	ID           string    `json:"id"`
-	Email        string    `json:"email"` // normalised: trimmed, lower case
-	DisplayName  string    `json:"display_name"`
-	PasswordHash string    `json:"password_hash,omitempty"` // empty for external (Cognito) users
-	Groups       []string  `json:"groups"`
-	Disabled     bool      `json:"disabled"`
-	External     bool      `json:"external"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	ID           string   `json:"id"`
+	Email        string   `json:"email"` // normalised: trimmed, lower case
+	DisplayName  string   `json:"display_name"`
+	PasswordHash string   `json:"password_hash,omitempty"` // empty for external (Cognito) users
+	Groups       []string `json:"groups"`                  // granted in Slipway (by root, or `users create`)
+	// ExternalGroups come from the identity provider's token (Cognito's
+	// cognito:groups), refreshed on each request; they add to Groups.
+	ExternalGroups []string  `json:"external_groups,omitempty"`
+	Disabled       bool      `json:"disabled"`
+	External       bool      `json:"external"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
 }
 
 // Limits of user fields.
@@ -83,7 +86,30 @@ func checkGroups(field string, groups []string) []apierror.FieldError {
 	return nil
 }
 
+// EffectiveGroups is every group u belongs to: granted here or by the
+// identity provider, sorted, without repeats.
+func (u *User) EffectiveGroups() []string {
+	out := make([]string, 0, len(u.Groups)+len(u.ExternalGroups))
+	out = append(out, u.Groups...)
+	out = append(out, u.ExternalGroups...)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // Principal returns the auth view of u.
 func (u *User) Principal() auth.Principal {
-	return auth.Principal{ID: u.ID, Email: u.Email, Groups: slices.Clone(u.Groups)}
+	return auth.Principal{ID: u.ID, Email: u.Email, Groups: u.EffectiveGroups()}
+}
+
+// knownGroups keeps the groups Slipway gives meaning to, dropping the rest of
+// what an identity provider sends (its other groups mean nothing here).
+func knownGroups(groups []string) []string {
+	out := []string{}
+	for _, g := range groups {
+		if slices.Contains(auth.KnownGroups, g) && !slices.Contains(out, g) {
+			out = append(out, g)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

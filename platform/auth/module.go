@@ -1,12 +1,15 @@
 package auth
 
 import (
+	"context"
 	"fmt"
 
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
+	"github.com/slipwayhq/slipway/platform/auth/cognito"
 	"github.com/slipwayhq/slipway/platform/httpserver"
+	"github.com/slipwayhq/slipway/platform/readiness"
 	"github.com/slipwayhq/slipway/platform/settings"
 )
 
@@ -23,6 +26,12 @@ var Module = fx.Module("auth",
 		newHMACTokens,
 		newVerifier,
 		fx.Annotate(NewGuard, fx.As(new(httpserver.Guard))),
+		fx.Annotate(func(v *cognito.Verifier) []readiness.Check {
+			if v == nil {
+				return nil // custom mode depends on nothing outside
+			}
+			return []readiness.Check{{Name: "cognito", Probe: func(context.Context) error { return v.Ready() }}}
+		}, fx.ResultTags(`group:"readiness,flatten"`)),
 	),
 )
 
@@ -37,10 +46,18 @@ func newHMACTokens(s *settings.Settings, log *zap.Logger) (*HMACTokens, error) {
 	return NewHMACTokens(key, s.Auth.Issuer, s.Auth.Audience, s.Auth.TokenTTL), nil
 }
 
-func newVerifier(s *settings.Settings, tokens *HMACTokens) (Verifier, error) {
+// newVerifier picks the token verifier of the configured mode. The Cognito
+// verifier is only built in cognito mode (fx builds it lazily through here).
+func newVerifier(lc fx.Lifecycle, s *settings.Settings, log *zap.Logger, tokens *HMACTokens) (Verifier, *cognito.Verifier, error) {
 	switch s.Auth.Mode {
 	case settings.AuthCustom:
-		return tokens, nil
+		return tokens, nil, nil
+	case settings.AuthCognito:
+		v, err := newCognito(lc, s, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		return cognitoVerifier{v}, v, nil
 	}
-	return nil, fmt.Errorf("setting SLIPWAY_AUTH_MODE: %q is not supported yet", s.Auth.Mode)
+	return nil, nil, fmt.Errorf("setting SLIPWAY_AUTH_MODE: %q is not one of custom, cognito", s.Auth.Mode)
 }

@@ -41,6 +41,10 @@ type Index[T any] struct {
 	// example a lower-cased email); ok=false leaves the document out of the
 	// index, as for a null field.
 	Key func(*T) (key string, ok bool)
+	// References names a parent collection whose ids this index holds.
+	// Deleting a parent deletes its children in the same transaction, like
+	// ON DELETE CASCADE; cascades follow through grandchildren.
+	References string
 }
 
 // Collection is a typed view of one collection of JSON documents. Values
@@ -72,7 +76,8 @@ func NewCollection[T any](s *Store, spec CollectionSpec[T]) (*Collection[T], err
 			return nil, fmt.Errorf("new collection %q: index %q declared twice", spec.Name, ix.Name)
 		}
 		m.byName[ix.Name] = i
-		m.indexes = append(m.indexes, indexMeta{name: ix.Name, unique: ix.Unique, what: spec.Name + "." + ix.Name})
+		m.indexes = append(m.indexes, indexMeta{name: ix.Name, unique: ix.Unique, what: spec.Name + "." + ix.Name,
+			references: ix.References})
 	}
 	c := &Collection[T]{s: s, spec: spec, meta: m}
 	if err := s.register(spec.Name, c.build); err != nil {

@@ -58,6 +58,7 @@ type Store struct {
 	latest     *state // guarded by wmu: the state writers build on
 	seq        uint64 // guarded by wmu: the last sequence number handed out
 	registered map[string]bool
+	children   map[string][]childRef // guarded by wmu: parent collection → referencing indexes
 
 	// published is the latest durable state, which View reads without locks.
 	published atomic.Pointer[state]
@@ -97,6 +98,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		log:        opts.Logger,
 		wmu:        make(chan struct{}, 1),
 		registered: map[string]bool{},
+		children:   map[string][]childRef{},
 	}
 	if s.log == nil {
 		s.log = zap.NewNop()
@@ -342,6 +344,11 @@ func (s *Store) register(name string, build func(old *collState) (*collState, er
 	s.published.Store(st)
 	s.cmu.Unlock()
 	s.registered[name] = true
+	for i, ix := range cs.meta.indexes {
+		if ix.references != "" {
+			s.children[ix.references] = append(s.children[ix.references], childRef{meta: cs.meta, index: i})
+		}
+	}
 	return nil
 }
 

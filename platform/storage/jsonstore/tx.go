@@ -37,9 +37,16 @@ type collMeta struct {
 }
 
 type indexMeta struct {
-	name   string
-	unique bool
-	what   string // "<collection>.<index>", the name a conflict carries
+	name       string
+	unique     bool
+	what       string // "<collection>.<index>", the name a conflict carries
+	references string // parent collection deleted with cascade, or ""
+}
+
+// childRef is an index of a child collection that references a parent.
+type childRef struct {
+	meta  *collMeta
+	index int
 }
 
 // doc is one stored document: its JSON and the keys it occupies in the
@@ -188,6 +195,29 @@ func (tx *Tx) del(m *collMeta, id string) error {
 		}
 	}
 	tx.ops = append(tx.ops, op{coll: m.name, id: id})
+	return tx.cascade(m.name, id)
+}
+
+// cascade deletes the documents of child collections whose referencing index
+// holds the deleted parent's id; all of it lands in the same log record.
+func (tx *Tx) cascade(parent, id string) error {
+	for _, ref := range tx.s.children[parent] {
+		cs := tx.coll(ref.meta.name)
+		if cs == nil || cs.meta != ref.meta {
+			continue
+		}
+		prefix := indexPrefix(id)
+		var ids []string
+		it := cs.indexes[ref.index].Seek(prefix, true)
+		for n := it.Next(); n != nil && hasPrefix(n.key, prefix); n = it.Next() {
+			ids = append(ids, n.d.id)
+		}
+		for _, child := range ids {
+			if err := tx.del(ref.meta, child); err != nil && !errors.Is(err, derrors.ErrNotFound) {
+				return fmt.Errorf("cascade from %s %q: %w", parent, id, err)
+			}
+		}
+	}
 	return nil
 }
 
