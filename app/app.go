@@ -10,6 +10,7 @@ import (
 	"github.com/slipwayhq/slipway/modules/users"
 	"github.com/slipwayhq/slipway/platform/auth"
 	"github.com/slipwayhq/slipway/platform/httpserver"
+	"github.com/slipwayhq/slipway/platform/httpserver/apidocs"
 	"github.com/slipwayhq/slipway/platform/logging"
 	"github.com/slipwayhq/slipway/platform/settings"
 	"github.com/slipwayhq/slipway/platform/storage"
@@ -21,6 +22,7 @@ func Options(s *settings.Settings) fx.Option {
 	return fx.Options(
 		Core(s),
 		httpserver.Module,
+		apidocs.Module,
 		health.Module,
 		projects.Module,
 	)

@@ -34,6 +34,9 @@ type Server struct {
 	cfg        settings.HTTP
 	log        *zap.Logger
 	ops        []Operation
+	seen       map[string]bool
+	guard      Guard
+	allow      *allowTable
 	shutdowner fx.Shutdowner
 
 	mu   sync.Mutex
@@ -55,7 +58,7 @@ func New(p Params) (*Server, error) {
 		}
 		return s.ops[i].Method < s.ops[j].Method
 	})
-	allow := newAllowTable(s.ops)
+	s.allow = &allowTable{}
 	cfg := fiber.Config{
 		AppName:               "slipway",
 		DisableStartupMessage: true,
@@ -64,7 +67,7 @@ func New(p Params) (*Server, error) {
 		ReadTimeout:           s.cfg.ReadTimeout,
 		WriteTimeout:          s.cfg.WriteTimeout,
 		IdleTimeout:           s.cfg.IdleTimeout,
-		ErrorHandler:          apierror.Handler(s.log, apierror.HandlerOptions{Allow: allow.methods}),
+		ErrorHandler:          apierror.Handler(s.log, apierror.HandlerOptions{Allow: s.allow.methods}),
 		// Never let a handler's string outlive its request buffer by accident:
 		// ids read from params are stored and logged (fiber #426).
 		Immutable: true,
@@ -81,26 +84,35 @@ func New(p Params) (*Server, error) {
 		middleware.Recover(s.log),
 		middleware.CORS(s.cfg.CORSOrigins),
 	)
-	v1 := s.app.Group("/v1")
-	seen := map[string]bool{}
-	for _, op := range s.ops {
-		key := op.Method + " " + op.fullPath()
-		if seen[key] {
-			return nil, fmt.Errorf("httpserver: route %s registered twice", key)
-		}
-		seen[key] = true
-		handlers := []fiber.Handler{}
-		if op.Access != Public {
-			handlers = append(handlers, p.Guard.Require(op.Access))
-		}
-		handlers = append(handlers, op.Handler)
-		if op.Unversioned {
-			s.app.Add(op.Method, op.Path, handlers...)
-		} else {
-			v1.Add(op.Method, op.Path, handlers...)
-		}
+	s.guard = p.Guard
+	s.seen = map[string]bool{}
+	ops := s.ops
+	s.ops = nil
+	if err := s.Register(ops...); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// Register adds operations before the server starts; the platform's own
+// routes (the OpenAPI document) come this way, after every module's.
+func (s *Server) Register(ops ...Operation) error {
+	for _, op := range ops {
+		key := op.Method + " " + op.fullPath()
+		if s.seen[key] {
+			return fmt.Errorf("httpserver: route %s registered twice", key)
+		}
+		s.seen[key] = true
+		handlers := []fiber.Handler{}
+		if op.Access != Public {
+			handlers = append(handlers, s.guard.Require(op.Access))
+		}
+		handlers = append(handlers, op.Handler)
+		s.app.Add(op.Method, op.fullPath(), handlers...)
+		s.ops = append(s.ops, op)
+		s.allow.add(op)
+	}
+	return nil
 }
 
 // fullPath is the absolute Fiber path of op.
@@ -114,7 +126,8 @@ func (op Operation) fullPath() string {
 // FullPath is the absolute Fiber path of op ("/v1/projects/:project_id").
 func (op Operation) FullPath() string { return op.fullPath() }
 
-// Operations returns every operation served, sorted by path and method.
+// Operations returns every operation served: the modules' sorted by path and
+// method, then any added with Register.
 func (s *Server) Operations() []Operation { return s.ops }
 
 // App returns the Fiber app, for in-process tests.
@@ -182,12 +195,8 @@ type allowRoute struct {
 	method   string
 }
 
-func newAllowTable(ops []Operation) *allowTable {
-	t := &allowTable{}
-	for _, op := range ops {
-		t.routes = append(t.routes, allowRoute{strings.Split(strings.Trim(op.fullPath(), "/"), "/"), op.Method})
-	}
-	return t
+func (t *allowTable) add(op Operation) {
+	t.routes = append(t.routes, allowRoute{strings.Split(strings.Trim(op.fullPath(), "/"), "/"), op.Method})
 }
 
 func (t *allowTable) methods(path string) []string {

@@ -137,7 +137,7 @@ func (p *pathItem) slot(method string) **operation {
 }
 
 // textContentTypes are the non-JSON bodies the API sends, described as strings.
-var textContentTypes = []string{"text/plain", "text/x-diff", "text/event-stream", "text/html"}
+var textContentTypes = []string{"text/plain", "text/x-diff", "text/event-stream", "text/html", "text/css", "text/javascript"}
 
 // errorDescriptions say, per status, which envelope codes api.md defines.
 var errorDescriptions = map[int]string{

@@ -1,0 +1,60 @@
+// Package apidocs serves the OpenAPI document of every route the server has,
+// built at start from the same Operation values that registered them, so the
+// document cannot drift from the code; and /docs, which renders it with
+// assets served from the binary.
+package apidocs
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/gofiber/fiber/v2"
+	"go.uber.org/fx"
+
+	"github.com/slipwayhq/slipway/platform/httpserver"
+	"github.com/slipwayhq/slipway/platform/openapi"
+)
+
+// SpecPath is where the document is served.
+const SpecPath = "/v1/openapi.json"
+
+// Module registers the document and docs routes on the server.
+var Module = fx.Module("apidocs", fx.Invoke(Register))
+
+// Register builds the document from every operation of s (these three
+// included) and serves it.
+func Register(s *httpserver.Server) error {
+	var spec fiber.Handler // set once the document is built, before the server starts
+	serveSpec := func() httpserver.Operation {
+		h := func(c *fiber.Ctx) error { return spec(c) }
+		return httpserver.Operation{Method: http.MethodGet, Path: "/openapi.json", ID: "getOpenAPI", Tags: []string{"docs"},
+			Summary:   "This OpenAPI 3.1 document",
+			Responses: []httpserver.Response{{Status: 200, Body: map[string]any{}, Description: "the OpenAPI document"}},
+			Handler:   h}
+	}
+	ops := []httpserver.Operation{
+		serveSpec(),
+		{Method: http.MethodGet, Path: "/docs", Unversioned: true, ID: "getDocs", Tags: []string{"docs"},
+			Summary:   "The API reference, rendered from the OpenAPI document",
+			Responses: []httpserver.Response{{Status: 200, ContentType: "text/html", Description: "HTML page"}},
+			Handler:   openapi.DocsHandler(SpecPath)},
+		{Method: http.MethodGet, Path: "/docs/assets/:name", Unversioned: true, ID: "getDocsAsset", Tags: []string{"docs"},
+			Summary:   "Scripts and styles of the docs page, served from the binary",
+			Responses: []httpserver.Response{{Status: 200, ContentType: "text/javascript", Description: "a script (text/javascript) or stylesheet (text/css)"}},
+			Errors:    []int{404},
+			Handler:   openapi.AssetsHandler()},
+	}
+	if err := s.Register(ops...); err != nil {
+		return err
+	}
+	built, err := openapi.Build(openapi.Info{
+		Title:       "Slipway API",
+		Version:     "1",
+		Description: "Projects, repositories and coding-agent runs in isolated containers. Every error has the envelope {schema_version, error{code, message, retryable, details}}.",
+	}, s.Operations())
+	if err != nil {
+		return fmt.Errorf("build OpenAPI document: %w", err)
+	}
+	spec = openapi.SpecHandler(built)
+	return nil
+}
