@@ -10,6 +10,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -52,6 +53,8 @@ type Claims struct {
 	Groups []string
 	// External is true when the identity provider, not Slipway, owns the user.
 	External bool
+	// ExpiresAt is when the token stops being valid.
+	ExpiresAt time.Time
 }
 
 // Verifier checks a raw bearer token.

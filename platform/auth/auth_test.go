@@ -103,3 +103,52 @@ func TestGroups(t *testing.T) {
 	require.False(t, Principal{Groups: []string{GroupOperator}}.Has(GroupRoot))
 	require.False(t, Principal{}.IsOperator())
 }
+
+type countingVerifier struct {
+	calls int
+	exp   time.Time
+	err   error
+}
+
+func (c *countingVerifier) Verify(context.Context, string) (Claims, error) {
+	c.calls++
+	return Claims{Subject: "usr_x", ExpiresAt: c.exp}, c.err
+}
+
+func TestCachedVerifier(t *testing.T) {
+	now := time.Unix(1000, 0)
+	next := &countingVerifier{exp: now.Add(30 * time.Second)}
+	c := newCachedVerifier(next, 2, time.Minute)
+	c.now = func() time.Time { return now }
+	ctx := context.Background()
+
+	for i := 0; i < 3; i++ {
+		got, err := c.Verify(ctx, "tok-a")
+		require.NoError(t, err)
+		require.Equal(t, "usr_x", got.Subject)
+	}
+	require.Equal(t, 1, next.calls, "verified once")
+
+	now = now.Add(31 * time.Second)
+	_, _ = c.Verify(ctx, "tok-a")
+	require.Equal(t, 2, next.calls, "an expired token is verified again (and refused by the real verifier)")
+
+	next.exp = now.Add(time.Hour)
+	_, _ = c.Verify(ctx, "tok-b")
+	now = now.Add(61 * time.Second)
+	_, _ = c.Verify(ctx, "tok-b")
+	require.Equal(t, 4, next.calls, "entries live at most maxAge")
+
+	next.err = ErrInvalidToken
+	_, err := c.Verify(ctx, "tok-bad")
+	require.Error(t, err)
+	_, err = c.Verify(ctx, "tok-bad")
+	require.Error(t, err)
+	require.Equal(t, 6, next.calls, "failures are never cached")
+
+	next.err = nil
+	for _, tok := range []string{"t1", "t2", "t3"} {
+		_, _ = c.Verify(ctx, tok)
+	}
+	require.LessOrEqual(t, len(c.entries), 2, "bounded")
+}

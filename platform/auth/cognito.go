@@ -25,7 +25,8 @@ func (c cognitoVerifier) Verify(ctx context.Context, token string) (Claims, erro
 		}
 		return Claims{}, err // derrors.Unavailable("cognito", …): 503, retryable
 	}
-	return Claims{Subject: id.Subject, Email: id.Email, Username: id.Username, Groups: id.Groups, External: true}, nil
+	return Claims{Subject: id.Subject, Email: id.Email, Username: id.Username, Groups: id.Groups, External: true,
+		ExpiresAt: id.ExpiresAt}, nil
 }
 
 // newCognito builds the Cognito verifier and ties its key fetching to the app

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.uber.org/fx"
 	"go.uber.org/zap"
@@ -46,18 +47,24 @@ func newHMACTokens(s *settings.Settings, log *zap.Logger) (*HMACTokens, error) {
 	return NewHMACTokens(key, s.Auth.Issuer, s.Auth.Audience, s.Auth.TokenTTL), nil
 }
 
+// Bounds of the verified-token cache.
+const (
+	tokenCacheSize   = 10_000
+	tokenCacheMaxAge = time.Minute
+)
+
 // newVerifier picks the token verifier of the configured mode. The Cognito
 // verifier is only built in cognito mode (fx builds it lazily through here).
 func newVerifier(lc fx.Lifecycle, s *settings.Settings, log *zap.Logger, tokens *HMACTokens) (Verifier, *cognito.Verifier, error) {
 	switch s.Auth.Mode {
 	case settings.AuthCustom:
-		return tokens, nil, nil
+		return newCachedVerifier(tokens, tokenCacheSize, tokenCacheMaxAge), nil, nil
 	case settings.AuthCognito:
 		v, err := newCognito(lc, s, log)
 		if err != nil {
 			return nil, nil, err
 		}
-		return cognitoVerifier{v}, v, nil
+		return newCachedVerifier(cognitoVerifier{v}, tokenCacheSize, tokenCacheMaxAge), v, nil
 	}
 	return nil, nil, fmt.Errorf("setting SLIPWAY_AUTH_MODE: %q is not one of custom, cognito", s.Auth.Mode)
 }

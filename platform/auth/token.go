@@ -78,5 +78,5 @@ func (t *HMACTokens) Verify(_ context.Context, raw string) (Claims, error) {
 	if claims.Subject == "" {
 		return Claims{}, fmt.Errorf("%w: no subject", ErrInvalidToken)
 	}
-	return Claims{Subject: claims.Subject}, nil
+	return Claims{Subject: claims.Subject, ExpiresAt: claims.ExpiresAt.Time}, nil
 }

@@ -80,7 +80,7 @@ func New(p Params) (*Server, error) {
 	s.app = fiber.New(cfg)
 	s.app.Use(
 		middleware.RequestID(),
-		middleware.AccessLog(s.log.Named("access")),
+		middleware.AccessLog(s.log.Named("access").WithOptions(zap.WithCaller(false))), // the caller is always this line
 		middleware.Recover(s.log),
 		middleware.CORS(s.cfg.CORSOrigins),
 	)

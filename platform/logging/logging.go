@@ -8,6 +8,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"time"
 
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
@@ -47,7 +48,7 @@ func (q quietFailures) LogEvent(e fxevent.Event) {
 }
 
 // New builds the logger for the given settings.
-func New(s *settings.Settings) (*zap.Logger, error) {
+func New(lc fx.Lifecycle, s *settings.Settings) (*zap.Logger, error) {
 	level, err := zapcore.ParseLevel(s.Log.Level)
 	if err != nil {
 		return nil, fmt.Errorf("setting SLIPWAY_LOG_LEVEL: %w", err)
@@ -63,7 +64,11 @@ func New(s *settings.Settings) (*zap.Logger, error) {
 		cfg.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
 		enc = zapcore.NewConsoleEncoder(cfg)
 	}
-	core := zapcore.NewCore(enc, zapcore.Lock(os.Stderr), level)
+	// Buffered: one write per 256 KiB or 250 ms instead of one syscall per
+	// line, which on the access log costs a quarter of a request. Stop flushes.
+	out := &zapcore.BufferedWriteSyncer{WS: zapcore.AddSync(os.Stderr), Size: 256 << 10, FlushInterval: 250 * time.Millisecond}
+	lc.Append(fx.StopHook(out.Stop))
+	core := zapcore.NewCore(enc, out, level)
 	return zap.New(Redact(core), zap.AddCaller(), zap.AddStacktrace(zapcore.DPanicLevel)).
 		With(zap.String("env", s.Env)), nil
 }
