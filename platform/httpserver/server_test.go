@@ -24,9 +24,11 @@ func testRoutes() fx.Option {
 		return httpserver.RegistrarFunc(func() []httpserver.Operation {
 			return []httpserver.Operation{
 				{Method: http.MethodGet, Path: "/test/panic", ID: "testPanic", Summary: "panics",
-					Handler: func(*fiber.Ctx) error { panic("secret internal detail") }},
+					Responses: []httpserver.Response{{Status: 204}},
+					Handler:   func(*fiber.Ctx) error { panic("secret internal detail") }},
 				{Method: http.MethodGet, Path: "/test/slow", ID: "testSlow", Summary: "slow",
-					Handler: func(c *fiber.Ctx) error { time.Sleep(300 * time.Millisecond); return c.SendString("done") }},
+					Responses: []httpserver.Response{{Status: 200, ContentType: "text/plain"}},
+					Handler:   func(c *fiber.Ctx) error { time.Sleep(300 * time.Millisecond); return c.SendString("done") }},
 			}
 		})
 	}))
