@@ -20,9 +20,11 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/slipwayhq/slipway/app"
 	"github.com/slipwayhq/slipway/modules/users"
+	"github.com/slipwayhq/slipway/platform/logging"
 	"github.com/slipwayhq/slipway/platform/httpserver"
 	"github.com/slipwayhq/slipway/platform/settings"
 )
@@ -38,6 +40,7 @@ type App struct {
 	Client   *http.Client
 	Server   *httpserver.Server
 	users    *users.Service
+	logs     *observer.ObservedLogs
 	fx       *fx.App
 	stopped  atomic.Bool
 }
@@ -68,8 +71,15 @@ func StartWith(t testing.TB, s *settings.Settings, extra ...fx.Option) *App {
 	t.Helper()
 	a := &App{t: t, Settings: s, Client: &http.Client{Timeout: 30 * time.Second}}
 	a.fx = fx.New(app.Options(s), fx.NopLogger, fx.Populate(&a.Server, &a.users),
-		// Logs go to the test's own output: shown for failing tests and -v.
-		fx.Decorate(func() *zap.Logger { return zaptest.NewLogger(t, zaptest.Level(zapcore.WarnLevel)) }),
+		// Logs go to the test's own output (shown for failing tests and -v)
+		// and, at every level, to an observer tests can search; both through
+		// the production redaction.
+		fx.Decorate(func() *zap.Logger {
+			visible := zaptest.NewLogger(t, zaptest.Level(zapcore.WarnLevel)).Core()
+			observed, logs := observer.New(zapcore.DebugLevel)
+			a.logs = logs
+			return zap.New(logging.Redact(zapcore.NewTee(visible, observed)))
+		}),
 		fx.Options(extra...))
 	require.NoError(t, a.fx.Err())
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -79,6 +89,9 @@ func StartWith(t testing.TB, s *settings.Settings, extra ...fx.Option) *App {
 	t.Cleanup(a.Stop)
 	return a
 }
+
+// Logs returns every log entry the app wrote, at every level.
+func (a *App) Logs() *observer.ObservedLogs { return a.logs }
 
 // Stop stops the app (idempotent); tests call it to restart on the same dir.
 func (a *App) Stop() {

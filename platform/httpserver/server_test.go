@@ -145,3 +145,28 @@ func TestGracefulShutdown(t *testing.T) {
 	_, err = net.DialTimeout("tcp", addr, time.Second)
 	require.Error(t, err)
 }
+
+func TestAccessLogLine(t *testing.T) {
+	a := apptest.Start(t)
+	u := a.SignUp()
+	res := a.Do(apptest.Request{Method: "GET", Path: "/v1/projects/prj_01m8bbhhpcc7hjvs7g6jkvym6e", Token: u.Token,
+		Header: map[string]string{"X-Request-ID": "trace-me-1"}})
+	require.Equal(t, http.StatusNotFound, res.Status)
+	var line map[string]any
+	require.Eventually(t, func() bool {
+		for _, e := range a.Logs().FilterMessage("request").All() {
+			if f := e.ContextMap(); f["request_id"] == "trace-me-1" {
+				line = f
+				return true
+			}
+		}
+		return false
+	}, 5*time.Second, 10*time.Millisecond)
+	require.Equal(t, "GET", line["method"])
+	require.Equal(t, "/v1/projects/:project_id", line["route"])
+	require.Equal(t, "/v1/projects/prj_01m8bbhhpcc7hjvs7g6jkvym6e", line["path"])
+	require.EqualValues(t, 404, line["status"])
+	require.Equal(t, u.ID, line["user_id"])
+	require.Contains(t, line, "latency")
+	require.Contains(t, line, "bytes")
+}
