@@ -39,8 +39,8 @@ func AccessLog(log *zap.Logger) fiber.Handler {
 			return nil
 		}
 		id, _ := c.Locals(apierror.RequestIDKey).(string)
-		route := "" // unknown routes (404, 405) have no template
-		if r := c.Route(); r != nil && status != fiber.StatusNotFound && status != fiber.StatusMethodNotAllowed {
+		route := "" // unknown routes (404, 405) matched only the middleware
+		if r := c.Route(); r != nil && r.Method != "USE" {
 			route = r.Path
 		}
 		fields := []zap.Field{
