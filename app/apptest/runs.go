@@ -102,12 +102,17 @@ func (a *App) GetRun(token, id string) Run {
 // WaitRun waits until the run's status satisfies done and returns it.
 func (a *App) WaitRun(token, id string, timeout time.Duration, done func(status string) bool) Run {
 	a.t.Helper()
-	var last Run
-	require.Eventually(a.t, func() bool {
-		last = a.GetRun(token, id)
-		return done(last.Status)
-	}, timeout, 50*time.Millisecond, "run %s stayed %s", id, func() string { return last.Status }())
-	return last
+	deadline := time.Now().Add(timeout)
+	for {
+		r := a.GetRun(token, id)
+		if done(r.Status) {
+			return r
+		}
+		if time.Now().After(deadline) {
+			a.t.Fatalf("run %s is still %s after %s", id, r.Status, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Terminal reports whether a run status is final.

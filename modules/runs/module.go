@@ -1,0 +1,78 @@
+package runs
+
+import (
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/fx"
+
+	"github.com/slipwayhq/slipway/platform/httpserver"
+	"github.com/slipwayhq/slipway/platform/settings"
+	"github.com/slipwayhq/slipway/platform/storage"
+	"github.com/slipwayhq/slipway/platform/workspace"
+)
+
+// Module provides the runs Service, Worker and routes, and ties the worker
+// to the app's lifecycle. It needs containers.Engine, queue.Queue,
+// objects.Store and access.Repositories from their own modules.
+var Module = fx.Module("runs",
+	fx.Provide(fx.Private, NewStore, NewWorkspaces),
+	fx.Provide(
+		DefaultTuning,
+		NewWorker,
+		NewService,
+		httpserver.AsRegistrar(NewRoutes),
+	),
+	fx.Invoke(func(lc fx.Lifecycle, w *Worker) {
+		lc.Append(fx.StartStopHook(w.Start, w.Stop))
+	}),
+)
+
+// NewStore returns the Store for the configured records backend.
+func NewStore(r *storage.Records) (Store, error) {
+	switch {
+	case r.JSON != nil:
+		return newJSONStore(r.JSON)
+	}
+	return nil, fmt.Errorf("runs: no store for records backend %q", r.Backend)
+}
+
+// NewWorkspaces builds the workspace manager: one directory per run under
+// the data dir, handed to the container's user.
+func NewWorkspaces(s *settings.Settings) (*workspace.Manager, error) {
+	uid, gid, err := parseUser(s.Runs.User)
+	if err != nil {
+		return nil, fmt.Errorf("setting runs.user: %w", err)
+	}
+	m, err := workspace.NewManager(workspace.Config{
+		Root:          filepath.Join(s.Storage.DataDir, "workspaces"),
+		AllowFile:     s.Runs.AllowFileURLs,
+		MaxPatchBytes: s.Runs.MaxPatchBytes,
+		OwnerUID:      uid,
+		OwnerGID:      gid,
+		CloneTimeout:  10 * time.Minute,
+		AgentGit:      true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("runs: %w", err)
+	}
+	return m, nil
+}
+
+// parseUser reads a numeric "uid" or "uid:gid" (gid defaults to uid).
+func parseUser(u string) (uid, gid int, err error) {
+	us, gs, found := strings.Cut(u, ":")
+	if uid, err = strconv.Atoi(us); err != nil || uid <= 0 {
+		return 0, 0, fmt.Errorf("%q is not a numeric non-root uid[:gid]", u)
+	}
+	gid = uid
+	if found {
+		if gid, err = strconv.Atoi(gs); err != nil || gid < 0 {
+			return 0, 0, fmt.Errorf("%q is not a numeric non-root uid[:gid]", u)
+		}
+	}
+	return uid, gid, nil
+}

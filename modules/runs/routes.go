@@ -1,0 +1,277 @@
+package runs
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/slipwayhq/slipway/platform/apierror"
+	"github.com/slipwayhq/slipway/platform/auth"
+	"github.com/slipwayhq/slipway/platform/httpserver"
+)
+
+// HeaderIdempotencyKey names the header that makes run creation retry-safe.
+const HeaderIdempotencyKey = "Idempotency-Key"
+
+// RunResponse is the wire form of a run; unknown values are null.
+type RunResponse struct {
+	ID             string     `json:"id" doc:"Run id (run_…)"`
+	ProjectID      string     `json:"project_id"`
+	RepositoryID   string     `json:"repository_id"`
+	Status         Status     `json:"status" enum:"queued,preparing,running,succeeded,failed,canceled,timed_out,interrupted"`
+	Prompt         string     `json:"prompt"`
+	Branch         *string    `json:"branch" doc:"null: the repository's default branch, until the clone names it"`
+	TimeoutSeconds int        `json:"timeout_seconds"`
+	ExitCode       *int       `json:"exit_code"`
+	Error          *string    `json:"error"`
+	CreatedAt      time.Time  `json:"created_at"`
+	StartedAt      *time.Time `json:"started_at"`
+	FinishedAt     *time.Time `json:"finished_at"`
+}
+
+func response(r *Run) RunResponse {
+	return RunResponse{ID: r.ID, ProjectID: r.ProjectID, RepositoryID: r.RepositoryID, Status: r.Status,
+		Prompt: r.Prompt, Branch: nullable(r.Branch), TimeoutSeconds: r.TimeoutSeconds, ExitCode: r.ExitCode,
+		Error: nullable(r.Error), CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt}
+}
+
+// RunList is one page of runs.
+type RunList struct {
+	Items      []RunResponse `json:"items"`
+	NextCursor *string       `json:"next_cursor"`
+}
+
+// CreateRunRequest is the body of POST /v1/repositories/{repository_id}/runs.
+type CreateRunRequest struct {
+	Prompt         string `json:"prompt" minLength:"1" maxLength:"65536" doc:"what the agent should do; reaches it as $SLIPWAY_PROMPT"`
+	Branch         string `json:"branch,omitempty" maxLength:"255" doc:"branch to clone; default: the repository's default branch"`
+	TimeoutSeconds *int   `json:"timeout_seconds,omitempty" minimum:"1" doc:"limit on the agent's run time; default and maximum from settings"`
+}
+
+// ListRunsQuery are the query parameters of GET /v1/runs.
+type ListRunsQuery struct {
+	httpserver.PageQuery
+	ProjectID    string `query:"project_id" doc:"only runs of this project"`
+	RepositoryID string `query:"repository_id" doc:"only runs of this repository"`
+	Status       string `query:"status" enum:"queued,preparing,running,succeeded,failed,canceled,timed_out,interrupted"`
+	All          bool   `query:"all" doc:"operator or root: every user's runs"`
+}
+
+// LogsQuery are the query parameters of GET /v1/runs/{run_id}/logs.
+type LogsQuery struct {
+	Follow bool `query:"follow" doc:"stream as server-sent events (data: lines, then event: end) until the run ends"`
+}
+
+// ContainerResponse is a managed container.
+type ContainerResponse struct {
+	ID         string    `json:"id"`
+	RunID      string    `json:"run_id"`
+	InstanceID string    `json:"instance_id"`
+	State      string    `json:"state"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// ContainerList lists the managed containers.
+type ContainerList struct {
+	Items []ContainerResponse `json:"items"`
+}
+
+// CleanupResponse says how many containers the clean-up removed.
+type CleanupResponse struct {
+	Removed int `json:"removed"`
+}
+
+// Routes are the runs module's operations.
+type Routes struct{ svc *Service }
+
+// NewRoutes builds the routes.
+func NewRoutes(svc *Service) *Routes { return &Routes{svc: svc} }
+
+// Operations lists the routes.
+func (r *Routes) Operations() []httpserver.Operation {
+	tags := []string{"runs"}
+	admin := []string{"admin"}
+	return []httpserver.Operation{
+		{Method: http.MethodPost, Path: "/repositories/:repository_id/runs", ID: "createRun", Tags: tags, Access: httpserver.User,
+			Summary: "Queue an agent run on a repository", Request: CreateRunRequest{},
+			Headers: []httpserver.Header{{Name: HeaderIdempotencyKey,
+				Description: "up to 255 printable characters; a retry with the same key and body returns the same run, another body is a 409"}},
+			Responses: []httpserver.Response{
+				{Status: 202, Body: RunResponse{}, Description: "queued"},
+				{Status: 200, Body: RunResponse{}, Description: "the run this Idempotency-Key made earlier"}},
+			Errors: []int{400, 401, 403, 404, 409, 413, 415, 422, 429}, Handler: r.create},
+		{Method: http.MethodGet, Path: "/runs", ID: "listRuns", Tags: tags, Access: httpserver.User,
+			Summary: "List the caller's runs (all=true: every run, operator)", Query: ListRunsQuery{},
+			Responses: []httpserver.Response{{Status: 200, Body: RunList{}}},
+			Errors:    []int{401, 403, 422}, Handler: r.list},
+		{Method: http.MethodGet, Path: "/runs/:run_id", ID: "getRun", Tags: tags, Access: httpserver.User,
+			Summary:   "Get a run",
+			Responses: []httpserver.Response{{Status: 200, Body: RunResponse{}}},
+			Errors:    []int{401, 404}, Handler: r.get},
+		{Method: http.MethodPost, Path: "/runs/:run_id/cancel", ID: "cancelRun", Tags: tags, Access: httpserver.User,
+			Summary:   "Cancel a run: a queued one at once, an active one by stopping its container",
+			Responses: []httpserver.Response{{Status: 202, Body: RunResponse{}}},
+			Errors:    []int{401, 404, 409}, Handler: r.cancel},
+		{Method: http.MethodGet, Path: "/runs/:run_id/logs", ID: "getRunLogs", Tags: tags, Access: httpserver.User,
+			Summary: "The run's log so far, or (follow=true) a server-sent event stream until it ends", Query: LogsQuery{},
+			Headers: []httpserver.Header{{Name: "Last-Event-ID", Description: "with follow=true: resume after this event id (a byte offset)"}},
+			Responses: []httpserver.Response{
+				{Status: 200, ContentType: "text/plain", Description: "the log so far"},
+				{Status: 200, ContentType: "text/event-stream", Description: "follow=true: data: lines, keep-alive comments, then event: end with the final status"}},
+			Errors: []int{401, 404, 422}, Handler: r.logs},
+		{Method: http.MethodGet, Path: "/runs/:run_id/patch", ID: "getRunPatch", Tags: tags, Access: httpserver.User,
+			Summary:   "The agent's changes as a git diff, once the run has finished",
+			Responses: []httpserver.Response{{Status: 200, ContentType: "text/x-diff", Description: "the patch; empty when nothing changed"}},
+			Errors:    []int{401, 404}, Handler: r.patch},
+		{Method: http.MethodGet, Path: "/admin/containers", ID: "listContainers", Tags: admin, Access: httpserver.Operator,
+			Summary:   "Managed agent containers on this instance's Docker host",
+			Responses: []httpserver.Response{{Status: 200, Body: ContainerList{}}},
+			Errors:    []int{401, 403}, Handler: r.containers},
+		{Method: http.MethodPost, Path: "/admin/containers/cleanup", ID: "cleanupContainers", Tags: admin, Access: httpserver.Operator,
+			Summary:   "Remove managed containers that belong to no active run",
+			Responses: []httpserver.Response{{Status: 200, Body: CleanupResponse{}}},
+			Errors:    []int{401, 403}, Handler: r.cleanup},
+	}
+}
+
+func (r *Routes) create(c *fiber.Ctx) error {
+	var req CreateRunRequest
+	if err := httpserver.Decode(c, &req); err != nil {
+		return err
+	}
+	run, replayed, err := r.svc.Create(c.UserContext(), auth.FromCtx(c), CreateInput{
+		RepositoryID: c.Params("repository_id"), Prompt: req.Prompt, Branch: req.Branch,
+		TimeoutSeconds: req.TimeoutSeconds, IdempotencyKey: c.Get(HeaderIdempotencyKey),
+	})
+	if err != nil {
+		return err
+	}
+	if replayed {
+		c.Set("Idempotent-Replayed", "true")
+		return c.Status(http.StatusOK).JSON(response(run))
+	}
+	return c.Status(http.StatusAccepted).JSON(response(run))
+}
+
+func (r *Routes) list(c *fiber.Ctx) error {
+	req, err := httpserver.ParsePage(c)
+	if err != nil {
+		return err
+	}
+	all, err := httpserver.ParseBool(c, "all")
+	if err != nil {
+		return err
+	}
+	res, err := r.svc.List(c.UserContext(), auth.FromCtx(c), ListInput{All: all, ProjectID: c.Query("project_id"),
+		RepositoryID: c.Query("repository_id"), Status: c.Query("status"), Page: req})
+	if err != nil {
+		return err
+	}
+	out := RunList{Items: make([]RunResponse, 0, len(res.Items)), NextCursor: httpserver.NextCursor(res.Next)}
+	for i := range res.Items {
+		out.Items = append(out.Items, response(&res.Items[i]))
+	}
+	return c.JSON(out)
+}
+
+func (r *Routes) get(c *fiber.Ctx) error {
+	run, err := r.svc.Get(c.UserContext(), auth.FromCtx(c), c.Params("run_id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(response(run))
+}
+
+func (r *Routes) cancel(c *fiber.Ctx) error {
+	run, err := r.svc.Cancel(c.UserContext(), auth.FromCtx(c), c.Params("run_id"))
+	if err != nil {
+		return err
+	}
+	return c.Status(http.StatusAccepted).JSON(response(run))
+}
+
+func (r *Routes) logs(c *fiber.Ctx) error {
+	follow, err := httpserver.ParseBool(c, "follow")
+	if err != nil {
+		return err
+	}
+	id := c.Params("run_id")
+	caller := auth.FromCtx(c)
+	if !follow {
+		_, b, err := r.svc.Log(c.UserContext(), caller, id)
+		if err != nil {
+			return err
+		}
+		c.Set(fiber.HeaderContentType, "text/plain; charset=utf-8")
+		return c.Send(b)
+	}
+	if _, err := r.svc.Get(c.UserContext(), caller, id); err != nil {
+		return err
+	}
+	var from int64
+	if raw := c.Get("Last-Event-ID"); raw != "" {
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || n < 0 {
+			return apierror.InvalidField("Last-Event-ID", "must be an event id this stream sent")
+		}
+		from = n
+	}
+	c.Set(fiber.HeaderContentType, "text/event-stream")
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	c.Set("X-Accel-Buffering", "no")
+	ctx := r.svc.worker.lifetime()
+	svc := r.svc
+	// The stream outlives the handler; it must not touch c. It ends with
+	// the run, when a write fails (the client left: at the latest at the
+	// next keep-alive) or when the server stops.
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		_ = svc.follow(ctx, id, from, w)
+	})
+	return nil
+}
+
+func (r *Routes) patch(c *fiber.Ctx) error {
+	b, err := r.svc.Patch(c.UserContext(), auth.FromCtx(c), c.Params("run_id"))
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, "text/x-diff; charset=utf-8")
+	return c.Send(b)
+}
+
+func (r *Routes) containers(c *fiber.Ctx) error {
+	list, err := r.svc.Containers(c.UserContext())
+	if err != nil {
+		return err
+	}
+	out := ContainerList{Items: make([]ContainerResponse, 0, len(list))}
+	for _, k := range list {
+		out.Items = append(out.Items, ContainerResponse{ID: k.ID, RunID: k.RunID, InstanceID: k.InstanceID,
+			State: k.State, CreatedAt: k.CreatedAt})
+	}
+	return c.JSON(out)
+}
+
+func (r *Routes) cleanup(c *fiber.Ctx) error {
+	n, err := r.svc.Cleanup(c.UserContext())
+	if err != nil {
+		return err
+	}
+	return c.JSON(CleanupResponse{Removed: n})
+}
+
+// lifetime is the app-lifetime context; canceled before Start and after Stop.
+func (w *Worker) lifetime() context.Context {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ctx == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		return ctx
+	}
+	return w.ctx
+}

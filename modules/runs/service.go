@@ -1,0 +1,379 @@
+package runs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"github.com/slipwayhq/slipway/platform/access"
+	"github.com/slipwayhq/slipway/platform/apierror"
+	"github.com/slipwayhq/slipway/platform/auth"
+	"github.com/slipwayhq/slipway/platform/containers"
+	"github.com/slipwayhq/slipway/platform/derrors"
+	"github.com/slipwayhq/slipway/platform/ids"
+	"github.com/slipwayhq/slipway/platform/queue"
+	"github.com/slipwayhq/slipway/platform/settings"
+	"github.com/slipwayhq/slipway/platform/storage/objects"
+	"github.com/slipwayhq/slipway/platform/storage/page"
+)
+
+// Tuning holds the intervals of the module that are not settings; tests
+// shorten them with fx.Decorate.
+type Tuning struct {
+	// Heartbeat is how often an instance refreshes its record, checks its
+	// runs for cancel requests and looks for dead instances; an instance
+	// is dead after three intervals without one.
+	Heartbeat time.Duration
+	// OrphanSweep is how often runs of deleted repositories are removed (the
+	// JSON store has no cascades) and deleted runs' objects are removed.
+	OrphanSweep time.Duration
+	// KeepAlive is the interval of SSE comments on an idle log stream.
+	KeepAlive time.Duration
+	// Poll is how often a follower of a run worked by another instance
+	// reads the object store.
+	Poll time.Duration
+	// FlushInterval and FlushBytes batch log appends.
+	FlushInterval time.Duration
+	FlushBytes    int
+	// DockerCheckTTL is how long a Docker ping result is reused.
+	DockerCheckTTL time.Duration
+	// QuotaRetryAfter is the Retry-After of a 429 quota_exceeded.
+	QuotaRetryAfter time.Duration
+}
+
+// DefaultTuning returns the production intervals.
+func DefaultTuning() Tuning {
+	return Tuning{
+		Heartbeat:       10 * time.Second,
+		OrphanSweep:     time.Minute,
+		KeepAlive:       15 * time.Second,
+		Poll:            time.Second,
+		FlushInterval:   250 * time.Millisecond,
+		FlushBytes:      64 << 10,
+		DockerCheckTTL:  5 * time.Second,
+		QuotaRetryAfter: 30 * time.Second,
+	}
+}
+
+// systemPrincipal is how the worker looks repositories up: not a user, so
+// it needs root's view of every repository.
+var systemPrincipal = auth.Principal{ID: "system:runs", Groups: []string{auth.GroupRoot}}
+
+// Service holds the rules of runs: ownership, validation, quota and
+// idempotency, cancellation, and reading logs and patches.
+type Service struct {
+	store   Store
+	queue   queue.Queue
+	repos   access.Repositories
+	engine  containers.Engine
+	objects objects.Store
+	worker  *Worker
+	cfg     settings.Runs
+	tuning  Tuning
+	log     *zap.Logger
+	docker  *dockerCheck
+	now     func() time.Time
+
+	followers atomic.Int64
+}
+
+// ServiceParams are the Service's dependencies.
+type ServiceParams struct {
+	fx.In
+
+	Store    Store
+	Queue    queue.Queue
+	Repos    access.Repositories
+	Engine   containers.Engine
+	Objects  objects.Store
+	Worker   *Worker
+	Settings *settings.Settings
+	Tuning   Tuning
+	Log      *zap.Logger
+}
+
+// NewService builds the service. It does no I/O.
+func NewService(p ServiceParams) *Service {
+	return &Service{store: p.Store, queue: p.Queue, repos: p.Repos, engine: p.Engine, objects: p.Objects,
+		worker: p.Worker, cfg: p.Settings.Runs, tuning: p.Tuning, log: p.Log.Named("runs"),
+		docker: newDockerCheck(p.Engine, p.Tuning.DockerCheckTTL), now: nowUTC}
+}
+
+func nowUTC() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+// CreateInput is a request to start a run.
+type CreateInput struct {
+	RepositoryID   string
+	Prompt         string
+	Branch         string
+	TimeoutSeconds *int
+	IdempotencyKey string
+}
+
+// requestHash identifies a create request for idempotency: the repository
+// and the body as asked, in a fixed encoding.
+func (in CreateInput) requestHash() string {
+	b, _ := json.Marshal(struct {
+		RepositoryID   string `json:"r"`
+		Prompt         string `json:"p"`
+		Branch         string `json:"b"`
+		TimeoutSeconds *int   `json:"t"`
+	}{in.RepositoryID, in.Prompt, in.Branch, in.TimeoutSeconds})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// Create queues a run on a repository the caller may change. replayed is
+// true when the Idempotency-Key named a run made earlier with the same body.
+func (s *Service) Create(ctx context.Context, caller auth.Principal, in CreateInput) (run *Run, replayed bool, err error) {
+	var fields []apierror.FieldError
+	if r := checkPrompt(in.Prompt); r != "" {
+		fields = append(fields, apierror.FieldError{Field: "prompt", Reason: r})
+	}
+	if r := checkBranch(in.Branch); r != "" {
+		fields = append(fields, apierror.FieldError{Field: "branch", Reason: r})
+	}
+	maxSecs := int(s.cfg.MaxTimeout / time.Second)
+	timeout := int(s.cfg.DefaultTimeout / time.Second)
+	if in.TimeoutSeconds != nil {
+		timeout = *in.TimeoutSeconds
+		if timeout < 1 || timeout > maxSecs {
+			fields = append(fields, apierror.FieldError{Field: "timeout_seconds",
+				Reason: fmt.Sprintf("must be from 1 to %d", maxSecs)})
+		}
+	}
+	if r := checkIdempotencyKey(in.IdempotencyKey); r != "" {
+		fields = append(fields, apierror.FieldError{Field: "Idempotency-Key", Reason: r})
+	}
+	if len(fields) > 0 {
+		return nil, false, apierror.Validation(fields...)
+	}
+	if !ids.Valid(ids.Repository, in.RepositoryID) {
+		return nil, false, apierror.NotFound("repository", in.RepositoryID)
+	}
+	repo, err := s.repos.WritableRepository(ctx, caller, in.RepositoryID)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := s.docker.available(ctx); err != nil {
+		return nil, false, apierror.Unavailable("docker", err)
+	}
+	branch := in.Branch
+	if branch == "" {
+		branch = repo.DefaultBranch
+	}
+	run = &Run{
+		ID: ids.New(ids.Run), ProjectID: repo.ProjectID, RepositoryID: repo.ID, OwnerID: caller.ID,
+		Status: StatusQueued, Prompt: in.Prompt, Branch: branch, TimeoutSeconds: timeout,
+		IdempotencyKey: in.IdempotencyKey, CreatedAt: s.now(),
+	}
+	if in.IdempotencyKey != "" {
+		run.RequestHash = in.requestHash()
+	}
+	existing, err := s.store.Create(ctx, run, s.cfg.MaxActivePerUser)
+	switch {
+	case errors.Is(err, ErrQuotaExceeded):
+		return nil, false, apierror.TooManyRequests(apierror.CodeQuotaExceeded,
+			fmt.Sprintf("you already have %d active runs; wait for one to finish", s.cfg.MaxActivePerUser),
+			s.tuning.QuotaRetryAfter).WithDetail("limit", s.cfg.MaxActivePerUser)
+	case err != nil:
+		return nil, false, err
+	case existing != nil:
+		if existing.RequestHash != run.RequestHash {
+			return nil, false, apierror.Conflict(apierror.CodeConflict,
+				"this Idempotency-Key was used for a different request").WithDetail("run_id", existing.ID)
+		}
+		return existing, true, nil
+	}
+	if err := s.queue.Enqueue(ctx, run.ID); err != nil {
+		// The record is the truth: the run stays queued and the next start
+		// enqueues it again.
+		s.log.Error("enqueue failed; the run waits for the next start", zap.String("run_id", run.ID), zap.Error(err))
+	}
+	return run, false, nil
+}
+
+// Get returns a run the caller may see: their own, or any for an operator.
+// A run of a repository that no longer exists is gone too.
+func (s *Service) Get(ctx context.Context, caller auth.Principal, id string) (*Run, error) {
+	if !ids.Valid(ids.Run, id) {
+		return nil, apierror.NotFound("run", id)
+	}
+	r, err := s.store.Get(ctx, id)
+	if errors.Is(err, derrors.ErrNotFound) {
+		return nil, apierror.NotFound("run", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if r.OwnerID != caller.ID && !caller.IsOperator() {
+		return nil, apierror.NotFound("run", id)
+	}
+	if _, err := s.repos.VisibleRepository(ctx, systemPrincipal, r.RepositoryID); err != nil {
+		if isNotFound(err) {
+			return nil, apierror.NotFound("run", id)
+		}
+		return nil, err
+	}
+	return r, nil
+}
+
+// isNotFound matches a store's ErrNotFound and an API 404.
+func isNotFound(err error) bool {
+	var ae *apierror.Error
+	return errors.Is(err, derrors.ErrNotFound) || (errors.As(err, &ae) && ae.Status == http.StatusNotFound)
+}
+
+// ListInput filters a list of runs.
+type ListInput struct {
+	All          bool
+	ProjectID    string
+	RepositoryID string
+	Status       string
+	Page         page.Request
+}
+
+// List pages through the caller's runs, or everyone's for an operator
+// asking for all.
+func (s *Service) List(ctx context.Context, caller auth.Principal, in ListInput) (page.Result[Run], error) {
+	f := Filter{OwnerID: caller.ID, ProjectID: in.ProjectID, RepositoryID: in.RepositoryID, Status: Status(in.Status)}
+	if in.Status != "" && !f.Status.Valid() {
+		return page.Result[Run]{}, apierror.InvalidField("status", "must be one of queued, preparing, running, succeeded, failed, canceled, timed_out, interrupted")
+	}
+	if in.ProjectID != "" && !ids.Valid(ids.Project, in.ProjectID) {
+		return page.Result[Run]{}, apierror.InvalidField("project_id", "is not a project id")
+	}
+	if in.RepositoryID != "" && !ids.Valid(ids.Repository, in.RepositoryID) {
+		return page.Result[Run]{}, apierror.InvalidField("repository_id", "is not a repository id")
+	}
+	if in.All {
+		if !caller.IsOperator() {
+			return page.Result[Run]{}, apierror.Forbidden(auth.GroupOperator)
+		}
+		f.OwnerID = ""
+	}
+	return s.store.List(ctx, f, in.Page)
+}
+
+// Cancel stops a run: a queued one at once, an active one by asking the
+// instance that works it. The owner and operators may cancel.
+func (s *Service) Cancel(ctx context.Context, caller auth.Principal, id string) (*Run, error) {
+	if _, err := s.Get(ctx, caller, id); err != nil {
+		return nil, err
+	}
+	r, err := s.store.Update(ctx, id, func(r *Run) error {
+		switch {
+		case r.Status.Terminal():
+			return apierror.Conflict(apierror.CodeRunFinished, fmt.Sprintf("run %s has already finished (%s)", id, r.Status)).
+				WithDetail("status", string(r.Status))
+		case r.Status == StatusQueued:
+			now := s.now()
+			r.Status, r.FinishedAt, r.Error = StatusCanceled, &now, "canceled before it started"
+		default:
+			r.CancelRequested = true
+		}
+		return nil
+	})
+	if errors.Is(err, derrors.ErrNotFound) {
+		return nil, apierror.NotFound("run", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if r.Status.Active() {
+		s.worker.requestCancel(r.ID)
+	}
+	return r, nil
+}
+
+// Log returns the run's log as stored so far; empty before any output.
+func (s *Service) Log(ctx context.Context, caller auth.Principal, id string) (*Run, []byte, error) {
+	r, err := s.Get(ctx, caller, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := s.readObject(ctx, logKey(id), 0)
+	return r, b, err
+}
+
+// Patch returns the patch of a finished run; not found before it has one.
+func (s *Service) Patch(ctx context.Context, caller auth.Principal, id string) ([]byte, error) {
+	r, err := s.Get(ctx, caller, id)
+	if err != nil {
+		return nil, err
+	}
+	if !r.Status.Terminal() {
+		return nil, apierror.NotFound("patch of run", id).WithDetail("status", string(r.Status))
+	}
+	rc, err := s.objects.Get(ctx, patchKey(id))
+	if errors.Is(err, derrors.ErrNotFound) {
+		return nil, apierror.NotFound("patch of run", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+// readObject reads key from byte offset on; a missing key is empty.
+func (s *Service) readObject(ctx context.Context, key string, offset int64) ([]byte, error) {
+	rc, err := s.objects.Get(ctx, key)
+	if errors.Is(err, derrors.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	if offset > 0 {
+		if _, err := io.CopyN(io.Discard, rc, offset); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, nil
+			}
+			return nil, err
+		}
+	}
+	return io.ReadAll(rc)
+}
+
+// dockerCheck caches Docker's ping so that creating runs stays cheap.
+type dockerCheck struct {
+	engine containers.Engine
+	ttl    time.Duration
+
+	mu   sync.Mutex
+	at   time.Time
+	last error
+}
+
+func newDockerCheck(e containers.Engine, ttl time.Duration) *dockerCheck {
+	return &dockerCheck{engine: e, ttl: ttl}
+}
+
+// available returns the last ping's result while it is fresh, else pings
+// (bounded by the engine's ping timeout). Concurrent callers share a ping.
+func (d *dockerCheck) available(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.at.IsZero() && time.Since(d.at) < d.ttl {
+		return d.last
+	}
+	err := d.engine.Ping(ctx)
+	if ctx.Err() != nil {
+		return err // the caller gave up: says nothing about docker, do not cache
+	}
+	d.at, d.last = time.Now(), err
+	return err
+}
