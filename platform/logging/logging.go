@@ -5,6 +5,7 @@ package logging
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"reflect"
 	"strings"
@@ -66,7 +67,10 @@ func New(lc fx.Lifecycle, s *settings.Settings) (*zap.Logger, error) {
 	}
 	// Buffered: one write per 256 KiB or 250 ms instead of one syscall per
 	// line, which on the access log costs a quarter of a request. Stop flushes.
-	out := &zapcore.BufferedWriteSyncer{WS: zapcore.AddSync(os.Stderr), Size: 256 << 10, FlushInterval: 250 * time.Millisecond}
+	// stderr is wrapped so Stop does not fsync it: on a pipe that fails
+	// with EINVAL and would turn a clean stop into exit status 1.
+	stderr := zapcore.AddSync(struct{ io.Writer }{os.Stderr})
+	out := &zapcore.BufferedWriteSyncer{WS: stderr, Size: 256 << 10, FlushInterval: 250 * time.Millisecond}
 	lc.Append(fx.StopHook(out.Stop))
 	core := zapcore.NewCore(enc, out, level)
 	return zap.New(Redact(core), zap.AddCaller(), zap.AddStacktrace(zapcore.DPanicLevel)).
