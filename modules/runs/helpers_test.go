@@ -3,7 +3,6 @@ package runs_test
 import (
 	"context"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,12 +11,8 @@ import (
 
 	"github.com/slipwayhq/slipway/app/apptest"
 	"github.com/slipwayhq/slipway/modules/runs"
-	"github.com/slipwayhq/slipway/platform/access"
-	"github.com/slipwayhq/slipway/platform/apierror"
-	"github.com/slipwayhq/slipway/platform/auth"
 	"github.com/slipwayhq/slipway/platform/containers"
 	"github.com/slipwayhq/slipway/platform/containers/containertest"
-	"github.com/slipwayhq/slipway/platform/ids"
 	"github.com/slipwayhq/slipway/platform/queue"
 	"github.com/slipwayhq/slipway/platform/settings"
 )
@@ -27,54 +22,11 @@ import (
 // README.md, and prints done.
 const agentScript = `echo start; case "$SLIPWAY_PROMPT" in "sh: "*) eval "${SLIPWAY_PROMPT#sh: }" ;; *) echo "$SLIPWAY_PROMPT" >> README.md ;; esac; echo done`
 
-// fakeRepos stands in for the repositories module: repositories owned by
-// their creator, visible to operators, writable by owner and root.
-type fakeRepos struct {
-	mu    sync.Mutex
-	repos map[string]access.Repository
-}
-
-func (f *fakeRepos) add(owner, url string) access.Repository {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	r := access.Repository{ID: ids.New(ids.Repository), ProjectID: ids.New(ids.Project), OwnerID: owner, URL: url, DefaultBranch: "main"}
-	f.repos[r.ID] = r
-	return r
-}
-
-func (f *fakeRepos) remove(id string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.repos, id)
-}
-
-func (f *fakeRepos) VisibleRepository(_ context.Context, caller auth.Principal, id string) (access.Repository, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	r, ok := f.repos[id]
-	if !ok || (r.OwnerID != caller.ID && !caller.IsOperator()) {
-		return access.Repository{}, apierror.NotFound("repository", id)
-	}
-	return r, nil
-}
-
-func (f *fakeRepos) WritableRepository(ctx context.Context, caller auth.Principal, id string) (access.Repository, error) {
-	r, err := f.VisibleRepository(ctx, caller, id)
-	if err != nil {
-		return r, err
-	}
-	if r.OwnerID != caller.ID && !caller.Has(auth.GroupRoot) {
-		return access.Repository{}, apierror.Forbidden(auth.GroupRoot)
-	}
-	return r, nil
-}
-
 // harness is the whole app with runs on the local Docker engine.
 type harness struct {
 	*apptest.App
 	rt     *containers.Runtime
 	image  string
-	repos  *fakeRepos
 	svc    *runs.Service
 	worker *runs.Worker
 }
@@ -89,11 +41,13 @@ func fast(t runs.Tuning) runs.Tuning {
 	return t
 }
 
-// runModules are the modules runs needs beyond app.Options.
-func runModules(repos *fakeRepos) fx.Option {
+// runModules are the modules runs needs beyond app.Options, with the test
+// intervals and the service and worker handed out. The decorator and the
+// populate sit in one module around runs, so both see the same scope.
+func runModules(svc **runs.Service, w **runs.Worker) fx.Option {
 	return fx.Options(
-		containers.Module, queue.Module, runs.Module,
-		fx.Provide(func() access.Repositories { return repos }),
+		containers.Module, queue.Module,
+		fx.Module("runs-under-test", runs.Module, fx.Decorate(fast), fx.Populate(svc, w)),
 	)
 }
 
@@ -107,8 +61,8 @@ func start(t *testing.T, opts ...apptest.Option) *harness {
 
 func startWith(t *testing.T, s *settings.Settings, rt *containers.Runtime, image string) *harness {
 	t.Helper()
-	h := &harness{rt: rt, image: image, repos: &fakeRepos{repos: map[string]access.Repository{}}}
-	h.App = apptest.StartWith(t, s, runModules(h.repos), fx.Decorate(fast), fx.Populate(&h.svc, &h.worker))
+	h := &harness{rt: rt, image: image}
+	h.App = apptest.StartWith(t, s, runModules(&h.svc, &h.worker))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -117,10 +71,24 @@ func startWith(t *testing.T, s *settings.Settings, rt *containers.Runtime, image
 	return h
 }
 
-// repo registers a repository of files owned by user.
-func (h *harness) repo(t *testing.T, user apptest.User, files map[string]string) access.Repository {
+// repository is what tests need of a registered repository.
+type repository struct {
+	ID        string `json:"id"`
+	ProjectID string `json:"project_id"`
+}
+
+// repo registers, through the API, a project and a repository of files
+// (a local git repository) owned by user.
+func (h *harness) repo(t *testing.T, user apptest.User, files map[string]string) repository {
 	t.Helper()
-	return h.repos.add(user.ID, apptest.GitRepo(t, files))
+	res := h.Post("/v1/projects", user.Token, map[string]any{"name": "p"})
+	require.Equal(t, http.StatusCreated, res.Status, "create project: %s", res.Body)
+	projectID := res.JSON(t)["id"].(string)
+	res = h.Post("/v1/projects/"+projectID+"/repositories", user.Token, map[string]any{"url": apptest.GitRepo(t, files)})
+	require.Equal(t, http.StatusCreated, res.Status, "create repository: %s", res.Body)
+	var r repository
+	res.Decode(t, &r)
+	return r
 }
 
 // create queues a run and requires 202.

@@ -3,11 +3,13 @@ package runs
 import (
 	"bufio"
 	"context"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"github.com/slipwayhq/slipway/platform/apierror"
 	"github.com/slipwayhq/slipway/platform/auth"
@@ -223,12 +225,28 @@ func (r *Routes) logs(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, "text/event-stream")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set("X-Accel-Buffering", "no")
+	// The stream is written on the hijacked connection, not through
+	// SetBodyStreamWriter: middleware that reads the response body after
+	// the handler (the access log counts bytes) would drain a body stream
+	// to its end before sending a byte. So the headers set so far (request
+	// id, CORS) are written here, framed by closing the connection.
+	var hdr fasthttp.ResponseHeader
+	c.Response().Header.CopyTo(&hdr)
+	hdr.SetContentLength(-1)
+	hdr.Del(fiber.HeaderTransferEncoding)
+	hdr.SetConnectionClose()
+	head := append([]byte(nil), hdr.Header()...)
 	ctx := r.svc.worker.lifetime()
 	svc := r.svc
-	// The stream outlives the handler; it must not touch c. It ends with
+	c.Context().HijackSetNoResponse(true)
+	// The stream outlives the handler and must not touch c. It ends with
 	// the run, when a write fails (the client left: at the latest at the
 	// next keep-alive) or when the server stops.
-	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+	c.Context().Hijack(func(conn net.Conn) {
+		w := bufio.NewWriter(conn)
+		if _, err := w.Write(head); err != nil {
+			return
+		}
 		_ = svc.follow(ctx, id, from, w)
 	})
 	return nil

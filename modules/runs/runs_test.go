@@ -16,7 +16,7 @@ func TestRunEditsFileKeepsPatchAndLog(t *testing.T) {
 	r := h.create(t, u, repo.ID, map[string]any{"prompt": "add a greeting"})
 	require.Equal(t, "queued", r.Status)
 	require.Equal(t, repo.ProjectID, r.ProjectID)
-	require.Equal(t, "main", *r.Branch)
+	require.Nil(t, r.Branch, "the remote default branch, named once cloned")
 	require.Equal(t, 1800, r.TimeoutSeconds)
 	require.Nil(t, r.ExitCode)
 	require.Nil(t, r.StartedAt)

@@ -29,7 +29,7 @@ func (e *sseEncoder) write(p []byte) error {
 	}
 	lines, rest := buf[:i], buf[i+1:]
 	e.partial = append([]byte(nil), rest...)
-	return e.event(lines, e.offset-int64(len(e.partial)))
+	return e.event(bytes.TrimSuffix(lines, []byte("\r")), e.offset-int64(len(e.partial)))
 }
 
 // event writes text as data: lines; CR, alone or before LF, ends a line too
