@@ -7,6 +7,7 @@ import (
 
 	"github.com/slipwayhq/slipway/modules/health"
 	"github.com/slipwayhq/slipway/modules/projects"
+	"github.com/slipwayhq/slipway/modules/repositories"
 	"github.com/slipwayhq/slipway/modules/users"
 	"github.com/slipwayhq/slipway/platform/auth"
 	"github.com/slipwayhq/slipway/platform/httpserver"
@@ -25,6 +26,7 @@ func Options(s *settings.Settings) fx.Option {
 		apidocs.Module,
 		health.Module,
 		projects.Module,
+		repositories.Module,
 	)
 }
 

@@ -1,0 +1,263 @@
+package repositories
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/slipwayhq/slipway/platform/access"
+	"github.com/slipwayhq/slipway/platform/apierror"
+	"github.com/slipwayhq/slipway/platform/auth"
+	"github.com/slipwayhq/slipway/platform/derrors"
+	"github.com/slipwayhq/slipway/platform/ids"
+	"github.com/slipwayhq/slipway/platform/storage/page"
+)
+
+// Service holds the rules of repositories: who may see and change them
+// (through their project) and which values are valid.
+type Service struct {
+	store    Store
+	projects access.Projects
+	urls     *URLPolicy
+	now      func() time.Time
+}
+
+// NewService builds the service.
+func NewService(store Store, projects access.Projects, urls *URLPolicy) *Service {
+	return &Service{store: store, projects: projects, urls: urls,
+		now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
+}
+
+// Input is a new repository. An empty Name is taken from the URL's last path
+// segment; an empty DefaultBranch means the remote's default branch.
+type Input struct {
+	URL           string
+	Name          *string
+	DefaultBranch string
+}
+
+// Changes is a partial update; nil fields stay as they are. An empty
+// DefaultBranch resets it to the remote's default branch.
+type Changes struct {
+	Name          *string
+	URL           *string
+	DefaultBranch *string
+}
+
+// Create adds a repository to a project the caller may change.
+func (s *Service) Create(ctx context.Context, caller auth.Principal, projectID string, in Input) (*Repository, error) {
+	var fields []apierror.FieldError
+	target, reason := s.checkURLSyntax(in.URL)
+	if reason != "" {
+		fields = append(fields, apierror.FieldError{Field: "url", Reason: reason})
+	}
+	var name string
+	switch {
+	case in.Name != nil:
+		name = *in.Name
+		if r := checkName(name); r != "" {
+			fields = append(fields, apierror.FieldError{Field: "name", Reason: r})
+		}
+	case reason == "":
+		name = nameFromURL(target)
+		if r := checkName(name); r != "" {
+			fields = append(fields, apierror.FieldError{Field: "name",
+				Reason: "could not be taken from the url (it " + r + "); send a name"})
+		}
+	}
+	if r := checkBranch(in.DefaultBranch); r != "" {
+		fields = append(fields, apierror.FieldError{Field: "default_branch", Reason: r})
+	}
+	if len(fields) > 0 {
+		return nil, apierror.Validation(fields...)
+	}
+	if !ids.Valid(ids.Project, projectID) {
+		return nil, apierror.NotFound("project", projectID)
+	}
+	if _, err := s.projects.WritableProject(ctx, caller, projectID); err != nil {
+		return nil, err
+	}
+	if err := s.checkHost(ctx, target); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	r := &Repository{ID: ids.New(ids.Repository), ProjectID: projectID, Name: name, URL: in.URL,
+		DefaultBranch: in.DefaultBranch, CreatedAt: now, UpdatedAt: now}
+	err := s.store.Create(ctx, r)
+	if errors.Is(err, derrors.ErrConflict) && !isIDConflict(err) {
+		// PostgreSQL's foreign key: the project was deleted meanwhile.
+		return nil, apierror.NotFound("project", projectID).WithCause(err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// The JSON store has no foreign keys: a project deleted between the check
+	// above and the insert would leave this repository behind, so look again
+	// (a deletion after the insert cascades to it).
+	if _, err := s.projects.VisibleProject(ctx, caller, projectID); err != nil {
+		if isNotFound(err) {
+			if err := s.store.Delete(ctx, r.ID); err != nil && !errors.Is(err, derrors.ErrNotFound) {
+				return nil, err
+			}
+		}
+		return nil, err
+	}
+	return r, nil
+}
+
+// isIDConflict reports whether err is a clash on the repository id rather
+// than on its project.
+func isIDConflict(err error) bool {
+	var ce *derrors.ConflictError
+	return errors.As(err, &ce) && ce.What == "repositories.id"
+}
+
+// checkURLSyntax checks a URL without I/O, returning its parts or the reason
+// it is refused.
+func (s *Service) checkURLSyntax(rawURL string) (remote, string) {
+	target, err := s.urls.parse(rawURL)
+	var ue *URLError
+	if errors.As(err, &ue) {
+		return remote{}, ue.Reason
+	}
+	return target, ""
+}
+
+// checkHost applies the private-network rule, as a validation error on url.
+func (s *Service) checkHost(ctx context.Context, target remote) error {
+	err := s.urls.checkHost(ctx, target.host)
+	var ue *URLError
+	if errors.As(err, &ue) {
+		return apierror.InvalidField("url", ue.Reason)
+	}
+	return err
+}
+
+// CheckURL reports whether rawURL may be cloned now under the configured
+// policy: nil, an apierror validation error on "url", or an outage of DNS.
+// The runs module can call it right before cloning, as a host may resolve
+// elsewhere by then.
+func (s *Service) CheckURL(ctx context.Context, rawURL string) error {
+	err := s.urls.Check(ctx, rawURL)
+	var ue *URLError
+	if errors.As(err, &ue) {
+		return apierror.InvalidField("url", ue.Reason)
+	}
+	return err
+}
+
+// find returns a repository whose project the caller may see (write: may
+// change), with the project's owner; anyone else gets not found.
+func (s *Service) find(ctx context.Context, caller auth.Principal, id string, write bool) (*Repository, string, error) {
+	if !ids.Valid(ids.Repository, id) {
+		return nil, "", apierror.NotFound("repository", id)
+	}
+	r, err := s.store.Get(ctx, id)
+	if errors.Is(err, derrors.ErrNotFound) {
+		return nil, "", apierror.NotFound("repository", id)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	check := s.projects.VisibleProject
+	if write {
+		check = s.projects.WritableProject
+	}
+	owner, err := check(ctx, caller, r.ProjectID)
+	if isNotFound(err) {
+		// Not the project's id: the caller asked for a repository.
+		return nil, "", apierror.NotFound("repository", id)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	return r, owner, nil
+}
+
+// isNotFound matches an API 404 and a store's ErrNotFound.
+func isNotFound(err error) bool {
+	var ae *apierror.Error
+	return errors.Is(err, derrors.ErrNotFound) || (errors.As(err, &ae) && ae.Status == http.StatusNotFound)
+}
+
+// Get returns a repository the caller may see.
+func (s *Service) Get(ctx context.Context, caller auth.Principal, id string) (*Repository, error) {
+	r, _, err := s.find(ctx, caller, id, false)
+	return r, err
+}
+
+// List pages through the repositories of a project the caller may see.
+func (s *Service) List(ctx context.Context, caller auth.Principal, projectID string, req page.Request) (page.Result[Repository], error) {
+	if !ids.Valid(ids.Project, projectID) {
+		return page.Result[Repository]{}, apierror.NotFound("project", projectID)
+	}
+	if _, err := s.projects.VisibleProject(ctx, caller, projectID); err != nil {
+		return page.Result[Repository]{}, err
+	}
+	return s.store.List(ctx, projectID, req)
+}
+
+// Update changes a repository's name, URL or default branch.
+func (s *Service) Update(ctx context.Context, caller auth.Principal, id string, ch Changes) (*Repository, error) {
+	var fields []apierror.FieldError
+	var target remote
+	if ch.URL != nil {
+		var reason string
+		if target, reason = s.checkURLSyntax(*ch.URL); reason != "" {
+			fields = append(fields, apierror.FieldError{Field: "url", Reason: reason})
+		}
+	}
+	if ch.Name != nil {
+		if r := checkName(*ch.Name); r != "" {
+			fields = append(fields, apierror.FieldError{Field: "name", Reason: r})
+		}
+	}
+	if ch.DefaultBranch != nil {
+		if r := checkBranch(*ch.DefaultBranch); r != "" {
+			fields = append(fields, apierror.FieldError{Field: "default_branch", Reason: r})
+		}
+	}
+	if len(fields) > 0 {
+		return nil, apierror.Validation(fields...)
+	}
+	if _, _, err := s.find(ctx, caller, id, true); err != nil {
+		return nil, err
+	}
+	if ch.URL != nil {
+		if err := s.checkHost(ctx, target); err != nil {
+			return nil, err
+		}
+	}
+	r, err := s.store.Update(ctx, id, func(r *Repository) error {
+		if ch.Name != nil {
+			r.Name = *ch.Name
+		}
+		if ch.URL != nil {
+			r.URL = *ch.URL
+		}
+		if ch.DefaultBranch != nil {
+			r.DefaultBranch = *ch.DefaultBranch
+		}
+		r.UpdatedAt = s.now()
+		return nil
+	})
+	if errors.Is(err, derrors.ErrNotFound) {
+		return nil, apierror.NotFound("repository", id)
+	}
+	return r, err
+}
+
+// Delete removes a repository of a project the caller may change. Its runs
+// go with it: PostgreSQL's foreign keys delete them, and on the JSON store
+// the runs module sweeps runs whose repository no longer exists.
+func (s *Service) Delete(ctx context.Context, caller auth.Principal, id string) error {
+	if _, _, err := s.find(ctx, caller, id, true); err != nil {
+		return err
+	}
+	err := s.store.Delete(ctx, id)
+	if errors.Is(err, derrors.ErrNotFound) {
+		return apierror.NotFound("repository", id)
+	}
+	return err
+}

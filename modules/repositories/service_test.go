@@ -1,0 +1,50 @@
+package repositories
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/slipwayhq/slipway/platform/apierror"
+	"github.com/slipwayhq/slipway/platform/auth"
+	"github.com/slipwayhq/slipway/platform/ids"
+	"github.com/slipwayhq/slipway/platform/storage/jsonstore"
+	"github.com/slipwayhq/slipway/platform/storage/page"
+)
+
+// vanishingProjects lets the caller change a project, then reports it gone:
+// the project was deleted while a repository was being added to it.
+type vanishingProjects struct{ owner string }
+
+func (v vanishingProjects) VisibleProject(_ context.Context, _ auth.Principal, id string) (string, error) {
+	return "", apierror.NotFound("project", id)
+}
+
+func (v vanishingProjects) WritableProject(context.Context, auth.Principal, string) (string, error) {
+	return v.owner, nil
+}
+
+// TestCreateRaceWithProjectDelete: on the JSON store, which has no foreign
+// keys, a repository inserted just after its project was deleted is removed
+// again and the caller told the project is gone.
+func TestCreateRaceWithProjectDelete(t *testing.T) {
+	db, err := jsonstore.Open(t.TempDir(), jsonstore.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, db.Close()) })
+	store, err := newJSONStore(db)
+	require.NoError(t, err)
+	owner := ids.New(ids.User)
+	svc := NewService(store, vanishingProjects{owner: owner}, &URLPolicy{AllowPrivate: true})
+	pid := ids.New(ids.Project)
+
+	_, err = svc.Create(context.Background(), auth.Principal{ID: owner}, pid, Input{URL: "https://h.example/a/b"})
+	var ae *apierror.Error
+	require.ErrorAs(t, err, &ae)
+	require.Equal(t, http.StatusNotFound, ae.Status)
+	require.Contains(t, ae.Message, pid)
+	res, err := store.List(context.Background(), pid, page.Request{})
+	require.NoError(t, err)
+	require.Empty(t, res.Items, "no orphan is left behind")
+}

@@ -1,0 +1,291 @@
+package repositories
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/slipwayhq/slipway/platform/derrors"
+	"github.com/slipwayhq/slipway/platform/settings"
+	"github.com/slipwayhq/slipway/platform/workspace"
+)
+
+// DefaultLookupTimeout bounds one DNS lookup of a repository host.
+const DefaultLookupTimeout = 3 * time.Second
+
+// ErrURLRefused matches every *URLError: a URL the policy does not accept.
+var ErrURLRefused = errors.New("repository url refused")
+
+// URLError is a refused URL. Reason is written for the client: it never
+// repeats the URL (which may hold credentials) nor a resolved address.
+type URLError struct{ Reason string }
+
+func (e *URLError) Error() string { return "repository url refused: " + e.Reason }
+
+// Is makes errors.Is(err, ErrURLRefused) true.
+func (e *URLError) Is(target error) bool { return target == ErrURLRefused }
+
+func refused(format string, args ...any) error {
+	return &URLError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// Resolver looks host names up; *net.Resolver is one.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// URLPolicy decides which repository URLs may be stored and cloned:
+//
+//   - https://host/path, ssh://[user@]host[:port]/path and user@host:path;
+//     file:// URLs and absolute local paths only with AllowFile;
+//   - never http://, git://, remote helpers (ext::…), relative paths, a value
+//     starting with '-', whitespace or control characters, more than
+//     MaxURLLen characters, user information in an https URL or a password
+//     in an ssh URL (credentials belong in a credential helper or deploy key,
+//     not in a stored URL);
+//   - unless AllowPrivate, no host that is, or resolves to, a loopback,
+//     link-local, private, shared (CGNAT), unspecified, multicast or reserved
+//     address, nor "localhost", nor an IPv4 address in a non-dotted form
+//     ("2130706433", "0x7f.1") that git's resolver would read as one. Every
+//     address a name resolves to must pass, as git may connect to any.
+//
+// Syntax is workspace.CheckURL's, so what is stored is what a run can clone.
+// A stored URL's host may resolve elsewhere by the time it is cloned: the
+// runs module should call Check again right before cloning.
+type URLPolicy struct {
+	AllowFile    bool
+	AllowPrivate bool
+	// Resolver looks up host names when private hosts are refused; nil is
+	// net.DefaultResolver.
+	Resolver Resolver
+	// LookupTimeout bounds one lookup; 0 is DefaultLookupTimeout.
+	LookupTimeout time.Duration
+}
+
+// NewURLPolicy builds the policy of the settings' runs section.
+func NewURLPolicy(s *settings.Settings) *URLPolicy {
+	return &URLPolicy{AllowFile: s.Runs.AllowFileURLs, AllowPrivate: s.Runs.AllowPrivateHosts}
+}
+
+// Check reports whether rawURL may be stored and cloned: nil, a *URLError
+// (matching ErrURLRefused) naming the reason, or, when the host's name
+// servers do not answer, an error matching derrors.ErrUnavailable.
+func (p *URLPolicy) Check(ctx context.Context, rawURL string) error {
+	r, err := p.parse(rawURL)
+	if err != nil {
+		return err
+	}
+	return p.checkHost(ctx, r.host)
+}
+
+// remote is what the policy needs of a URL that passed the syntax checks.
+type remote struct {
+	host string // "" for local repositories
+	path string // the repository path on the host (or the local path)
+}
+
+// parse checks rawURL without any I/O and splits off its host and path.
+func (p *URLPolicy) parse(rawURL string) (remote, error) {
+	switch {
+	case rawURL == "":
+		return remote{}, refused("must not be empty")
+	case utf8.RuneCountInString(rawURL) > MaxURLLen:
+		return remote{}, refused("must be at most %d characters", MaxURLLen)
+	case !utf8.ValidString(rawURL):
+		return remote{}, refused("must be valid UTF-8")
+	case strings.ContainsFunc(rawURL, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
+		return remote{}, refused("must not contain whitespace or control characters")
+	}
+	if err := workspace.CheckURL(rawURL, p.AllowFile); err != nil {
+		reason := strings.TrimPrefix(err.Error(), workspace.ErrURLNotAllowed.Error()+": ")
+		return remote{}, refused("%s", reason)
+	}
+	lower := strings.ToLower(rawURL)
+	switch {
+	case strings.HasPrefix(lower, "https://"), strings.HasPrefix(lower, "ssh://"):
+		u, err := url.Parse(rawURL)
+		if err != nil {
+			return remote{}, refused("malformed url")
+		}
+		if u.User != nil {
+			if _, hasPassword := u.User.Password(); hasPassword || strings.EqualFold(u.Scheme, "https") {
+				return remote{}, refused("must not contain credentials (user information); use a credential helper or a deploy key")
+			}
+		}
+		return remote{host: u.Hostname(), path: u.Path}, nil
+	case strings.HasPrefix(lower, "file://"):
+		u, err := url.Parse(rawURL)
+		if err != nil {
+			return remote{}, refused("malformed url")
+		}
+		return remote{path: u.Path}, nil
+	case strings.HasPrefix(rawURL, "/"):
+		return remote{path: rawURL}, nil
+	}
+	// workspace.CheckURL let only the scp-like form through: [user@]host:path,
+	// the host possibly a bracketed IPv6 address.
+	rest := rawURL
+	if at := strings.IndexByte(rest, '@'); at >= 0 && at < strings.IndexByte(rest, ':') {
+		rest = rest[at+1:]
+	}
+	if strings.HasPrefix(rest, "[") {
+		end := strings.IndexByte(rest, ']')
+		if end < 0 || !strings.HasPrefix(rest[end+1:], ":") {
+			return remote{}, refused("malformed scp-style ssh address")
+		}
+		return remote{host: rest[1:end], path: rest[end+2:]}, nil
+	}
+	host, path, _ := strings.Cut(rest, ":")
+	return remote{host: host, path: path}, nil
+}
+
+// checkHost applies the private-network rule to host ("" for local URLs).
+func (p *URLPolicy) checkHost(ctx context.Context, host string) error {
+	if host == "" || p.AllowPrivate {
+		return nil
+	}
+	name := strings.TrimSuffix(host, ".")
+	if addr, err := netip.ParseAddr(name); err == nil {
+		if kind := restricted(addr); kind != "" {
+			return refused("host is %s address; only public hosts are allowed", kind)
+		}
+		return nil
+	}
+	lower := strings.ToLower(name)
+	if lower == "localhost" || strings.HasSuffix(lower, ".localhost") {
+		return refused("host is localhost; only public hosts are allowed")
+	}
+	labels := strings.Split(lower, ".")
+	if numericLabel(labels[len(labels)-1]) {
+		return refused("host looks like an IPv4 address in a non-standard form; write addresses as a.b.c.d")
+	}
+	addrs, err := p.lookup(ctx, name)
+	if err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		if kind := restricted(a); kind != "" {
+			return refused("host name resolves to %s address; only public hosts are allowed", kind)
+		}
+	}
+	return nil
+}
+
+// lookup resolves name under the policy's timeout. A name that does not
+// exist, or has no addresses, is refused; name servers that fail or do not
+// answer are an outage, worth a retry.
+func (p *URLPolicy) lookup(ctx context.Context, name string) ([]netip.Addr, error) {
+	var r Resolver = net.DefaultResolver
+	if p.Resolver != nil {
+		r = p.Resolver
+	}
+	timeout := p.LookupTimeout
+	if timeout <= 0 {
+		timeout = DefaultLookupTimeout
+	}
+	lctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	addrs, err := r.LookupNetIP(lctx, "ip", name)
+	var dnsErr *net.DNSError
+	switch {
+	case err == nil && len(addrs) == 0, errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return nil, refused("host name does not resolve")
+	case err != nil && ctx.Err() != nil:
+		return nil, fmt.Errorf("resolve repository host %q: %w", name, ctx.Err())
+	case err != nil:
+		return nil, derrors.Unavailable("dns", fmt.Errorf("resolve repository host %q: %w", name, err))
+	}
+	return addrs, nil
+}
+
+// numericLabel reports whether a host's last label is a number, decimal or
+// hexadecimal: no top-level domain is, but inet_aton (which git's libcurl
+// and ssh resolve through) reads "2130706433", "127.1" and "0x7f.0.0.1" as
+// IPv4 addresses that net/netip does not parse.
+func numericLabel(label string) bool {
+	if label == "" {
+		return false
+	}
+	digits := label
+	if strings.HasPrefix(label, "0x") {
+		digits = label[2:]
+		return !strings.ContainsFunc(digits, func(r rune) bool { return !unicode.Is(unicode.ASCII_Hex_Digit, r) })
+	}
+	return !strings.ContainsFunc(digits, func(r rune) bool { return r < '0' || r > '9' })
+}
+
+// restrictedPrefixes are the address ranges a repository host may not be in
+// unless private hosts are allowed, with how an error names them.
+var restrictedPrefixes = []struct {
+	prefix netip.Prefix
+	kind   string
+}{
+	{netip.MustParsePrefix("0.0.0.0/8"), "an unspecified"},
+	{netip.MustParsePrefix("10.0.0.0/8"), "a private"},
+	{netip.MustParsePrefix("100.64.0.0/10"), "a shared (CGNAT)"},
+	{netip.MustParsePrefix("127.0.0.0/8"), "a loopback"},
+	{netip.MustParsePrefix("169.254.0.0/16"), "a link-local"},
+	{netip.MustParsePrefix("172.16.0.0/12"), "a private"},
+	{netip.MustParsePrefix("192.0.0.0/24"), "a reserved"},
+	{netip.MustParsePrefix("192.168.0.0/16"), "a private"},
+	{netip.MustParsePrefix("198.18.0.0/15"), "a reserved"},
+	{netip.MustParsePrefix("224.0.0.0/4"), "a multicast"},
+	{netip.MustParsePrefix("240.0.0.0/4"), "a reserved"},
+	{netip.MustParsePrefix("::/128"), "an unspecified"},
+	{netip.MustParsePrefix("::1/128"), "a loopback"},
+	{netip.MustParsePrefix("::/96"), "a reserved (IPv4-compatible)"},
+	{netip.MustParsePrefix("fc00::/7"), "a private"},
+	{netip.MustParsePrefix("fe80::/10"), "a link-local"},
+	{netip.MustParsePrefix("fec0::/10"), "a site-local"},
+	{netip.MustParsePrefix("ff00::/8"), "a multicast"},
+}
+
+// NAT64 (64:ff9b::/96) and 6to4 (2002::/16) addresses reach the IPv4
+// address they carry, so that address must pass too. IPv4-mapped addresses
+// (::ffff:a.b.c.d) are unmapped before any check.
+var (
+	nat64     = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour = netip.MustParsePrefix("2002::/16")
+)
+
+// restricted returns how to name addr's range ("a private") when a
+// repository host may not have it, or "".
+func restricted(addr netip.Addr) string {
+	addr = addr.WithZone("").Unmap()
+	for _, r := range restrictedPrefixes {
+		if r.prefix.Contains(addr) {
+			return r.kind
+		}
+	}
+	b := addr.As16()
+	var v4 [4]byte
+	switch {
+	case nat64.Contains(addr):
+		copy(v4[:], b[12:16])
+	case sixToFour.Contains(addr):
+		copy(v4[:], b[2:6])
+	default:
+		return ""
+	}
+	if kind := restricted(netip.AddrFrom4(v4)); kind != "" {
+		return kind + " (embedded IPv4)"
+	}
+	return ""
+}
+
+// nameFromURL is the default name of a repository: the last segment of its
+// path without ".git" ("https://host/org/app.git" → "app").
+func nameFromURL(r remote) string {
+	path := strings.TrimRight(r.path, "/")
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		path = path[i+1:]
+	}
+	return strings.TrimSuffix(path, ".git")
+}
