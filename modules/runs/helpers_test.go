@@ -32,22 +32,20 @@ type harness struct {
 }
 
 // fast are intervals short enough for tests.
-func fast(t runs.Tuning) runs.Tuning {
+func fast(t *runs.Tuning) {
 	t.Heartbeat = 200 * time.Millisecond
 	t.OrphanSweep = 200 * time.Millisecond
 	t.KeepAlive = 200 * time.Millisecond
 	t.Poll = 50 * time.Millisecond
 	t.DockerCheckTTL = 100 * time.Millisecond
-	return t
 }
 
 // runModules are the modules runs needs beyond app.Options, with the test
-// intervals and the service and worker handed out. The decorator and the
-// populate sit in one module around runs, so both see the same scope.
+// intervals and the service and worker handed out.
 func runModules(svc **runs.Service, w **runs.Worker) fx.Option {
 	return fx.Options(
-		containers.Module, queue.Module,
-		fx.Module("runs-under-test", runs.Module, fx.Decorate(fast), fx.Populate(svc, w)),
+		containers.Module, queue.Module, runs.Module,
+		fx.Supply(runs.TuningOverride(fast)), fx.Populate(svc, w),
 	)
 }
 

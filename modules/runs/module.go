@@ -21,7 +21,7 @@ import (
 var Module = fx.Module("runs",
 	fx.Provide(fx.Private, NewStore, NewWorkspaces),
 	fx.Provide(
-		DefaultTuning,
+		newTuning,
 		NewWorker,
 		NewService,
 		httpserver.AsRegistrar(NewRoutes),
@@ -30,6 +30,23 @@ var Module = fx.Module("runs",
 		lc.Append(fx.StartStopHook(w.Start, w.Stop))
 	}),
 )
+
+// TuningOverride changes the module's intervals; tests supply one
+// (fx.Supply(runs.TuningOverride(f))) to shorten them.
+type TuningOverride func(*Tuning)
+
+type tuningIn struct {
+	fx.In
+	Override TuningOverride `optional:"true"`
+}
+
+func newTuning(in tuningIn) Tuning {
+	t := DefaultTuning()
+	if in.Override != nil {
+		in.Override(&t)
+	}
+	return t
+}
 
 // NewStore returns the Store for the configured records backend.
 func NewStore(r *storage.Records) (Store, error) {
