@@ -7,21 +7,32 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
+	"time"
 
+	"github.com/uptrace/bun"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
+	"github.com/slipwayhq/slipway/migrations"
 	"github.com/slipwayhq/slipway/platform/readiness"
 	"github.com/slipwayhq/slipway/platform/settings"
 	"github.com/slipwayhq/slipway/platform/storage/jsonstore"
 	"github.com/slipwayhq/slipway/platform/storage/objects"
+	"github.com/slipwayhq/slipway/platform/storage/postgres"
 )
 
-// Records is the opened records backend: exactly one field is set.
+// Records is the opened records backend: exactly one of JSON and DB is set.
 type Records struct {
 	Backend string
 	JSON    *jsonstore.Store
+	DB      *bun.DB
 }
+
+// pingTimeout bounds the first contact with PostgreSQL at start, so a
+// database that does not answer stops the start with one line, well inside
+// fx's start timeout.
+const pingTimeout = 5 * time.Second
 
 // Module provides *Records, the objects.Store, and their readiness checks.
 var Module = fx.Module("storage",
@@ -67,6 +78,18 @@ func NewRecords(lc fx.Lifecycle, s *settings.Settings, log *zap.Logger) (*Record
 		}
 		r.JSON = db
 		lc.Append(fx.StopHook(db.Close))
+	case settings.BackendPostgres:
+		db, err := postgres.Open(s.Storage.DatabaseURL, s.Storage.Pool)
+		if err != nil {
+			return nil, fmt.Errorf("setting SLIPWAY_DATABASE_URL: %w", err)
+		}
+		r.DB = db
+		lc.Append(fx.Hook{
+			OnStart: func(ctx context.Context) error {
+				return startPostgres(ctx, db, s.Storage, log.Named("postgres"))
+			},
+			OnStop: func(context.Context) error { return db.Close() },
+		})
 	default:
 		return nil, fmt.Errorf("setting SLIPWAY_STORAGE_BACKEND: %q is not available", s.Storage.Backend)
 	}
@@ -75,8 +98,78 @@ func NewRecords(lc fx.Lifecycle, s *settings.Settings, log *zap.Logger) (*Record
 
 // Ping reports whether the backend answers.
 func (r *Records) Ping(ctx context.Context) error {
-	if r.JSON != nil {
+	switch {
+	case r.JSON != nil:
 		return r.JSON.View(ctx, func(*jsonstore.Tx) error { return nil })
+	case r.DB != nil:
+		if err := r.DB.PingContext(ctx); err != nil {
+			return fmt.Errorf("ping postgres: %w", postgres.Translate(err))
+		}
 	}
 	return nil
+}
+
+// startPostgres is the PostgreSQL backend's OnStart: it checks the database
+// answers, then migrates it (auto_migrate, local and test) or refuses to
+// serve on a schema older than this binary's migrations (production, where
+// `slipway migrate up` runs as a release step). Every failure is one line
+// that never contains the URL.
+func startPostgres(ctx context.Context, db *bun.DB, s settings.Storage, log *zap.Logger) error {
+	where := postgres.Describe(s.DatabaseURL)
+	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	err := db.PingContext(pctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("connect to postgres at %s (SLIPWAY_DATABASE_URL): %w", where, err)
+	}
+	ms, err := migrations.New()
+	if err != nil {
+		return err
+	}
+	m, err := postgres.NewMigrator(s.DatabaseURL, ms)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if s.AutoMigrate {
+		applied, err := m.Up(ctx)
+		if err != nil {
+			return fmt.Errorf("postgres at %s: %w", where, err)
+		}
+		if len(applied) > 0 {
+			log.Info("database migrated", zap.String("database", where), zap.Strings("applied", names(applied)))
+		}
+	}
+	all, unknown, err := m.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres at %s: %w", where, err)
+	}
+	var pending []postgres.Migration
+	for _, mig := range all {
+		if !mig.Applied {
+			pending = append(pending, mig)
+		}
+	}
+	if len(pending) > 0 {
+		noun := "migrations"
+		if len(pending) == 1 {
+			noun = "migration"
+		}
+		return fmt.Errorf("database schema is behind: %d %s pending (%s); run \"slipway migrate up\" or set SLIPWAY_AUTO_MIGRATE=true",
+			len(pending), noun, strings.Join(names(pending), ", "))
+	}
+	if len(unknown) > 0 {
+		// A newer release migrated first (a rolling deploy): its migrations
+		// must stay compatible with this binary, so serve, but say so.
+		log.Warn("database schema has migrations this binary does not know", zap.Strings("unknown", unknown))
+	}
+	return nil
+}
+
+func names(ms []postgres.Migration) []string {
+	out := make([]string, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, m.Name+"_"+m.Comment)
+	}
+	return out
 }

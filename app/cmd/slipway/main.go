@@ -43,6 +43,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return serve(s, stderr)
 	case "users":
 		return usersCommand(s, args, stdin, stdout, stderr)
+	case "migrate":
+		return migrateCommand(s, args, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -54,6 +56,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 const usage = `usage:
   slipway [serve]                                   run the API and the in-process worker
   slipway users create --email E --password-stdin [--group operator|root]...
+  slipway migrate up|down|status                    PostgreSQL schema (SLIPWAY_DATABASE_URL)
 `
 
 func serve(s *settings.Settings, stderr io.Writer) int {

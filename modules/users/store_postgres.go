@@ -1,0 +1,181 @@
+package users
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/slipwayhq/slipway/platform/derrors"
+	"github.com/slipwayhq/slipway/platform/storage/page"
+	"github.com/slipwayhq/slipway/platform/storage/postgres"
+)
+
+// pgStore keeps users in PostgreSQL (migrations/*_create_users.*).
+type pgStore struct{ db *bun.DB }
+
+var _ Store = (*pgStore)(nil)
+
+func newPostgresStore(db *bun.DB) *pgStore { return &pgStore{db: db} }
+
+// userRow is the users table; User stays free of storage tags.
+type userRow struct {
+	bun.BaseModel `bun:"table:users"`
+
+	ID             string    `bun:"id,pk"`
+	Email          string    `bun:"email"`
+	DisplayName    string    `bun:"display_name"`
+	PasswordHash   string    `bun:"password_hash"`
+	Groups         []string  `bun:"groups,array"`
+	ExternalGroups []string  `bun:"external_groups,array"`
+	Disabled       bool      `bun:"disabled"`
+	External       bool      `bun:"external"`
+	CreatedAt      time.Time `bun:"created_at"`
+	UpdatedAt      time.Time `bun:"updated_at"`
+}
+
+func toUserRow(u *User) *userRow {
+	return &userRow{
+		ID: u.ID, Email: u.Email, DisplayName: u.DisplayName, PasswordHash: u.PasswordHash,
+		Groups: nonNil(u.Groups), ExternalGroups: nonNil(u.ExternalGroups),
+		Disabled: u.Disabled, External: u.External,
+		CreatedAt: pgTime(u.CreatedAt), UpdatedAt: pgTime(u.UpdatedAt),
+	}
+}
+
+// user converts a row back. Empty external groups read as nil and empty
+// groups as [], as the JSON store returns them.
+func (r *userRow) user() *User {
+	u := &User{
+		ID: r.ID, Email: r.Email, DisplayName: r.DisplayName, PasswordHash: r.PasswordHash,
+		Groups: nonNil(r.Groups), Disabled: r.Disabled, External: r.External,
+		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+	}
+	if len(r.ExternalGroups) > 0 {
+		u.ExternalGroups = r.ExternalGroups
+	}
+	return u
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// pgTime is t as PostgreSQL keeps it: UTC, microseconds.
+func pgTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// translate maps driver errors to the categories callers test for.
+func (s *pgStore) translate(err error) error {
+	switch postgres.SQLState(err) {
+	case postgres.CodeUniqueViolation:
+		switch postgres.Constraint(err) {
+		case "users_email_key":
+			return derrors.Conflict("users.email", err)
+		case "users_pkey":
+			return derrors.Conflict("users.id", err)
+		}
+		return derrors.Conflict("users", err)
+	}
+	return postgres.Translate(err)
+}
+
+func (s *pgStore) Create(ctx context.Context, u *User) (err error) {
+	defer derrors.Wrap(&err, "users.Create(%q)", u.ID)
+	_, err = s.db.NewInsert().Model(toUserRow(u)).Exec(ctx)
+	return s.translate(err)
+}
+
+func (s *pgStore) Get(ctx context.Context, id string) (_ *User, err error) {
+	defer derrors.Wrap(&err, "users.Get(%q)", id)
+	return s.one(ctx, s.db.NewSelect().Where("id = ?", id))
+}
+
+func (s *pgStore) GetByEmail(ctx context.Context, email string) (_ *User, err error) {
+	defer derrors.Wrap(&err, "users.GetByEmail(%q)", email)
+	// Both terms are needed for the planner to use the partial unique index.
+	return s.one(ctx, s.db.NewSelect().Where("lower(email) = ?", NormalizeEmail(email)).Where("email <> ''"))
+}
+
+func (s *pgStore) one(ctx context.Context, q *bun.SelectQuery) (*User, error) {
+	var row userRow
+	if err := q.Model(&row).Limit(1).Scan(ctx); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, derrors.ErrNotFound
+		}
+		return nil, s.translate(err)
+	}
+	return row.user(), nil
+}
+
+// Update locks the row (SELECT … FOR UPDATE) for the read-modify-write, so
+// concurrent updates of one user queue up and none is lost. fn's own error
+// is returned as it is.
+func (s *pgStore) Update(ctx context.Context, id string, fn func(*User) error) (*User, error) {
+	var out *User
+	var fnErr error
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var row userRow
+		if err := tx.NewSelect().Model(&row).Where("id = ?", id).For("UPDATE").Scan(ctx); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return derrors.ErrNotFound
+			}
+			return err
+		}
+		u := row.user()
+		if fnErr = fn(u); fnErr != nil {
+			return fnErr
+		}
+		next := toUserRow(u)
+		next.ID = id // the key is not the callback's to change
+		if _, err := tx.NewUpdate().Model(next).WherePK().Exec(ctx); err != nil {
+			return err
+		}
+		out = next.user()
+		return nil
+	})
+	switch {
+	case fnErr != nil:
+		return nil, fnErr
+	case errors.Is(err, derrors.ErrNotFound):
+		return nil, fmt.Errorf("users.Update(%q): %w", id, err)
+	case err != nil:
+		return nil, fmt.Errorf("users.Update(%q): %w", id, s.translate(err))
+	}
+	return out, nil
+}
+
+func (s *pgStore) List(ctx context.Context, req page.Request) (_ page.Result[User], err error) {
+	defer derrors.Wrap(&err, "users.List")
+	limit := pageLimit(req.Limit)
+	var rows []userRow
+	q := s.db.NewSelect().Model(&rows).OrderExpr("created_at, id").Limit(limit + 1)
+	if !req.After.IsZero() {
+		q = q.Where("(created_at, id) > (?, ?)", pgTime(req.After.CreatedAt), req.After.ID)
+	}
+	if err := q.Scan(ctx); err != nil {
+		return page.Result[User]{}, s.translate(err)
+	}
+	res := page.Result[User]{Items: make([]User, 0, min(len(rows), limit))}
+	for i := range rows[:min(len(rows), limit)] {
+		res.Items = append(res.Items, *rows[i].user())
+	}
+	if len(rows) > limit {
+		last := res.Items[limit-1]
+		res.Next = page.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
+	}
+	return res, nil
+}
+
+// pageLimit applies the default and the maximum page size.
+func pageLimit(n int) int {
+	if n <= 0 {
+		return page.DefaultLimit
+	}
+	return min(n, page.MaxLimit)
+}

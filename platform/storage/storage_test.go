@@ -1,0 +1,87 @@
+package storage_test
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/fx/fxtest"
+	"go.uber.org/zap"
+
+	"github.com/slipwayhq/slipway/platform/derrors"
+	"github.com/slipwayhq/slipway/platform/settings"
+	"github.com/slipwayhq/slipway/platform/storage"
+	"github.com/slipwayhq/slipway/platform/storage/postgres/pgtest"
+)
+
+func pgSettings(t *testing.T, dsn string, autoMigrate bool) *settings.Settings {
+	t.Helper()
+	s, err := settings.Load(func(k string) string {
+		return map[string]string{"SLIPWAY_ENV": settings.EnvTest, "SLIPWAY_DATA_DIR": t.TempDir()}[k]
+	})
+	require.NoError(t, err)
+	s.Storage.Backend = settings.BackendPostgres
+	s.Storage.DatabaseURL = dsn
+	s.Storage.AutoMigrate = autoMigrate
+	require.NoError(t, s.Validate())
+	return s
+}
+
+// start builds the records backend and runs its start hooks.
+func start(t *testing.T, s *settings.Settings) (*storage.Records, error) {
+	t.Helper()
+	lc := fxtest.NewLifecycle(t)
+	r, err := storage.NewRecords(lc, s, zap.NewNop())
+	require.NoError(t, err, "building the backend does no I/O")
+	err = lc.Start(context.Background())
+	t.Cleanup(func() { _ = lc.Stop(context.Background()) })
+	return r, err
+}
+
+func TestPostgresUnreachableAtStartIsOneClearLine(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+
+	_, err = start(t, pgSettings(t, "postgres://slipway:hunter2@"+addr+"/slipway?sslmode=disable", true))
+	require.Error(t, err)
+	msg := err.Error()
+	require.NotContains(t, msg, "\n")
+	require.NotContains(t, msg, "hunter2", "the URL's password never shows")
+	require.Contains(t, msg, "connect to postgres at "+addr+"/slipway (SLIPWAY_DATABASE_URL)")
+	require.Contains(t, msg, "connection refused")
+}
+
+func TestPostgresSchemaBehindRefusesToStart(t *testing.T) {
+	dsn := pgtest.NewEmptyDB(t)
+	_, err := start(t, pgSettings(t, dsn, false))
+	require.Error(t, err)
+	require.Regexp(t, `^database schema is behind: 2 migrations pending \(\d{14}_create_users, \d{14}_create_projects\); `+
+		`run "slipway migrate up" or set SLIPWAY_AUTO_MIGRATE=true$`, err.Error())
+
+	r, err := start(t, pgSettings(t, dsn, true))
+	require.NoError(t, err, "auto_migrate brings the schema up to date")
+	require.NoError(t, r.Ping(context.Background()))
+	var n int
+	require.NoError(t, r.DB.QueryRowContext(context.Background(), "SELECT count(*) FROM users").Scan(&n))
+
+	_, err = start(t, pgSettings(t, dsn, false))
+	require.NoError(t, err, "an up-to-date schema starts without auto_migrate")
+}
+
+func TestPostgresPingReportsAnOutage(t *testing.T) {
+	dsn := pgtest.NewDB(t)
+	proxy := pgtest.NewProxy(t, dsn)
+	r, err := start(t, pgSettings(t, proxy.URL(dsn), false))
+	require.NoError(t, err)
+	require.NoError(t, r.Ping(context.Background()))
+	proxy.Down()
+	err = r.Ping(context.Background())
+	require.ErrorIs(t, err, derrors.ErrUnavailable)
+	require.True(t, strings.HasPrefix(err.Error(), "ping postgres: "), err.Error())
+	proxy.Up()
+	require.NoError(t, r.Ping(context.Background()))
+}
