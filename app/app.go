@@ -8,11 +8,14 @@ import (
 	"github.com/slipwayhq/slipway/modules/health"
 	"github.com/slipwayhq/slipway/modules/projects"
 	"github.com/slipwayhq/slipway/modules/repositories"
+	"github.com/slipwayhq/slipway/modules/runs"
 	"github.com/slipwayhq/slipway/modules/users"
 	"github.com/slipwayhq/slipway/platform/auth"
+	"github.com/slipwayhq/slipway/platform/containers"
 	"github.com/slipwayhq/slipway/platform/httpserver"
 	"github.com/slipwayhq/slipway/platform/httpserver/apidocs"
 	"github.com/slipwayhq/slipway/platform/logging"
+	"github.com/slipwayhq/slipway/platform/queue"
 	"github.com/slipwayhq/slipway/platform/settings"
 	"github.com/slipwayhq/slipway/platform/storage"
 )
@@ -27,6 +30,9 @@ func Options(s *settings.Settings) fx.Option {
 		health.Module,
 		projects.Module,
 		repositories.Module,
+		containers.Module,
+		queue.Module,
+		runs.Module,
 	)
 }
 

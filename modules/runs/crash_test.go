@@ -22,10 +22,8 @@ import (
 
 	"github.com/slipwayhq/slipway/app"
 	"github.com/slipwayhq/slipway/app/apptest"
-	"github.com/slipwayhq/slipway/modules/runs"
 	"github.com/slipwayhq/slipway/platform/containers"
 	"github.com/slipwayhq/slipway/platform/containers/containertest"
-	"github.com/slipwayhq/slipway/platform/queue"
 	"github.com/slipwayhq/slipway/platform/settings"
 )
 
@@ -40,14 +38,14 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// serve is `slipway serve` with the run modules the composition root lists.
+// serve is `slipway serve`.
 func serve() int {
 	s, err := settings.Load(os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	a := fx.New(app.Options(s), containers.Module, queue.Module, runs.Module, fx.NopLogger)
+	a := fx.New(app.Options(s), fx.NopLogger)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := a.Start(ctx); err != nil {

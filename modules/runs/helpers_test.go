@@ -13,7 +13,6 @@ import (
 	"github.com/slipwayhq/slipway/modules/runs"
 	"github.com/slipwayhq/slipway/platform/containers"
 	"github.com/slipwayhq/slipway/platform/containers/containertest"
-	"github.com/slipwayhq/slipway/platform/queue"
 	"github.com/slipwayhq/slipway/platform/settings"
 )
 
@@ -40,13 +39,9 @@ func fast(t *runs.Tuning) {
 	t.DockerCheckTTL = 100 * time.Millisecond
 }
 
-// runModules are the modules runs needs beyond app.Options, with the test
-// intervals and the service and worker handed out.
+// runModules shortens the intervals and hands out the service and worker.
 func runModules(svc **runs.Service, w **runs.Worker) fx.Option {
-	return fx.Options(
-		containers.Module, queue.Module, runs.Module,
-		fx.Supply(runs.TuningOverride(fast)), fx.Populate(svc, w),
-	)
+	return fx.Options(fx.Supply(runs.TuningOverride(fast)), fx.Populate(svc, w))
 }
 
 // start boots the app with the test agent; opts change the settings.
