@@ -27,6 +27,8 @@ func NewStore(r *storage.Records) (Store, error) {
 	switch {
 	case r.JSON != nil:
 		return newJSONStore(r.JSON)
+	case r.DB != nil:
+		return newPostgresStore(r.DB), nil
 	}
 	return nil, fmt.Errorf("repositories: no store for records backend %q", r.Backend)
 }

@@ -28,8 +28,9 @@ func project(t *testing.T, a *apptest.App, token string) string {
 	return res.JSON(t)["id"].(string)
 }
 
-func TestRepositoryLifecycle(t *testing.T) {
-	a := apptest.Start(t)
+func TestRepositoryLifecycle(t *testing.T) { lifecycleFlow(t, apptest.Start(t)) }
+
+func lifecycleFlow(t *testing.T, a *apptest.App) {
 	u := a.SignUp()
 	pid := project(t, a, u.Token)
 
@@ -108,8 +109,9 @@ func itemIDs(list map[string]any) []string {
 	return out
 }
 
-func TestRepositoryOwnership(t *testing.T) {
-	a := apptest.Start(t)
+func TestRepositoryOwnership(t *testing.T) { ownershipFlow(t, apptest.Start(t)) }
+
+func ownershipFlow(t *testing.T, a *apptest.App) {
 	owner, stranger := a.SignUp(), a.SignUp()
 	operator, root := a.CreateUser("operator"), a.CreateUser("root")
 	pid := project(t, a, owner.Token)
@@ -437,8 +439,9 @@ func TestRepositoryFieldValidation(t *testing.T) {
 	}
 }
 
-func TestRepositoryPagination(t *testing.T) {
-	a := apptest.Start(t)
+func TestRepositoryPagination(t *testing.T) { paginationFlow(t, apptest.Start(t)) }
+
+func paginationFlow(t *testing.T, a *apptest.App) {
 	u := a.SignUp()
 	pid, other := project(t, a, u.Token), project(t, a, u.Token)
 	a.Post("/v1/projects/"+other+"/repositories", u.Token, map[string]any{"url": "https://h.example/o/elsewhere"})
