@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,6 +20,9 @@ import (
 	"github.com/slipwayhq/slipway/platform/apierror"
 	"github.com/slipwayhq/slipway/platform/auth"
 	"github.com/slipwayhq/slipway/platform/settings"
+	"github.com/slipwayhq/slipway/platform/storage"
+	"github.com/slipwayhq/slipway/platform/storage/jsonstore"
+	"github.com/slipwayhq/slipway/platform/storage/page"
 )
 
 func project(t *testing.T, a *apptest.App, token string) string {
@@ -91,6 +95,32 @@ func lifecycleFlow(t *testing.T, a *apptest.App) {
 	res = a.Get("/v1/projects/"+pid+"/repositories", u.Token)
 	require.Equal(t, http.StatusNotFound, res.Status)
 	require.Contains(t, string(res.Body), "project "+pid)
+}
+
+// TestDeletingProjectDeletesRepositoriesOnJSON looks into the JSON store
+// after the app stopped: a deleted project's repositories are gone from it,
+// not merely hidden, and other projects' are kept.
+func TestDeletingProjectDeletesRepositoriesOnJSON(t *testing.T) {
+	a := apptest.Start(t)
+	u := a.SignUp()
+	gone, kept := project(t, a, u.Token), project(t, a, u.Token)
+	for _, pid := range []string{gone, gone, kept} {
+		res := a.Post("/v1/projects/"+pid+"/repositories", u.Token, map[string]any{"url": "https://h.example/a/b"})
+		require.Equal(t, http.StatusCreated, res.Status, "%s", res.Body)
+	}
+	require.Equal(t, http.StatusNoContent, a.Delete("/v1/projects/"+gone, u.Token).Status)
+	a.Stop()
+
+	db, err := jsonstore.Open(filepath.Join(a.Settings.Storage.DataDir, "records"), jsonstore.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, db.Close()) })
+	s, err := repositories.NewStore(&storage.Records{Backend: settings.BackendJSON, JSON: db})
+	require.NoError(t, err)
+	for pid, n := range map[string]int{gone: 0, kept: 1} {
+		res, err := s.List(context.Background(), pid, page.Request{})
+		require.NoError(t, err)
+		require.Len(t, res.Items, n, pid)
+	}
 }
 
 func keys(m map[string]any) []string {

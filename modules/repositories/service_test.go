@@ -48,3 +48,19 @@ func TestCreateRaceWithProjectDelete(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, res.Items, "no orphan is left behind")
 }
+
+// TestServiceCheckURL is the re-check runs can make before a clone: a
+// refusal is a 422 naming url, an accepted URL nil.
+func TestServiceCheckURL(t *testing.T) {
+	svc := NewService(nil, vanishingProjects{}, &URLPolicy{})
+	require.NoError(t, svc.CheckURL(context.Background(), "https://93.184.216.34/a/b"))
+	for _, bad := range []string{"https://10.0.0.1/a/b", "file:///srv/x", "https://u:p@93.184.216.34/a/b"} {
+		err := svc.CheckURL(context.Background(), bad)
+		var ae *apierror.Error
+		require.ErrorAs(t, err, &ae, bad)
+		require.Equal(t, http.StatusUnprocessableEntity, ae.Status)
+		require.Equal(t, []apierror.FieldError{{Field: "url", Reason: ae.Details["fields"].([]apierror.FieldError)[0].Reason}},
+			ae.Details["fields"])
+		require.NotContains(t, ae.Message, "u:p")
+	}
+}
