@@ -53,6 +53,8 @@ func NewStore(r *storage.Records) (Store, error) {
 	switch {
 	case r.JSON != nil:
 		return newJSONStore(r.JSON)
+	case r.DB != nil:
+		return &pgStore{db: r.DB}, nil
 	}
 	return nil, fmt.Errorf("runs: no store for records backend %q", r.Backend)
 }

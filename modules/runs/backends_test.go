@@ -1,0 +1,65 @@
+package runs_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/slipwayhq/slipway/app/apptest"
+	"github.com/slipwayhq/slipway/platform/derrors"
+	"github.com/slipwayhq/slipway/platform/storage/objects"
+)
+
+// TestRunsOnEveryBackend runs a run on the JSON store and on PostgreSQL,
+// then deletes its repository (JSON) or project (PostgreSQL, by cascade)
+// and requires the run and its objects gone.
+func TestRunsOnEveryBackend(t *testing.T) {
+	backends := []struct {
+		name     string
+		opts     func(t *testing.T) []apptest.Option
+		deletion func(r repository) string
+	}{
+		{"json", func(*testing.T) []apptest.Option { return nil },
+			func(r repository) string { return "/v1/repositories/" + r.ID }},
+		{"postgres", func(t *testing.T) []apptest.Option { return []apptest.Option{apptest.Postgres(t)} },
+			func(r repository) string { return "/v1/projects/" + r.ProjectID }},
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			h := start(t, b.opts(t)...)
+			u := h.SignUp()
+			repo := h.repo(t, u, map[string]string{"README.md": "# demo\n"})
+			r := h.create(t, u, repo.ID, map[string]any{"prompt": "hello"})
+			done := h.wait(t, u, r.ID, terminal)
+			require.Equal(t, "succeeded", done.Status)
+			require.Equal(t, "main", *done.Branch, "the default branch, named once cloned")
+			require.Contains(t, string(h.Get("/v1/runs/"+r.ID+"/patch", u.Token).Body), "+hello\n")
+
+			store, err := objects.NewLocal(filepath.Join(h.Settings.Storage.DataDir, "objects"))
+			require.NoError(t, err)
+			has := func(key string) bool {
+				rc, err := store.Get(context.Background(), key)
+				if err == nil {
+					rc.Close()
+				}
+				return !errors.Is(err, derrors.ErrNotFound)
+			}
+			require.True(t, has("runs/"+r.ID+"/log"))
+			require.True(t, has("runs/"+r.ID+"/patch"))
+
+			require.Equal(t, http.StatusNoContent, h.Delete(b.deletion(repo), u.Token).Status)
+			require.Equal(t, http.StatusNotFound, h.Get("/v1/runs/"+r.ID, u.Token).Status)
+			require.Eventually(t, func() bool {
+				return !has("runs/"+r.ID+"/log") && !has("runs/"+r.ID+"/patch")
+			}, 10*time.Second, 50*time.Millisecond, "the deleted run's objects are removed")
+			res := h.Get("/v1/runs", u.Token)
+			require.Equal(t, http.StatusOK, res.Status)
+			require.Empty(t, res.JSON(t)["items"])
+		})
+	}
+}

@@ -1,0 +1,323 @@
+package runs
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/slipwayhq/slipway/platform/derrors"
+	"github.com/slipwayhq/slipway/platform/storage/page"
+	"github.com/slipwayhq/slipway/platform/storage/postgres"
+)
+
+// pgStore keeps runs in PostgreSQL (migrations/*_create_runs.*).
+type pgStore struct{ db *bun.DB }
+
+var _ Store = (*pgStore)(nil)
+
+// quotaLockSpace is the first key of the advisory locks that serialise the
+// creates of one owner (the second is a hash of the owner id).
+const quotaLockSpace = 7301
+
+type runRow struct {
+	bun.BaseModel `bun:"table:runs"`
+
+	ID              string     `bun:"id,pk"`
+	ProjectID       string     `bun:"project_id"`
+	RepositoryID    string     `bun:"repository_id"`
+	OwnerID         string     `bun:"owner_id"`
+	Status          string     `bun:"status"`
+	Prompt          string     `bun:"prompt"`
+	Branch          string     `bun:"branch"`
+	TimeoutSeconds  int        `bun:"timeout_seconds"`
+	IdempotencyKey  *string    `bun:"idempotency_key"`
+	RequestHash     *string    `bun:"request_hash"`
+	ExitCode        *int       `bun:"exit_code"`
+	Error           string     `bun:"error"`
+	CancelRequested bool       `bun:"cancel_requested"`
+	InstanceID      string     `bun:"instance_id"`
+	ContainerID     string     `bun:"container_id"`
+	CreatedAt       time.Time  `bun:"created_at"`
+	StartedAt       *time.Time `bun:"started_at"`
+	FinishedAt      *time.Time `bun:"finished_at"`
+}
+
+type instanceRow struct {
+	bun.BaseModel `bun:"table:run_instances"`
+
+	ID          string    `bun:"id,pk"`
+	Hostname    string    `bun:"hostname"`
+	BootID      string    `bun:"boot_id"`
+	PID         int       `bun:"pid"`
+	StartedAt   time.Time `bun:"started_at"`
+	HeartbeatAt time.Time `bun:"heartbeat_at"`
+}
+
+func pgTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+func pgTimePtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := pgTime(*t)
+	return &v
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := t.UTC()
+	return &v
+}
+
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func toRunRow(r *Run) *runRow {
+	return &runRow{ID: r.ID, ProjectID: r.ProjectID, RepositoryID: r.RepositoryID, OwnerID: r.OwnerID,
+		Status: string(r.Status), Prompt: r.Prompt, Branch: r.Branch, TimeoutSeconds: r.TimeoutSeconds,
+		IdempotencyKey: strPtr(r.IdempotencyKey), RequestHash: strPtr(r.RequestHash), ExitCode: r.ExitCode,
+		Error: r.Error, CancelRequested: r.CancelRequested, InstanceID: r.InstanceID, ContainerID: r.ContainerID,
+		CreatedAt: pgTime(r.CreatedAt), StartedAt: pgTimePtr(r.StartedAt), FinishedAt: pgTimePtr(r.FinishedAt)}
+}
+
+func (w *runRow) run() Run {
+	return Run{ID: w.ID, ProjectID: w.ProjectID, RepositoryID: w.RepositoryID, OwnerID: w.OwnerID,
+		Status: Status(w.Status), Prompt: w.Prompt, Branch: w.Branch, TimeoutSeconds: w.TimeoutSeconds,
+		IdempotencyKey: deref(w.IdempotencyKey), RequestHash: deref(w.RequestHash), ExitCode: w.ExitCode,
+		Error: w.Error, CancelRequested: w.CancelRequested, InstanceID: w.InstanceID, ContainerID: w.ContainerID,
+		CreatedAt: w.CreatedAt.UTC(), StartedAt: utcPtr(w.StartedAt), FinishedAt: utcPtr(w.FinishedAt)}
+}
+
+func (s *pgStore) translate(err error) error {
+	if postgres.SQLState(err) == postgres.CodeUniqueViolation {
+		switch postgres.Constraint(err) {
+		case "runs_pkey":
+			return derrors.Conflict("runs.id", err)
+		case "runs_owner_id_idempotency_key_key":
+			return derrors.Conflict("runs.idempotency", err)
+		}
+		return derrors.Conflict("runs", err)
+	}
+	return postgres.Translate(err)
+}
+
+// Create holds a transaction-scoped advisory lock on the owner while it
+// looks the key up, counts the owner's active runs and inserts, so two
+// creates of one owner never both see room for one more run.
+func (s *pgStore) Create(ctx context.Context, run *Run, maxActive int) (existing *Run, err error) {
+	defer derrors.Wrap(&err, "runs.Create(%q)", run.ID)
+	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?, hashtext(?))", quotaLockSpace, run.OwnerID); err != nil {
+			return err
+		}
+		if run.IdempotencyKey != "" {
+			var row runRow
+			err := tx.NewSelect().Model(&row).Where("owner_id = ?", run.OwnerID).
+				Where("idempotency_key = ?", run.IdempotencyKey).Limit(1).Scan(ctx)
+			if err == nil {
+				r := row.run()
+				existing = &r
+				return nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		n, err := tx.NewSelect().Model((*runRow)(nil)).Where("owner_id = ?", run.OwnerID).
+			Where("status IN (?)", bun.In(ActiveStatuses)).Count(ctx)
+		if err != nil {
+			return err
+		}
+		if n >= maxActive {
+			return ErrQuotaExceeded
+		}
+		_, err = tx.NewInsert().Model(toRunRow(run)).Exec(ctx)
+		return err
+	})
+	if errors.Is(err, ErrQuotaExceeded) {
+		return nil, err
+	}
+	return existing, s.translate(err)
+}
+
+func (s *pgStore) Get(ctx context.Context, id string) (_ *Run, err error) {
+	defer derrors.Wrap(&err, "runs.Get(%q)", id)
+	var row runRow
+	if err := s.db.NewSelect().Model(&row).Where("id = ?", id).Limit(1).Scan(ctx); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, derrors.ErrNotFound
+		}
+		return nil, s.translate(err)
+	}
+	r := row.run()
+	return &r, nil
+}
+
+// Update locks the row for the read-modify-write; fn's error is returned
+// as it is.
+func (s *pgStore) Update(ctx context.Context, id string, fn func(*Run) error) (*Run, error) {
+	var out *Run
+	var fnErr error
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var row runRow
+		if err := tx.NewSelect().Model(&row).Where("id = ?", id).For("UPDATE").Scan(ctx); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return derrors.ErrNotFound
+			}
+			return err
+		}
+		r := row.run()
+		if fnErr = fn(&r); fnErr != nil {
+			return fnErr
+		}
+		next := toRunRow(&r)
+		next.ID = id
+		if _, err := tx.NewUpdate().Model(next).WherePK().Exec(ctx); err != nil {
+			return err
+		}
+		v := next.run()
+		out = &v
+		return nil
+	})
+	switch {
+	case fnErr != nil:
+		return nil, fnErr
+	case errors.Is(err, derrors.ErrNotFound):
+		return nil, fmt.Errorf("runs.Update(%q): %w", id, err)
+	case err != nil:
+		return nil, fmt.Errorf("runs.Update(%q): %w", id, s.translate(err))
+	}
+	return out, nil
+}
+
+func (s *pgStore) List(ctx context.Context, f Filter, req page.Request) (_ page.Result[Run], err error) {
+	defer derrors.Wrap(&err, "runs.List")
+	limit := req.Limit
+	if limit <= 0 {
+		limit = page.DefaultLimit
+	}
+	limit = min(limit, page.MaxLimit)
+	var rows []runRow
+	q := s.db.NewSelect().Model(&rows).OrderExpr("created_at, id").Limit(limit + 1)
+	if f.OwnerID != "" {
+		q = q.Where("owner_id = ?", f.OwnerID)
+	}
+	if f.ProjectID != "" {
+		q = q.Where("project_id = ?", f.ProjectID)
+	}
+	if f.RepositoryID != "" {
+		q = q.Where("repository_id = ?", f.RepositoryID)
+	}
+	if f.Status != "" {
+		q = q.Where("status = ?", string(f.Status))
+	}
+	if !req.After.IsZero() {
+		q = q.Where("(created_at, id) > (?, ?)", pgTime(req.After.CreatedAt), req.After.ID)
+	}
+	if err := q.Scan(ctx); err != nil {
+		return page.Result[Run]{}, s.translate(err)
+	}
+	res := page.Result[Run]{Items: make([]Run, 0, min(len(rows), limit))}
+	for i := range rows[:min(len(rows), limit)] {
+		res.Items = append(res.Items, rows[i].run())
+	}
+	if len(rows) > limit {
+		last := res.Items[limit-1]
+		res.Next = page.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
+	}
+	return res, nil
+}
+
+func (s *pgStore) ListStatus(ctx context.Context, statuses ...Status) (_ []Run, err error) {
+	defer derrors.Wrap(&err, "runs.ListStatus")
+	var rows []runRow
+	if err := s.db.NewSelect().Model(&rows).Where("status IN (?)", bun.In(statuses)).
+		OrderExpr("created_at, id").Scan(ctx); err != nil {
+		return nil, s.translate(err)
+	}
+	out := make([]Run, 0, len(rows))
+	for i := range rows {
+		out = append(out, rows[i].run())
+	}
+	return out, nil
+}
+
+func (s *pgStore) RepositoryIDs(ctx context.Context) (out []string, err error) {
+	defer derrors.Wrap(&err, "runs.RepositoryIDs")
+	err = s.db.NewSelect().Model((*runRow)(nil)).ColumnExpr("DISTINCT repository_id").
+		OrderExpr("repository_id").Scan(ctx, &out)
+	return out, s.translate(err)
+}
+
+func (s *pgStore) DeleteRepositoryRuns(ctx context.Context, repositoryID string) (_ int, err error) {
+	defer derrors.Wrap(&err, "runs.DeleteRepositoryRuns(%q)", repositoryID)
+	res, err := s.db.NewDelete().Model((*runRow)(nil)).Where("repository_id = ?", repositoryID).Exec(ctx)
+	if err != nil {
+		return 0, s.translate(err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+func (s *pgStore) Deleted(ctx context.Context, limit int) (out []string, err error) {
+	defer derrors.Wrap(&err, "runs.Deleted")
+	err = s.db.NewSelect().Table("run_deletions").Column("run_id").
+		OrderExpr("deleted_at, run_id").Limit(limit).Scan(ctx, &out)
+	return out, s.translate(err)
+}
+
+func (s *pgStore) Forget(ctx context.Context, ids []string) (err error) {
+	defer derrors.Wrap(&err, "runs.Forget")
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err = s.db.NewDelete().Table("run_deletions").Where("run_id IN (?)", bun.In(ids)).Exec(ctx)
+	return s.translate(err)
+}
+
+func (s *pgStore) PutInstance(ctx context.Context, in *Instance) (err error) {
+	defer derrors.Wrap(&err, "runs.PutInstance(%q)", in.ID)
+	row := &instanceRow{ID: in.ID, Hostname: in.Hostname, BootID: in.BootID, PID: in.PID,
+		StartedAt: pgTime(in.StartedAt), HeartbeatAt: pgTime(in.HeartbeatAt)}
+	_, err = s.db.NewInsert().Model(row).On("CONFLICT (id) DO UPDATE").
+		Set("hostname = EXCLUDED.hostname, boot_id = EXCLUDED.boot_id, pid = EXCLUDED.pid").
+		Set("started_at = EXCLUDED.started_at, heartbeat_at = EXCLUDED.heartbeat_at").Exec(ctx)
+	return s.translate(err)
+}
+
+func (s *pgStore) Instances(ctx context.Context) (_ []Instance, err error) {
+	defer derrors.Wrap(&err, "runs.Instances")
+	var rows []instanceRow
+	if err := s.db.NewSelect().Model(&rows).OrderExpr("id").Scan(ctx); err != nil {
+		return nil, s.translate(err)
+	}
+	out := make([]Instance, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, Instance{ID: r.ID, Hostname: r.Hostname, BootID: r.BootID, PID: r.PID,
+			StartedAt: r.StartedAt.UTC(), HeartbeatAt: r.HeartbeatAt.UTC()})
+	}
+	return out, nil
+}
+
+func (s *pgStore) DeleteInstance(ctx context.Context, id string) (err error) {
+	defer derrors.Wrap(&err, "runs.DeleteInstance(%q)", id)
+	_, err = s.db.NewDelete().Model((*instanceRow)(nil)).Where("id = ?", id).Exec(ctx)
+	return s.translate(err)
+}

@@ -1,0 +1,80 @@
+package runs_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/slipwayhq/slipway/modules/runs"
+	"github.com/slipwayhq/slipway/modules/runs/storetest"
+	"github.com/slipwayhq/slipway/platform/ids"
+	"github.com/slipwayhq/slipway/platform/settings"
+	"github.com/slipwayhq/slipway/platform/storage"
+	"github.com/slipwayhq/slipway/platform/storage/jsonstore"
+	"github.com/slipwayhq/slipway/platform/storage/postgres/pgtest"
+)
+
+func TestJSONStoreContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Backend {
+		db, err := jsonstore.Open(t.TempDir(), jsonstore.Options{})
+		require.NoError(t, err)
+		t.Cleanup(func() { require.NoError(t, db.Close()) })
+		s, err := runs.NewStore(&storage.Records{Backend: settings.BackendJSON, JSON: db})
+		require.NoError(t, err)
+		return storetest.Backend{Store: s, Repository: func(*testing.T, string) (string, string) {
+			return ids.New(ids.Project), ids.New(ids.Repository)
+		}}
+	})
+}
+
+func TestPostgresStoreContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Backend {
+		db := pgtest.Open(t, pgtest.NewDB(t))
+		s, err := runs.NewStore(&storage.Records{Backend: settings.BackendPostgres, DB: db})
+		require.NoError(t, err)
+		return storetest.Backend{Store: s, Repository: func(t *testing.T, owner string) (string, string) {
+			ctx := context.Background()
+			project, repo := ids.New(ids.Project), ids.New(ids.Repository)
+			_, err := db.ExecContext(ctx, `INSERT INTO users (id, email, created_at, updated_at)
+				VALUES (?, '', now(), now()) ON CONFLICT DO NOTHING`, owner)
+			require.NoError(t, err)
+			_, err = db.ExecContext(ctx, `INSERT INTO projects (id, owner_id, name, created_at, updated_at)
+				VALUES (?, ?, 'p', now(), now())`, project, owner)
+			require.NoError(t, err)
+			_, err = db.ExecContext(ctx, `INSERT INTO repositories (id, project_id, name, url, created_at, updated_at)
+				VALUES (?, ?, 'r', 'https://example.com/r.git', now(), now())`, repo, project)
+			require.NoError(t, err)
+			return project, repo
+		}}
+	})
+}
+
+// TestPostgresCascadeRecordsDeletedRuns deletes a project and requires its
+// runs gone with it and recorded for object clean-up.
+func TestPostgresCascadeRecordsDeletedRuns(t *testing.T) {
+	db := pgtest.Open(t, pgtest.NewDB(t))
+	s, err := runs.NewStore(&storage.Records{Backend: settings.BackendPostgres, DB: db})
+	require.NoError(t, err)
+	ctx := context.Background()
+	owner, project, repo := ids.New(ids.User), ids.New(ids.Project), ids.New(ids.Repository)
+	for _, q := range []string{
+		`INSERT INTO users (id, email, created_at, updated_at) VALUES ('` + owner + `', '', now(), now())`,
+		`INSERT INTO projects (id, owner_id, name, created_at, updated_at) VALUES ('` + project + `', '` + owner + `', 'p', now(), now())`,
+		`INSERT INTO repositories (id, project_id, name, url, created_at, updated_at) VALUES ('` + repo + `', '` + project + `', 'r', 'https://example.com/r.git', now(), now())`,
+	} {
+		_, err := db.ExecContext(ctx, q)
+		require.NoError(t, err)
+	}
+	run := &runs.Run{ID: ids.New(ids.Run), ProjectID: project, RepositoryID: repo, OwnerID: owner,
+		Status: runs.StatusQueued, Prompt: "p", TimeoutSeconds: 1}
+	_, err = s.Create(ctx, run, 5)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `DELETE FROM projects WHERE id = ?`, project)
+	require.NoError(t, err)
+	_, err = s.Get(ctx, run.ID)
+	require.Error(t, err)
+	deleted, err := s.Deleted(ctx, 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{run.ID}, deleted)
+}

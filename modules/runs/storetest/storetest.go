@@ -1,0 +1,369 @@
+// Package storetest is the contract every runs.Store passes: the same cases,
+// with the same answers, run against the JSON store and PostgreSQL.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/slipwayhq/slipway/modules/runs"
+	"github.com/slipwayhq/slipway/platform/derrors"
+	"github.com/slipwayhq/slipway/platform/ids"
+	"github.com/slipwayhq/slipway/platform/storage/page"
+)
+
+// Backend is a fresh, empty store and a way to make the rows runs refer to.
+type Backend struct {
+	Store runs.Store
+	// Repository returns a new repository (and its project) of owner.
+	Repository func(t *testing.T, owner string) (projectID, repositoryID string)
+}
+
+// Run runs every case on a fresh backend made by newBackend.
+func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
+	cases := []struct {
+		name string
+		run  func(t *testing.T, b Backend)
+	}{
+		{"CreateGet", testCreateGet},
+		{"NotFound", testNotFound},
+		{"Idempotency", testIdempotency},
+		{"QuotaCountsActiveRuns", testQuota},
+		{"QuotaIsAtomic", testQuotaAtomic},
+		{"Update", testUpdate},
+		{"ListFiltersAndPages", testList},
+		{"ListStatusOldestFirst", testListStatus},
+		{"DeleteRepositoryRuns", testDeleteRepositoryRuns},
+		{"Instances", testInstances},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			c.run(t, newBackend(t))
+		})
+	}
+}
+
+var base = time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC)
+
+func newRun(owner, project, repo string, at time.Time) *runs.Run {
+	return &runs.Run{ID: ids.New(ids.Run), ProjectID: project, RepositoryID: repo, OwnerID: owner,
+		Status: runs.StatusQueued, Prompt: "do it", TimeoutSeconds: 60, CreatedAt: at}
+}
+
+func testCreateGet(t *testing.T, b Backend) {
+	ctx := context.Background()
+	p, r := b.Repository(t, "usr_a")
+	run := newRun("usr_a", p, r, base)
+	run.Branch, run.IdempotencyKey, run.RequestHash = "main", "k", "h"
+	existing, err := b.Store.Create(ctx, run, 5)
+	require.NoError(t, err)
+	require.Nil(t, existing)
+	got, err := b.Store.Get(ctx, run.ID)
+	require.NoError(t, err)
+	require.Equal(t, run, got)
+
+	started, finished, code := base.Add(time.Second), base.Add(time.Minute), 3
+	got, err = b.Store.Update(ctx, run.ID, func(x *runs.Run) error {
+		x.Status, x.StartedAt, x.FinishedAt, x.ExitCode, x.Error = runs.StatusFailed, &started, &finished, &code, "boom"
+		x.InstanceID, x.ContainerID, x.CancelRequested = "ins_1", "c1", true
+		return nil
+	})
+	require.NoError(t, err)
+	again, err := b.Store.Get(ctx, run.ID)
+	require.NoError(t, err)
+	require.Equal(t, got, again)
+	require.Equal(t, 3, *again.ExitCode)
+	require.True(t, again.FinishedAt.Equal(finished))
+}
+
+func testNotFound(t *testing.T, b Backend) {
+	ctx := context.Background()
+	_, err := b.Store.Get(ctx, ids.New(ids.Run))
+	require.ErrorIs(t, err, derrors.ErrNotFound)
+	_, err = b.Store.Update(ctx, ids.New(ids.Run), func(*runs.Run) error { return nil })
+	require.ErrorIs(t, err, derrors.ErrNotFound)
+	require.NoError(t, b.Store.DeleteInstance(ctx, "ins_absent"))
+}
+
+func testIdempotency(t *testing.T, b Backend) {
+	ctx := context.Background()
+	p, r := b.Repository(t, "usr_a")
+	first := newRun("usr_a", p, r, base)
+	first.IdempotencyKey, first.RequestHash = "key", "h1"
+	_, err := b.Store.Create(ctx, first, 5)
+	require.NoError(t, err)
+
+	second := newRun("usr_a", p, r, base.Add(time.Second))
+	second.IdempotencyKey, second.RequestHash = "key", "h2"
+	existing, err := b.Store.Create(ctx, second, 5)
+	require.NoError(t, err)
+	require.Equal(t, first.ID, existing.ID)
+	require.Equal(t, "h1", existing.RequestHash)
+	_, err = b.Store.Get(ctx, second.ID)
+	require.ErrorIs(t, err, derrors.ErrNotFound, "a replay writes nothing")
+
+	// The key is the owner's: another owner may use it.
+	p2, r2 := b.Repository(t, "usr_b")
+	other := newRun("usr_b", p2, r2, base)
+	other.IdempotencyKey = "key"
+	existing, err = b.Store.Create(ctx, other, 5)
+	require.NoError(t, err)
+	require.Nil(t, existing)
+	// A replay is answered even when the quota is full.
+	existing, err = b.Store.Create(ctx, second, 1)
+	require.NoError(t, err)
+	require.Equal(t, first.ID, existing.ID)
+}
+
+func testQuota(t *testing.T, b Backend) {
+	ctx := context.Background()
+	p, r := b.Repository(t, "usr_a")
+	var made []*runs.Run
+	for i := range 2 {
+		run := newRun("usr_a", p, r, base.Add(time.Duration(i)*time.Second))
+		_, err := b.Store.Create(ctx, run, 2)
+		require.NoError(t, err)
+		made = append(made, run)
+	}
+	_, err := b.Store.Create(ctx, newRun("usr_a", p, r, base), 2)
+	require.ErrorIs(t, err, runs.ErrQuotaExceeded)
+	_, err = b.Store.Update(ctx, made[0].ID, func(x *runs.Run) error { x.Status = runs.StatusRunning; return nil })
+	require.NoError(t, err)
+	_, err = b.Store.Create(ctx, newRun("usr_a", p, r, base), 2)
+	require.ErrorIs(t, err, runs.ErrQuotaExceeded, "running runs count")
+	_, err = b.Store.Update(ctx, made[0].ID, func(x *runs.Run) error { x.Status = runs.StatusSucceeded; return nil })
+	require.NoError(t, err)
+	_, err = b.Store.Create(ctx, newRun("usr_a", p, r, base), 2)
+	require.NoError(t, err, "finished runs do not count")
+}
+
+func testQuotaAtomic(t *testing.T, b Backend) {
+	ctx := context.Background()
+	p, r := b.Repository(t, "usr_a")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	made, refused := 0, 0
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := b.Store.Create(ctx, newRun("usr_a", p, r, base.Add(time.Duration(i)*time.Millisecond)), 3)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				made++
+			case errors.Is(err, runs.ErrQuotaExceeded):
+				refused++
+			default:
+				t.Errorf("create: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, 3, made)
+	require.Equal(t, 13, refused)
+}
+
+func testUpdate(t *testing.T, b Backend) {
+	ctx := context.Background()
+	p, r := b.Repository(t, "usr_a")
+	run := newRun("usr_a", p, r, base)
+	_, err := b.Store.Create(ctx, run, 5)
+	require.NoError(t, err)
+	boom := errors.New("boom")
+	_, err = b.Store.Update(ctx, run.ID, func(x *runs.Run) error { x.Status = runs.StatusFailed; return boom })
+	require.ErrorIs(t, err, boom)
+	got, err := b.Store.Get(ctx, run.ID)
+	require.NoError(t, err)
+	require.Equal(t, runs.StatusQueued, got.Status, "a failed update changes nothing")
+
+	// Concurrent claims: exactly one moves the run out of queued.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	claims := 0
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := b.Store.Update(ctx, run.ID, func(x *runs.Run) error {
+				if x.Status != runs.StatusQueued {
+					return boom
+				}
+				x.Status = runs.StatusPreparing
+				return nil
+			})
+			if err == nil {
+				mu.Lock()
+				claims++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, 1, claims)
+}
+
+func testList(t *testing.T, b Backend) {
+	ctx := context.Background()
+	pa, ra := b.Repository(t, "usr_a")
+	pa2, ra2 := b.Repository(t, "usr_a")
+	pb, rb := b.Repository(t, "usr_b")
+	var want []string
+	for i := range 7 {
+		repo := ra
+		if i%3 == 2 {
+			repo = ra2
+		}
+		run := newRun("usr_a", pa, repo, base.Add(time.Duration(i/2)*time.Second)) // some share a time
+		if i%2 == 1 {
+			run.Status = runs.StatusSucceeded
+		}
+		if repo == ra2 {
+			run.ProjectID = pa2
+		}
+		_, err := b.Store.Create(ctx, run, 100)
+		require.NoError(t, err)
+		want = append(want, run.ID)
+	}
+	_, err := b.Store.Create(ctx, newRun("usr_b", pb, rb, base), 100)
+	require.NoError(t, err)
+
+	all := func(f runs.Filter, limit int) []runs.Run {
+		var out []runs.Run
+		req := page.Request{Limit: limit}
+		for {
+			res, err := b.Store.List(ctx, f, req)
+			require.NoError(t, err)
+			require.LessOrEqual(t, len(res.Items), limit)
+			out = append(out, res.Items...)
+			if res.Next.IsZero() {
+				return out
+			}
+			req.After = res.Next
+		}
+	}
+	idsOf := func(rs []runs.Run) []string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, r.ID)
+		}
+		return out
+	}
+	sorted := func(f func(runs.Run) bool) []string {
+		var out []string
+		for _, r := range all(runs.Filter{OwnerID: "usr_a"}, 100) {
+			if f(r) {
+				out = append(out, r.ID)
+			}
+		}
+		return out
+	}
+	byOwner := all(runs.Filter{OwnerID: "usr_a"}, 100)
+	require.ElementsMatch(t, want, idsOf(byOwner))
+	for i := 1; i < len(byOwner); i++ {
+		prev, cur := byOwner[i-1], byOwner[i]
+		require.True(t, prev.CreatedAt.Before(cur.CreatedAt) || (prev.CreatedAt.Equal(cur.CreatedAt) && prev.ID < cur.ID))
+	}
+	for _, limit := range []int{1, 2, 3} {
+		require.Equal(t, idsOf(byOwner), idsOf(all(runs.Filter{OwnerID: "usr_a"}, limit)))
+		require.Equal(t, sorted(func(r runs.Run) bool { return r.Status == runs.StatusSucceeded }),
+			idsOf(all(runs.Filter{OwnerID: "usr_a", Status: runs.StatusSucceeded}, limit)))
+		require.Equal(t, sorted(func(r runs.Run) bool { return r.RepositoryID == ra2 }),
+			idsOf(all(runs.Filter{OwnerID: "usr_a", RepositoryID: ra2}, limit)))
+		require.Equal(t, sorted(func(r runs.Run) bool { return r.ProjectID == pa && r.Status == runs.StatusQueued }),
+			idsOf(all(runs.Filter{OwnerID: "usr_a", ProjectID: pa, Status: runs.StatusQueued}, limit)))
+	}
+	require.Len(t, all(runs.Filter{}, 2), 8)
+	require.Len(t, all(runs.Filter{RepositoryID: rb}, 2), 1)
+	require.Empty(t, all(runs.Filter{OwnerID: "usr_c"}, 2))
+}
+
+func testListStatus(t *testing.T, b Backend) {
+	ctx := context.Background()
+	p, r := b.Repository(t, "usr_a")
+	var queued []string
+	for i := range 5 {
+		run := newRun("usr_a", p, r, base.Add(time.Duration(5-i)*time.Second)) // created in reverse order
+		if i == 2 {
+			run.Status = runs.StatusRunning
+		} else {
+			queued = append([]string{run.ID}, queued...)
+		}
+		_, err := b.Store.Create(ctx, run, 100)
+		require.NoError(t, err)
+	}
+	got, err := b.Store.ListStatus(ctx, runs.StatusQueued)
+	require.NoError(t, err)
+	var gotIDs []string
+	for _, r := range got {
+		gotIDs = append(gotIDs, r.ID)
+	}
+	require.Equal(t, queued, gotIDs, "oldest first")
+	got, err = b.Store.ListStatus(ctx, runs.StatusPreparing, runs.StatusRunning)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+}
+
+func testDeleteRepositoryRuns(t *testing.T, b Backend) {
+	ctx := context.Background()
+	p, r := b.Repository(t, "usr_a")
+	p2, r2 := b.Repository(t, "usr_a")
+	var gone []string
+	for i := range 3 {
+		run := newRun("usr_a", p, r, base.Add(time.Duration(i)*time.Second))
+		_, err := b.Store.Create(ctx, run, 100)
+		require.NoError(t, err)
+		gone = append(gone, run.ID)
+	}
+	kept := newRun("usr_a", p2, r2, base)
+	_, err := b.Store.Create(ctx, kept, 100)
+	require.NoError(t, err)
+	repos, err := b.Store.RepositoryIDs(ctx)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{r, r2}, repos)
+
+	n, err := b.Store.DeleteRepositoryRuns(ctx, r)
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+	for _, id := range gone {
+		_, err := b.Store.Get(ctx, id)
+		require.ErrorIs(t, err, derrors.ErrNotFound)
+	}
+	deleted, err := b.Store.Deleted(ctx, 2)
+	require.NoError(t, err)
+	require.Len(t, deleted, 2)
+	require.NoError(t, b.Store.Forget(ctx, deleted))
+	rest, err := b.Store.Deleted(ctx, 10)
+	require.NoError(t, err)
+	require.ElementsMatch(t, gone, append(deleted, rest...))
+	require.NoError(t, b.Store.Forget(ctx, rest))
+	rest, err = b.Store.Deleted(ctx, 10)
+	require.NoError(t, err)
+	require.Empty(t, rest)
+	_, err = b.Store.Get(ctx, kept.ID)
+	require.NoError(t, err)
+}
+
+func testInstances(t *testing.T, b Backend) {
+	ctx := context.Background()
+	a := runs.Instance{ID: "ins_a", Hostname: "h", BootID: "b", PID: 42, StartedAt: base, HeartbeatAt: base}
+	require.NoError(t, b.Store.PutInstance(ctx, &a))
+	a.HeartbeatAt = base.Add(time.Minute)
+	require.NoError(t, b.Store.PutInstance(ctx, &a))
+	c := runs.Instance{ID: "ins_c", Hostname: "h2", PID: 7, StartedAt: base, HeartbeatAt: base}
+	require.NoError(t, b.Store.PutInstance(ctx, &c))
+	got, err := b.Store.Instances(ctx)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []runs.Instance{a, c}, got)
+	require.NoError(t, b.Store.DeleteInstance(ctx, "ins_a"))
+	got, err = b.Store.Instances(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []runs.Instance{c}, got)
+}
