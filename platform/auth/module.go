@@ -19,9 +19,11 @@ import (
 // PrincipalSource.
 var Module = fx.Module("auth",
 	fx.Provide(
-		func(s *settings.Settings) Hasher {
+		func(lc fx.Lifecycle, s *settings.Settings) Hasher {
 			h := DefaultHasher
 			h.MemoryKiB = s.Auth.PasswordMemoryKiB
+			h.Release = NewIdleRelease(2 * time.Second)
+			lc.Append(fx.StopHook(h.Release.Stop))
 			return h
 		},
 		newHMACTokens,

@@ -11,7 +11,8 @@
 //
 // It prints requests per second, p50 and p99 latency per target (medians over
 // the rounds) and the ratios, plus Slipway's startup time and idle memory.
-// The load comes from wrk when it is installed, else from a Go client.
+// Slipway runs as the real binary (-slipway, built by the task); the load
+// comes from wrk when it is installed, else from a Go client.
 package main
 
 import (
@@ -22,10 +23,7 @@ import (
 
 func main() {
 	if len(os.Args) > 1 {
-		switch os.Args[1] {
-		case "serve-slipway":
-			os.Exit(serveSlipway())
-		case "serve-bare":
+		if os.Args[1] == "serve-bare" { // a child started by run
 			os.Exit(serveBare())
 		}
 	}
@@ -36,6 +34,7 @@ func main() {
 	fs.IntVar(&cfg.conns, "connections", 32, "concurrent connections")
 	fs.StringVar(&cfg.pgURL, "postgres", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "admin URL of a PostgreSQL to create a scratch database in (empty: skip)")
 	fs.BoolVar(&cfg.builtin, "builtin-load", false, "use the Go load generator even when wrk is installed")
+	fs.StringVar(&cfg.slipway, "slipway", "bin/slipway", "the slipway binary to measure")
 	_ = fs.Parse(os.Args[1:])
 	if err := run(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "slipway-bench:", err)

@@ -28,6 +28,7 @@ type config struct {
 	conns    int
 	pgURL    string
 	builtin  bool
+	slipway  string
 }
 
 // target is one URL under load.
@@ -48,8 +49,8 @@ type result struct {
 // child is a server process.
 type child struct {
 	cmd       *exec.Cmd
-	startup   time.Duration // exec to ready
-	inProcess time.Duration // main() to ready: settings, fx graph, stores, listener
+	startup   time.Duration // exec to listening
+	inProcess time.Duration // main() to started, as the server logs it
 }
 
 func run(cfg config) error {
@@ -65,12 +66,15 @@ func run(cfg config) error {
 			_ = c.cmd.Wait()
 		}
 	}()
-	start := func(mode, name string, env ...string) (*child, string, error) {
+	if _, err := os.Stat(cfg.slipway); err != nil {
+		return fmt.Errorf("slipway binary: %w (build it: go build -o bin/slipway ./app/cmd/slipway)", err)
+	}
+	start := func(bin, name string, env ...string) (*child, string, error) {
 		addr, err := freeAddr()
 		if err != nil {
 			return nil, "", err
 		}
-		c, err := startChild(mode, filepath.Join(dir, name+".log"), append(env, "SLIPWAY_HTTP_ADDR="+addr, "BENCH_ADDR="+addr)...)
+		c, err := startChild(bin, filepath.Join(dir, name+".log"), append(env, "SLIPWAY_HTTP_ADDR="+addr, "BENCH_ADDR="+addr)...)
 		if err != nil {
 			return nil, "", fmt.Errorf("start %s: %w", name, err)
 		}
@@ -80,18 +84,18 @@ func run(cfg config) error {
 	common := []string{"SLIPWAY_ENV=local", "SLIPWAY_LOG_FORMAT=json", "SLIPWAY_LOG_LEVEL=info",
 		"SLIPWAY_AUTH_TOKEN_SECRET=bench-secret-that-is-at-least-32-bytes"}
 
-	jsonChild, jsonURL, err := start("serve-slipway", "slipway-json", append(common, "SLIPWAY_DATA_DIR="+filepath.Join(dir, "json"))...)
-	if err != nil {
-		return err
-	}
-	time.Sleep(500 * time.Millisecond)
-	idleRSS := residentMiB(jsonChild.cmd.Process.Pid)
-	token, projectID, err := seed(jsonURL)
+	jsonChild, jsonURL, err := start(cfg.slipway, "slipway-json", append(common, "SLIPWAY_DATA_DIR="+filepath.Join(dir, "json"))...)
 	if err != nil {
 		return err
 	}
 	time.Sleep(time.Second)
-	seededRSS := residentMiB(jsonChild.cmd.Process.Pid)
+	idle := memory(jsonChild.cmd.Process.Pid)
+	token, projectID, err := seed(jsonURL)
+	if err != nil {
+		return err
+	}
+	time.Sleep(5 * time.Second)
+	seeded := memory(jsonChild.cmd.Process.Pid)
 	targets := []*target{
 		{name: "GET /healthz", url: jsonURL + "/healthz"},
 		{name: "GET /v1/projects/{id} json", url: jsonURL + "/v1/projects/" + projectID, token: token},
@@ -99,7 +103,7 @@ func run(cfg config) error {
 
 	var pgNote string
 	if cfg.pgURL != "" {
-		pgTargets, cleanup, err := postgresTargets(cfg.pgURL, dir, common, start)
+		pgTargets, cleanup, err := postgresTargets(cfg.pgURL, cfg.slipway, dir, common, start)
 		defer cleanup()
 		if err != nil {
 			pgNote = "PostgreSQL targets skipped: " + err.Error()
@@ -124,9 +128,10 @@ func run(cfg config) error {
 		}
 	}
 	report(targets)
-	fmt.Printf("\nslipway (JSON store) startup: %s from main() to listening, %s from exec\n",
+	fmt.Printf("\nslipway (JSON store) startup: %s from main() to serving (as logged), %s from exec to the first answer\n",
 		jsonChild.inProcess.Round(100*time.Microsecond), jsonChild.startup.Round(time.Millisecond))
-	fmt.Printf("slipway (JSON store) idle RSS: %.1f MiB after start, %.1f MiB after a sign-up and a project\n", idleRSS, seededRSS)
+	fmt.Printf("slipway (JSON store) idle memory, 1s after start: %s\n", idle)
+	fmt.Printf("slipway (JSON store) idle memory, 5s after a sign-up and a project: %s\n", seeded)
 	if pgNote != "" {
 		fmt.Println(pgNote)
 	}
@@ -135,8 +140,8 @@ func run(cfg config) error {
 
 // postgresTargets creates a scratch database and starts Slipway and the bare
 // pgx reference on it.
-func postgresTargets(adminURL, dir string, common []string,
-	start func(mode, name string, env ...string) (*child, string, error)) ([]*target, func(), error) {
+func postgresTargets(adminURL, slipway, dir string, common []string,
+	start func(bin, name string, env ...string) (*child, string, error)) ([]*target, func(), error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, adminURL)
@@ -155,7 +160,7 @@ func postgresTargets(adminURL, dir string, common []string,
 		conn.Close(ctx)
 	}
 	dbURL := strings.Replace(adminURL, "/postgres?", "/"+name+"?", 1)
-	_, pgURL, err := start("serve-slipway", "slipway-postgres", append(common,
+	_, pgURL, err := start(slipway, "slipway-postgres", append(common,
 		"SLIPWAY_DATA_DIR="+filepath.Join(dir, "pg"), "SLIPWAY_STORAGE_BACKEND=postgres",
 		"SLIPWAY_DATABASE_URL="+dbURL, "SLIPWAY_AUTO_MIGRATE=true")...)
 	if err != nil {
@@ -165,7 +170,7 @@ func postgresTargets(adminURL, dir string, common []string,
 	if err != nil {
 		return nil, cleanup, err
 	}
-	_, bareURL, err := start("serve-bare", "bare-pgx", "BENCH_DATABASE_URL="+dbURL)
+	_, bareURL, err := start(os.Args[0], "bare-pgx", "BENCH_MODE=serve-bare", "BENCH_DATABASE_URL="+dbURL)
 	if err != nil {
 		return nil, cleanup, err
 	}
@@ -175,15 +180,22 @@ func postgresTargets(adminURL, dir string, common []string,
 	}, cleanup, nil
 }
 
-func startChild(mode, logPath string, env ...string) (*child, error) {
+// startChild runs bin (the slipway binary, or this one in serve-bare mode)
+// and waits for its "listening" log line, teeing its log to logPath.
+func startChild(bin, logPath string, env ...string) (*child, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(os.Args[0], mode)
+	args := []string{"serve"}
+	for _, e := range env {
+		if e == "BENCH_MODE=serve-bare" {
+			args = []string{"serve-bare"}
+		}
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	cmd.Stderr = logFile
-	out, err := cmd.StdoutPipe()
+	errPipe, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
 	}
@@ -191,32 +203,56 @@ func startChild(mode, logPath string, env ...string) (*child, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	ready := make(chan error, 1)
-	var inProcess time.Duration
+	listening := make(chan time.Duration, 1)
+	started := make(chan time.Duration, 1)
 	go func() {
-		line, err := bufio.NewReader(out).ReadString('\n')
-		fields := strings.Fields(line)
-		if err == nil && (len(fields) == 0 || fields[0] != "ready") {
-			err = fmt.Errorf("unexpected %q", line)
+		sc := bufio.NewScanner(errPipe)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Bytes()
+			_, _ = logFile.Write(append(line, '\n'))
+			var entry struct {
+				Msg     string  `json:"msg"`
+				Startup float64 `json:"startup"` // zap logs durations in seconds
+			}
+			if json.Unmarshal(line, &entry) != nil {
+				continue
+			}
+			switch entry.Msg {
+			case "listening":
+				listening <- time.Since(began)
+			case "started":
+				started <- time.Duration(entry.Startup * float64(time.Second))
+			}
 		}
-		if err == nil && len(fields) > 1 {
-			us, _ := strconv.Atoi(fields[1])
-			inProcess = time.Duration(us) * time.Microsecond
-		}
-		ready <- err
-		_, _ = io.Copy(io.Discard, out)
 	}()
-	select {
-	case err := <-ready:
-		if err != nil {
-			log, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("%w: %s", err, lastLine(log))
+	c := &child{cmd: cmd}
+	// Serving is measured by polling, not by the log line: logs are buffered.
+	addr := ""
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "BENCH_ADDR="); ok {
+			addr = v
 		}
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		return nil, fmt.Errorf("not ready after 30s")
 	}
-	return &child{cmd: cmd, startup: time.Since(began), inProcess: inProcess}, nil
+	for {
+		if res, err := http.Get("http://" + addr + "/healthz"); err == nil {
+			res.Body.Close()
+			c.startup = time.Since(began)
+			break
+		}
+		if time.Since(began) > 30*time.Second {
+			_ = cmd.Process.Kill()
+			log, _ := os.ReadFile(logPath)
+			return nil, fmt.Errorf("not serving after 30s: %s", lastLine(log))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	_ = listening
+	select {
+	case c.inProcess = <-started:
+	case <-time.After(2 * time.Second): // the bare server logs no startup
+	}
+	return c, nil
 }
 
 func lastLine(b []byte) string {
@@ -268,20 +304,36 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-// residentMiB reads a process's resident memory from /proc.
-func residentMiB(pid int) float64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+// mem is a process's memory as /proc sees it.
+type mem struct{ rss, anon, pss float64 }
+
+func (m mem) String() string {
+	return fmt.Sprintf("RSS %.1f MiB (anonymous %.1f MiB, proportional %.1f MiB; the rest is the binary's own mapped pages)", m.rss, m.anon, m.pss)
+}
+
+// memory reads a process's resident, anonymous and proportional memory.
+func memory(pid int) mem {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 	if err != nil {
-		return 0
+		return mem{}
 	}
+	var m mem
 	for _, line := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			var kb float64
-			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmRSS:")), "%f", &kb)
-			return kb / 1024
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "Rss:":
+			m.rss = kb / 1024
+		case "Anonymous:":
+			m.anon = kb / 1024
+		case "Pss:":
+			m.pss = kb / 1024
 		}
 	}
-	return 0
+	return m
 }
 
 func median(xs []float64) float64 {

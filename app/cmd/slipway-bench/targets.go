@@ -6,43 +6,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"syscall"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"go.uber.org/fx"
-
-	"github.com/slipwayhq/slipway/app"
-	"github.com/slipwayhq/slipway/platform/settings"
 )
-
-// serveSlipway is the child mode running the real app with SLIPWAY_* settings.
-func serveSlipway() int {
-	began := time.Now()
-	if path := os.Getenv("BENCH_CPUPROFILE"); path != "" {
-		f, err := os.Create(path)
-		if err == nil && pprof.StartCPUProfile(f) == nil {
-			defer pprof.StopCPUProfile()
-		}
-	}
-	s, err := settings.Load(os.Getenv)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	a := fx.New(app.Options(s), fx.NopLogger)
-	if err := a.Start(context.Background()); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	fmt.Println("ready", time.Since(began).Microseconds())
-	wait()
-	_ = a.Stop(context.Background())
-	return 0
-}
 
 // bareProject mirrors the wire form of a project.
 type bareProject struct {
@@ -63,6 +33,7 @@ func serveBare() int {
 	}
 	defer pool.Close()
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
 	app.Get("/v1/projects/:id", func(c *fiber.Ctx) error {
 		var p bareProject
 		err := pool.QueryRow(c.UserContext(),
@@ -82,7 +53,7 @@ func serveBare() int {
 			os.Exit(1)
 		}
 	}()
-	fmt.Println("ready")
+	fmt.Fprintln(os.Stderr, `{"msg":"listening"}`)
 	wait()
 	_ = app.Shutdown()
 	return 0

@@ -15,13 +15,18 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"go.uber.org/dig"
 	"go.uber.org/fx"
+	"go.uber.org/zap"
 
 	"github.com/slipwayhq/slipway/app"
 	"github.com/slipwayhq/slipway/platform/settings"
 )
+
+// began is when the process reached main, for the startup time it logs.
+var began = time.Now()
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -60,7 +65,8 @@ const usage = `usage:
 `
 
 func serve(s *settings.Settings, stderr io.Writer) int {
-	a := fx.New(app.Options(s))
+	var log *zap.Logger
+	a := fx.New(app.Options(s), fx.Populate(&log))
 	if err := a.Err(); err != nil {
 		return fail(stderr, err)
 	}
@@ -69,6 +75,7 @@ func serve(s *settings.Settings, stderr io.Writer) int {
 	if err := a.Start(startCtx); err != nil {
 		return fail(stderr, err)
 	}
+	log.Info("started", zap.Duration("startup", time.Since(began)))
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	code := 0
