@@ -226,6 +226,13 @@ func TestValidation(t *testing.T) {
 		require.Equal(t, http.StatusUnprocessableEntity, res.Status, "%s: %s", q, res.Body)
 	}
 	require.Equal(t, http.StatusForbidden, h.Get("/v1/runs?all=true", u.Token).Status)
+
+	doc := h.Get("/v1/openapi.json", "")
+	require.Equal(t, http.StatusOK, doc.Status)
+	for _, want := range []string{"createRun", "listRuns", "getRun", "cancelRun", "getRunLogs", "getRunPatch",
+		"listContainers", "cleanupContainers", "text/event-stream", "text/x-diff", "Idempotency-Key"} {
+		require.Contains(t, string(doc.Body), want)
+	}
 	require.Equal(t, http.StatusUnprocessableEntity, h.Get("/v1/runs/run_01m8bcna7wd9z8hepnb1whm2tb/logs?follow=yes", u.Token).Status)
 }
 
