@@ -17,11 +17,16 @@ import (
 // pgStore keeps projects in PostgreSQL (migrations/*_create_projects.*).
 // What belongs to a project is deleted with it by the schema's foreign keys
 // (ON DELETE CASCADE), in the same statement.
-type pgStore struct{ db *bun.DB }
+type pgStore struct {
+	db   *bun.DB
+	byID *postgres.Lookup[projectRow]
+}
 
 var _ Store = (*pgStore)(nil)
 
-func newPostgresStore(db *bun.DB) *pgStore { return &pgStore{db: db} }
+func newPostgresStore(db *bun.DB) *pgStore {
+	return &pgStore{db: db, byID: postgres.NewLookup[projectRow](db, "id")}
+}
 
 // projectRow is the projects table; Project stays free of storage tags.
 type projectRow struct {
@@ -75,7 +80,7 @@ func (s *pgStore) Create(ctx context.Context, p *Project) (err error) {
 func (s *pgStore) Get(ctx context.Context, id string) (_ *Project, err error) {
 	defer derrors.Wrap(&err, "projects.Get(%q)", id)
 	var row projectRow
-	if err := s.db.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx); err != nil {
+	if err := s.byID.Get(ctx, &row, id); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, derrors.ErrNotFound
 		}

@@ -17,11 +17,16 @@ import (
 // pgStore keeps repositories in PostgreSQL
 // (migrations/*_create_repositories.*). The foreign key to projects deletes
 // a project's repositories with it and refuses one for a missing project.
-type pgStore struct{ db *bun.DB }
+type pgStore struct {
+	db   *bun.DB
+	byID *postgres.Lookup[repositoryRow]
+}
 
 var _ Store = (*pgStore)(nil)
 
-func newPostgresStore(db *bun.DB) *pgStore { return &pgStore{db: db} }
+func newPostgresStore(db *bun.DB) *pgStore {
+	return &pgStore{db: db, byID: postgres.NewLookup[repositoryRow](db, "id")}
+}
 
 // repositoryRow is the repositories table; Repository stays free of
 // storage tags.
@@ -77,7 +82,7 @@ func (s *pgStore) Create(ctx context.Context, r *Repository) (err error) {
 func (s *pgStore) Get(ctx context.Context, id string) (_ *Repository, err error) {
 	defer derrors.Wrap(&err, "repositories.Get(%q)", id)
 	var row repositoryRow
-	if err := s.db.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx); err != nil {
+	if err := s.byID.Get(ctx, &row, id); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, derrors.ErrNotFound
 		}

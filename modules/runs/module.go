@@ -54,7 +54,7 @@ func NewStore(r *storage.Records) (Store, error) {
 	case r.JSON != nil:
 		return newJSONStore(r.JSON)
 	case r.DB != nil:
-		return &pgStore{db: r.DB}, nil
+		return newPostgresStore(r.DB), nil
 	}
 	return nil, fmt.Errorf("runs: no store for records backend %q", r.Backend)
 }

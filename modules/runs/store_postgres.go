@@ -15,7 +15,14 @@ import (
 )
 
 // pgStore keeps runs in PostgreSQL (migrations/*_create_runs.*).
-type pgStore struct{ db *bun.DB }
+type pgStore struct {
+	db   *bun.DB
+	byID *postgres.Lookup[runRow]
+}
+
+func newPostgresStore(db *bun.DB) *pgStore {
+	return &pgStore{db: db, byID: postgres.NewLookup[runRow](db, "id")}
+}
 
 var _ Store = (*pgStore)(nil)
 
@@ -160,7 +167,7 @@ func (s *pgStore) Create(ctx context.Context, run *Run, maxActive int) (existing
 func (s *pgStore) Get(ctx context.Context, id string) (_ *Run, err error) {
 	defer derrors.Wrap(&err, "runs.Get(%q)", id)
 	var row runRow
-	if err := s.db.NewSelect().Model(&row).Where("id = ?", id).Limit(1).Scan(ctx); err != nil {
+	if err := s.byID.Get(ctx, &row, id); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, derrors.ErrNotFound
 		}

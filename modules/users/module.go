@@ -1,6 +1,7 @@
 package users
 
 import (
+	"context"
 	"fmt"
 
 	"go.uber.org/fx"
@@ -13,6 +14,7 @@ import (
 // Module provides the users Store and Service, the auth PrincipalSource and
 // the /v1/auth routes.
 var Module = fx.Module("users",
+	fx.Invoke(watchChanges),
 	fx.Provide(
 		fx.Private,
 		NewStore,
@@ -34,4 +36,24 @@ func NewStore(r *storage.Records) (Store, error) {
 		return newPostgresStore(r.DB), nil
 	}
 	return nil, fmt.Errorf("users: no store for records backend %q", r.Backend)
+}
+
+// watchChanges runs the cache's change watcher for the app's lifetime.
+func watchChanges(lc fx.Lifecycle, s *Service) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			go func() { defer close(done); s.Watch(ctx) }()
+			return nil
+		},
+		OnStop: func(stop context.Context) error {
+			cancel()
+			select {
+			case <-done:
+			case <-stop.Done():
+			}
+			return nil
+		},
+	})
 }

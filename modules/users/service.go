@@ -35,6 +35,7 @@ type Service struct {
 	// hashing at start would cost startup time and memory.
 	dummyOnce sync.Once
 	dummyHash string
+	cache     *userCache
 }
 
 var _ auth.PrincipalSource = (*Service)(nil)
@@ -46,6 +47,9 @@ func NewService(store Store, hasher auth.Hasher, tokens *auth.HMACTokens, s *set
 		byEmail: ratelimit.New(s.Auth.LoginLimitPerEmail, s.Auth.LoginLimitWindow),
 		byIP:    ratelimit.New(s.Auth.LoginLimitPerIP, s.Auth.LoginLimitWindow),
 		log:     log.Named("users"), now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+		// A store nobody else writes to is always in step with the cache; one
+		// that others write to must first report that it is listening.
+		cache: newUserCache(!isWatched(store), userCacheTTL, userCacheSize),
 	}, nil
 }
 
@@ -178,12 +182,45 @@ func (s *Service) Get(ctx context.Context, id string) (*User, error) {
 	return u, err
 }
 
+// Bounds of the user cache the guard reads from.
+const (
+	userCacheTTL  = 30 * time.Second
+	userCacheSize = 10_000
+)
+
+func isWatched(store Store) bool {
+	_, ok := store.(changeWatcher)
+	return ok
+}
+
+// Watch keeps the cache in step with writes made by other instances, until
+// ctx ends. It returns at once for stores only this process writes to.
+func (s *Service) Watch(ctx context.Context) {
+	if w, ok := s.store.(changeWatcher); ok {
+		w.WatchChanges(ctx, s.cache.evict, s.cache.setReliable)
+	}
+}
+
+// cachedUser reads a user for the guard through the cache.
+func (s *Service) cachedUser(ctx context.Context, id string) (*User, error) {
+	if u, ok := s.cache.get(id); ok {
+		return u, nil
+	}
+	gen := s.cache.generation()
+	u, err := s.store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.cache.put(gen, u)
+	return u, nil
+}
+
 // Principal resolves verified claims to a live user for the auth guard.
 func (s *Service) Principal(ctx context.Context, c auth.Claims) (auth.Principal, error) {
 	if c.External {
 		return s.externalPrincipal(ctx, c)
 	}
-	u, err := s.store.Get(ctx, c.Subject)
+	u, err := s.cachedUser(ctx, c.Subject)
 	if errors.Is(err, derrors.ErrNotFound) {
 		return auth.Principal{}, auth.ErrUserInactive
 	}
@@ -213,7 +250,7 @@ func (s *Service) externalPrincipal(ctx context.Context, c auth.Claims) (auth.Pr
 		email = ""
 	}
 	groups := knownGroups(c.Groups)
-	u, err := s.store.Get(ctx, id)
+	u, err := s.cachedUser(ctx, id)
 	if errors.Is(err, derrors.ErrNotFound) {
 		u, err = s.createExternal(ctx, id, email, c.Username, groups)
 	}
@@ -224,6 +261,7 @@ func (s *Service) externalPrincipal(ctx context.Context, c auth.Claims) (auth.Pr
 		return auth.Principal{}, auth.ErrUserInactive
 	}
 	if (email != "" && u.Email != email) || !slices.Equal(u.ExternalGroups, groups) {
+		defer s.cache.evict(id)
 		u, err = s.store.Update(ctx, id, func(u *User) error {
 			if email != "" {
 				u.Email = email
@@ -302,6 +340,7 @@ func (s *Service) AdminUpdate(ctx context.Context, caller auth.Principal, id str
 			return nil, apierror.Validation(fields...)
 		}
 	}
+	defer s.cache.evict(id)
 	u, err := s.store.Update(ctx, id, func(u *User) error {
 		if ch.Groups != nil {
 			u.Groups = slices.Clone(*ch.Groups)

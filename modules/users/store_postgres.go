@@ -1,6 +1,8 @@
 package users
 
 import (
+	"github.com/uptrace/bun/driver/pgdriver"
+
 	"context"
 	"database/sql"
 	"errors"
@@ -15,11 +17,16 @@ import (
 )
 
 // pgStore keeps users in PostgreSQL (migrations/*_create_users.*).
-type pgStore struct{ db *bun.DB }
+type pgStore struct {
+	db   *bun.DB
+	byID *postgres.Lookup[userRow]
+}
 
 var _ Store = (*pgStore)(nil)
 
-func newPostgresStore(db *bun.DB) *pgStore { return &pgStore{db: db} }
+func newPostgresStore(db *bun.DB) *pgStore {
+	return &pgStore{db: db, byID: postgres.NewLookup[userRow](db, "id")}
+}
 
 // userRow is the users table; User stays free of storage tags.
 type userRow struct {
@@ -93,7 +100,14 @@ func (s *pgStore) Create(ctx context.Context, u *User) (err error) {
 
 func (s *pgStore) Get(ctx context.Context, id string) (_ *User, err error) {
 	defer derrors.Wrap(&err, "users.Get(%q)", id)
-	return s.one(ctx, s.db.NewSelect().Where("id = ?", id))
+	var row userRow
+	if err := s.byID.Get(ctx, &row, id); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, derrors.ErrNotFound
+		}
+		return nil, s.translate(err)
+	}
+	return row.user(), nil
 }
 
 func (s *pgStore) GetByEmail(ctx context.Context, email string) (_ *User, err error) {
@@ -134,6 +148,10 @@ func (s *pgStore) Update(ctx context.Context, id string, fn func(*User) error) (
 		next := toUserRow(u)
 		next.ID = id // the key is not the callback's to change
 		if _, err := tx.NewUpdate().Model(next).WherePK().Exec(ctx); err != nil {
+			return err
+		}
+		// Delivered at commit to every instance's change watcher.
+		if _, err := tx.ExecContext(ctx, "SELECT pg_notify(?, ?)", changesChannel, id); err != nil {
 			return err
 		}
 		out = next.user()
@@ -178,4 +196,46 @@ func pageLimit(n int) int {
 		return page.DefaultLimit
 	}
 	return min(n, page.MaxLimit)
+}
+
+// changesChannel is the PostgreSQL NOTIFY channel carrying the id of every
+// changed user, so each instance's principal cache drops it at once.
+const changesChannel = "slipway_user_changes"
+
+var _ changeWatcher = (*pgStore)(nil)
+
+// WatchChanges listens on changesChannel until ctx ends, calling changed(id)
+// for each notification. reliable(true) is called once listening works and
+// reliable(false) whenever notifications may be lost (a broken listener
+// connection), so the cache can stop trusting itself until it listens again.
+func (s *pgStore) WatchChanges(ctx context.Context, changed func(id string), reliable func(bool)) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		ln := pgdriver.NewListener(s.db)
+		// Receive does not return on ctx: closing the listener unblocks it.
+		stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
+		if err := ln.Listen(ctx, changesChannel); err != nil {
+			stop()
+			_ = ln.Close()
+			reliable(false)
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		reliable(true)
+		for {
+			_, id, err := ln.Receive(ctx)
+			if err != nil {
+				reliable(false)
+				break
+			}
+			changed(id)
+		}
+		stop()
+		_ = ln.Close()
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -65,6 +66,13 @@ const usage = `usage:
 `
 
 func serve(s *settings.Settings, stderr io.Writer) int {
+	if path := os.Getenv("SLIPWAY_CPUPROFILE"); path != "" {
+		// A CPU profile of the whole run, for `go tool pprof`; read by the
+		// bench and by anyone chasing a slow path.
+		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	var log *zap.Logger
 	a := fx.New(app.Options(s), fx.Populate(&log))
 	if err := a.Err(); err != nil {
