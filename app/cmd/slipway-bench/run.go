@@ -161,6 +161,7 @@ func postgresTargets(adminURL, slipway, dir string, common []string,
 	}
 	dbURL := strings.Replace(adminURL, "/postgres?", "/"+name+"?", 1)
 	_, pgURL, err := start(slipway, "slipway-postgres", append(common,
+		"SLIPWAY_CPUPROFILE="+os.Getenv("BENCH_PG_CPUPROFILE"),
 		"SLIPWAY_DATA_DIR="+filepath.Join(dir, "pg"), "SLIPWAY_STORAGE_BACKEND=postgres",
 		"SLIPWAY_DATABASE_URL="+dbURL, "SLIPWAY_AUTO_MIGRATE=true")...)
 	if err != nil {
