@@ -226,10 +226,10 @@ func (r *Routes) logs(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set("X-Accel-Buffering", "no")
 	// The stream is written on the hijacked connection, not through
-	// SetBodyStreamWriter: middleware that reads the response body after
-	// the handler (the access log counts bytes) would drain a body stream
-	// to its end before sending a byte. So the headers set so far (request
-	// id, CORS) are written here, framed by closing the connection.
+	// SetBodyStreamWriter, so its lifetime is the run's and the server's
+	// rather than a request's: a body stream holds a fasthttp worker and
+	// the graceful shutdown for as long as it lasts. The headers set so far
+	// (request id, CORS) are written here, framed by closing the connection.
 	var hdr fasthttp.ResponseHeader
 	c.Response().Header.CopyTo(&hdr)
 	hdr.SetContentLength(-1)

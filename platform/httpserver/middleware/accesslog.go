@@ -43,6 +43,12 @@ func AccessLog(log *zap.Logger) fiber.Handler {
 		if r := c.Route(); r != nil && r.Method != "USE" {
 			route = r.Path
 		}
+		// A streamed body (server-sent events) must not be read here: that
+		// would drain the stream before the client sees any of it.
+		bytes := -1
+		if !c.Response().IsBodyStream() {
+			bytes = len(c.Response().Body())
+		}
 		fields := []zap.Field{
 			zap.String("request_id", id),
 			zap.String("method", c.Method()),
@@ -50,7 +56,7 @@ func AccessLog(log *zap.Logger) fiber.Handler {
 			zap.String("path", c.Path()),
 			zap.Int("status", status),
 			zap.Duration("latency", time.Since(start)),
-			zap.Int("bytes", len(c.Response().Body())),
+			zap.Int("bytes", bytes), // -1: streamed
 			zap.String("remote", c.IP()),
 		}
 		if uid, ok := c.Locals(UserIDKey).(string); ok && uid != "" {
