@@ -24,10 +24,18 @@ import (
 // loaded before fx starts, so a bad one is reported in one line.
 func Options(s *settings.Settings) fx.Option {
 	return fx.Options(
-		Core(s),
+		Worker(s),
 		httpserver.Module,
 		apidocs.Module,
 		health.Module,
+	)
+}
+
+// Worker is the server without its HTTP listener (`slipway worker`): the
+// domains and the run worker, which takes runs queued by any instance.
+func Worker(s *settings.Settings) fx.Option {
+	return fx.Options(
+		Core(s),
 		projects.Module,
 		repositories.Module,
 		containers.Module,

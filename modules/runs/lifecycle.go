@@ -55,14 +55,8 @@ func (w *Worker) Start(ctx context.Context) (err error) {
 	cancel()
 	w.log.Info("start-up clean-up done", zap.Int("containers_removed", reaped), zap.Duration("took", time.Since(began)))
 
-	queued, err := w.store.ListStatus(ctx, StatusQueued)
-	if err != nil {
+	if err := w.requeue(ctx); err != nil {
 		return err
-	}
-	for _, r := range queued {
-		if err := w.queue.Enqueue(ctx, r.ID); err != nil {
-			return err
-		}
 	}
 
 	w.mu.Lock()
@@ -72,6 +66,21 @@ func (w *Worker) Start(ctx context.Context) (err error) {
 	w.bg.Add(2)
 	go w.dispatch()
 	go w.heartbeat()
+	return nil
+}
+
+// requeue puts every queued run of the records store on the queue, oldest
+// first: the store, not the queue, is what makes queued runs durable.
+func (w *Worker) requeue(ctx context.Context) error {
+	queued, err := w.store.ListStatus(ctx, StatusQueued)
+	if err != nil {
+		return err
+	}
+	for _, r := range queued {
+		if err := w.queue.Enqueue(ctx, r.ID); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -169,6 +178,12 @@ func (w *Worker) heartbeat() {
 			w.log.Warn("heartbeat failed", zap.Error(err))
 		}
 		w.checkLocalRuns(ctx)
+		// Runs queued through another process (an API-only instance, or
+		// `slipway serve` beside `slipway worker`) reach this one's queue
+		// here; the queue drops ids already waiting and the claim is atomic.
+		if err := w.requeue(ctx); err != nil && w.ctx.Err() == nil {
+			w.log.Warn("picking up queued runs failed", zap.Error(err))
+		}
 		if _, err := w.sweepDead(ctx); err != nil && w.ctx.Err() == nil {
 			w.log.Warn("sweeping dead instances failed", zap.Error(err))
 		}

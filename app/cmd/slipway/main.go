@@ -1,6 +1,7 @@
 // Command slipway is the Slipway server and its operator tools:
 //
 //	slipway [serve]                 API and in-process worker (default)
+//	slipway worker                  the run worker only, beside API instances on PostgreSQL
 //	slipway users create --email E --password-stdin [--group G]...
 //
 // Settings come from the embedded configs and SLIPWAY_* variables; a bad one
@@ -46,7 +47,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	switch cmd {
 	case "serve":
-		return serve(s, stderr)
+		return serve(app.Options(s), stderr)
+	case "worker":
+		return serve(app.Worker(s), stderr)
 	case "users":
 		return usersCommand(s, args, stdin, stdout, stderr)
 	case "migrate":
@@ -61,11 +64,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 const usage = `usage:
   slipway [serve]                                   run the API and the in-process worker
+  slipway worker                                    run only the run worker (records on PostgreSQL, shared with API instances)
   slipway users create --email E --password-stdin [--group operator|root]...
   slipway migrate up|down|status                    PostgreSQL schema (SLIPWAY_DATABASE_URL)
 `
 
-func serve(s *settings.Settings, stderr io.Writer) int {
+// serve runs opts until SIGINT or SIGTERM: the whole server, or the worker.
+func serve(opts fx.Option, stderr io.Writer) int {
 	if path := os.Getenv("SLIPWAY_CPUPROFILE"); path != "" {
 		// A CPU profile of the whole run, for `go tool pprof`; read by the
 		// bench and by anyone chasing a slow path.
@@ -74,7 +79,7 @@ func serve(s *settings.Settings, stderr io.Writer) int {
 		}
 	}
 	var log *zap.Logger
-	a := fx.New(app.Options(s), fx.Populate(&log))
+	a := fx.New(opts, fx.Populate(&log))
 	if err := a.Err(); err != nil {
 		return fail(stderr, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -218,4 +219,46 @@ func TestUsersCreate(t *testing.T) {
 	out, err = cmd.CombinedOutput()
 	require.Error(t, err)
 	require.Contains(t, string(out), "unknown group wizard")
+}
+
+// TestWorkerRunsWithoutAListener starts `slipway worker`: it serves no HTTP
+// (the configured address stays free) and stops cleanly on SIGTERM.
+func TestWorkerRunsWithoutAListener(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts server processes")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+
+	cmd := exec.Command(os.Args[0], "worker")
+	out := &lockedBuffer{}
+	cmd.Stderr = out
+	cmd.Env = append(os.Environ(), childEnv+"=1", "SLIPWAY_ENV=test", "SLIPWAY_DATA_DIR="+t.TempDir(),
+		"SLIPWAY_HTTP_ADDR="+addr, "SLIPWAY_LOG_LEVEL=info", "SLIPWAY_DOCKER_HOST=unix:///nonexistent/docker.sock")
+	require.NoError(t, cmd.Start())
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), `"msg":"started"`) }, 20*time.Second, 20*time.Millisecond)
+	_, err = net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	require.Error(t, err, "a worker listens on nothing")
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Wait(), "%s", out.String())
+}
+
+// lockedBuffer is a bytes.Buffer a child process writes while a test reads.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
