@@ -67,8 +67,6 @@ func TestPostgresQueriesUseIndexes(t *testing.T) {
 			"users_created_at_id_idx", "ROW(created_at, id) >"},
 		{"by email", func() error { _, err := s.GetByEmail(ctx, "User77@Example.com"); return err },
 			"users_email_key", "lower(email) ="},
-		{"by id", func() error { _, err := s.Get(ctx, fmt.Sprintf("usr_%026d", 77)); return err },
-			"users_pkey", "id ="},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -81,4 +79,13 @@ func TestPostgresQueriesUseIndexes(t *testing.T) {
 			t.Logf("%s\n%s\n%s", c.name, query, plan.Text)
 		})
 	}
+	// Get by id is a prepared statement (postgres.Lookup), which bun's
+	// query hook does not see: explain its text with the key filled in.
+	t.Run("by id", func(t *testing.T) {
+		_, err := s.Get(ctx, fmt.Sprintf("usr_%026d", 77))
+		require.NoError(t, err)
+		plan := pgtest.Explain(t, db, fmt.Sprintf(`SELECT * FROM "users" WHERE "id" = 'usr_%026d'`, 77))
+		require.Equal(t, []string{"Index Scan"}, plan.Nodes, "plan:\n%s", plan.Text)
+		require.Equal(t, "users_pkey", plan.Index)
+	})
 }
