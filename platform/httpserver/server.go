@@ -2,14 +2,17 @@ package httpserver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
@@ -78,6 +81,7 @@ func New(p Params) (*Server, error) {
 		cfg.ProxyHeader = fiber.HeaderXForwardedFor
 	}
 	s.app = fiber.New(cfg)
+	guardMethods(s.app)
 	s.app.Use(
 		middleware.RequestID(),
 		middleware.AccessLog(s.log.Named("access").WithOptions(zap.WithCaller(false))), // the caller is always this line
@@ -225,4 +229,24 @@ func matchSegments(pattern, path []string) bool {
 		}
 	}
 	return true
+}
+
+// guardMethods answers requests with a method Fiber does not know (it would
+// write a plain-text 400 before any middleware or error handler runs) with
+// the envelope, like every other failure.
+func guardMethods(app *fiber.App) {
+	srv := app.Server()
+	next := srv.Handler
+	srv.Handler = func(ctx *fasthttp.RequestCtx) {
+		if slices.Contains(fiber.DefaultMethods, string(ctx.Method())) {
+			next(ctx)
+			return
+		}
+		body, _ := json.Marshal(apierror.Envelope(apierror.New(fiber.StatusMethodNotAllowed,
+			apierror.CodeMethodNotAllowed, "method "+string(ctx.Method())+" is not supported")))
+		ctx.Response.Header.Set(apierror.HeaderRequestID, apierror.NewRequestID())
+		ctx.SetContentType(fiber.MIMEApplicationJSON)
+		ctx.SetStatusCode(fiber.StatusMethodNotAllowed)
+		ctx.SetBody(body)
+	}
 }

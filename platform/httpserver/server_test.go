@@ -170,3 +170,11 @@ func TestAccessLogLine(t *testing.T) {
 	require.Contains(t, line, "latency")
 	require.Contains(t, line, "bytes")
 }
+
+func TestUnknownMethodGetsTheEnvelope(t *testing.T) {
+	a := apptest.Start(t)
+	res := a.Do(apptest.Request{Method: "BREW", Path: "/healthz"})
+	require.Equal(t, http.StatusMethodNotAllowed, res.Status)
+	require.Equal(t, "method_not_allowed", res.ErrorCode(t))
+	require.NotEmpty(t, res.Header.Get("X-Request-ID"))
+}
