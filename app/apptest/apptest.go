@@ -24,8 +24,8 @@ import (
 
 	"github.com/slipwayhq/slipway/app"
 	"github.com/slipwayhq/slipway/modules/users"
-	"github.com/slipwayhq/slipway/platform/logging"
 	"github.com/slipwayhq/slipway/platform/httpserver"
+	"github.com/slipwayhq/slipway/platform/logging"
 	"github.com/slipwayhq/slipway/platform/settings"
 )
 

@@ -15,19 +15,36 @@ import (
 	"github.com/slipwayhq/slipway/platform/storage/objects"
 )
 
-// TestRunsOnEveryBackend runs a run on the JSON store and on PostgreSQL,
-// then deletes its repository (JSON) or project (PostgreSQL, by cascade)
-// and requires the run and its objects gone.
+// TestRunsOnEveryBackend runs a run on the JSON store with local objects,
+// on PostgreSQL with local objects and on PostgreSQL with S3 (an S3 protocol
+// server on loopback), then deletes its repository (JSON) or project
+// (PostgreSQL, by cascade) and requires the run and its objects gone.
 func TestRunsOnEveryBackend(t *testing.T) {
+	local := func(h *harness) objects.Store {
+		store, err := objects.NewLocal(filepath.Join(h.Settings.Storage.DataDir, "objects"))
+		require.NoError(t, err)
+		return store
+	}
+	var s3cfg objects.S3Config
 	backends := []struct {
 		name     string
 		opts     func(t *testing.T) []apptest.Option
 		deletion func(r repository) string
+		objects  func(h *harness) objects.Store
 	}{
 		{"json", func(*testing.T) []apptest.Option { return nil },
-			func(r repository) string { return "/v1/repositories/" + r.ID }},
+			func(r repository) string { return "/v1/repositories/" + r.ID }, local},
 		{"postgres", func(t *testing.T) []apptest.Option { return []apptest.Option{apptest.Postgres(t)} },
-			func(r repository) string { return "/v1/projects/" + r.ProjectID }},
+			func(r repository) string { return "/v1/projects/" + r.ProjectID }, local},
+		{"postgres+s3", func(t *testing.T) []apptest.Option {
+			opt, cfg := apptest.S3(t)
+			s3cfg = cfg
+			return []apptest.Option{apptest.Postgres(t), opt}
+		}, func(r repository) string { return "/v1/projects/" + r.ProjectID }, func(*harness) objects.Store {
+			store, err := objects.NewS3(s3cfg)
+			require.NoError(t, err)
+			return store
+		}},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
@@ -40,8 +57,7 @@ func TestRunsOnEveryBackend(t *testing.T) {
 			require.Equal(t, "main", *done.Branch, "the default branch, named once cloned")
 			require.Contains(t, string(h.Get("/v1/runs/"+r.ID+"/patch", u.Token).Body), "+hello\n")
 
-			store, err := objects.NewLocal(filepath.Join(h.Settings.Storage.DataDir, "objects"))
-			require.NoError(t, err)
+			store := b.objects(h)
 			has := func(key string) bool {
 				rc, err := store.Get(context.Background(), key)
 				if err == nil {
