@@ -35,34 +35,12 @@ func (s *jsonStore) Create(ctx context.Context, p *Project) error {
 	return s.db.Update(ctx, func(tx *jsonstore.Tx) error { return s.projects.Insert(tx, p) })
 }
 
-func (s *jsonStore) Get(ctx context.Context, id string) (p *Project, err error) {
-	err = s.db.View(ctx, func(tx *jsonstore.Tx) error {
-		v, err := s.projects.Get(tx, id)
-		p = &v
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return p, nil
+func (s *jsonStore) Get(ctx context.Context, id string) (*Project, error) {
+	return s.projects.GetOne(ctx, id)
 }
 
-func (s *jsonStore) Update(ctx context.Context, id string, fn func(*Project) error) (p *Project, err error) {
-	err = s.db.Update(ctx, func(tx *jsonstore.Tx) error {
-		v, err := s.projects.Get(tx, id)
-		if err != nil {
-			return err
-		}
-		if err := fn(&v); err != nil {
-			return err
-		}
-		p = &v
-		return s.projects.Put(tx, &v)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return p, nil
+func (s *jsonStore) Update(ctx context.Context, id string, fn func(*Project) error) (*Project, error) {
+	return s.projects.UpdateOne(ctx, id, fn)
 }
 
 func (s *jsonStore) Delete(ctx context.Context, id string) error {

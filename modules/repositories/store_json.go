@@ -42,35 +42,18 @@ func (s *jsonStore) Create(ctx context.Context, r *Repository) error {
 	return s.db.Update(ctx, func(tx *jsonstore.Tx) error { return s.repos.Insert(tx, r) })
 }
 
-func (s *jsonStore) Get(ctx context.Context, id string) (r *Repository, err error) {
-	err = s.db.View(ctx, func(tx *jsonstore.Tx) error {
-		v, err := s.repos.Get(tx, id)
-		r = &v
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return r, nil
+func (s *jsonStore) Get(ctx context.Context, id string) (*Repository, error) {
+	return s.repos.GetOne(ctx, id)
 }
 
-func (s *jsonStore) Update(ctx context.Context, id string, fn func(*Repository) error) (r *Repository, err error) {
-	err = s.db.Update(ctx, func(tx *jsonstore.Tx) error {
-		v, err := s.repos.Get(tx, id)
-		if err != nil {
+func (s *jsonStore) Update(ctx context.Context, id string, fn func(*Repository) error) (*Repository, error) {
+	return s.repos.UpdateOne(ctx, id, func(r *Repository) error {
+		if err := fn(r); err != nil {
 			return err
 		}
-		if err := fn(&v); err != nil {
-			return err
-		}
-		v.ID = id // the key is not the callback's to change
-		r = &v
-		return s.repos.Put(tx, &v)
+		r.ID = id // the key is not the callback's to change
+		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return r, nil
 }
 
 func (s *jsonStore) Delete(ctx context.Context, id string) error {

@@ -2,7 +2,6 @@ package repositories
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -44,16 +43,13 @@ type repositoryRow struct {
 
 func toRow(r *Repository) *repositoryRow {
 	return &repositoryRow{ID: r.ID, ProjectID: r.ProjectID, Name: r.Name, URL: r.URL,
-		DefaultBranch: r.DefaultBranch, CreatedAt: pgTime(r.CreatedAt), UpdatedAt: pgTime(r.UpdatedAt)}
+		DefaultBranch: r.DefaultBranch, CreatedAt: postgres.Time(r.CreatedAt), UpdatedAt: postgres.Time(r.UpdatedAt)}
 }
 
 func (row *repositoryRow) repository() *Repository {
 	return &Repository{ID: row.ID, ProjectID: row.ProjectID, Name: row.Name, URL: row.URL,
 		DefaultBranch: row.DefaultBranch, CreatedAt: row.CreatedAt.UTC(), UpdatedAt: row.UpdatedAt.UTC()}
 }
-
-// pgTime is t as PostgreSQL keeps it: UTC, microseconds.
-func pgTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
 // errNoProject is the cause of the error Create returns when the project
 // does not exist (deleted meanwhile); it matches derrors.ErrConflict.
@@ -83,9 +79,6 @@ func (s *pgStore) Get(ctx context.Context, id string) (_ *Repository, err error)
 	defer derrors.Wrap(&err, "repositories.Get(%q)", id)
 	var row repositoryRow
 	if err := s.byID.Get(ctx, &row, id); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, derrors.ErrNotFound
-		}
 		return nil, s.translate(err)
 	}
 	return row.repository(), nil
@@ -94,78 +87,35 @@ func (s *pgStore) Get(ctx context.Context, id string) (_ *Repository, err error)
 // Update locks the row (SELECT … FOR UPDATE) for the read-modify-write, so
 // concurrent updates of one repository queue up and none is lost.
 func (s *pgStore) Update(ctx context.Context, id string, fn func(*Repository) error) (*Repository, error) {
-	var out *Repository
-	var fnErr error
-	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		var row repositoryRow
-		if err := tx.NewSelect().Model(&row).Where("id = ?", id).For("UPDATE").Scan(ctx); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return derrors.ErrNotFound
-			}
-			return err
-		}
+	row, err := postgres.UpdateByID(ctx, s.db, "repositories.Update", id, s.translate, func(row *repositoryRow) (*repositoryRow, error) {
 		r := row.repository()
-		if fnErr = fn(r); fnErr != nil {
-			return fnErr
+		if err := fn(r); err != nil {
+			return nil, err
 		}
 		next := toRow(r)
 		next.ID = id // the key is not the callback's to change
-		if _, err := tx.NewUpdate().Model(next).WherePK().Exec(ctx); err != nil {
-			return err
-		}
-		out = next.repository()
-		return nil
-	})
-	switch {
-	case fnErr != nil:
-		return nil, fnErr
-	case errors.Is(err, derrors.ErrNotFound):
-		return nil, fmt.Errorf("repositories.Update(%q): %w", id, err)
-	case err != nil:
-		return nil, fmt.Errorf("repositories.Update(%q): %w", id, s.translate(err))
+		return next, nil
+	}, nil)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	return row.repository(), nil
 }
 
 func (s *pgStore) Delete(ctx context.Context, id string) (err error) {
 	defer derrors.Wrap(&err, "repositories.Delete(%q)", id)
-	res, err := s.db.NewDelete().Model((*repositoryRow)(nil)).Where("id = ?", id).Exec(ctx)
-	if err != nil {
-		return s.translate(err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return s.translate(err)
-	} else if n == 0 {
-		return derrors.ErrNotFound
-	}
-	return nil
+	return s.translate(postgres.DeleteByID[repositoryRow](ctx, s.db, id))
 }
 
 // List pages with a row-value comparison on (created_at, id), which the
 // index (project_id, created_at, id) answers in order.
 func (s *pgStore) List(ctx context.Context, projectID string, req page.Request) (_ page.Result[Repository], err error) {
 	defer derrors.Wrap(&err, "repositories.List(%q)", projectID)
-	limit := req.Limit
-	if limit <= 0 {
-		limit = page.DefaultLimit
-	}
-	limit = min(limit, page.MaxLimit)
-	var rows []repositoryRow
-	q := s.db.NewSelect().Model(&rows).Where("project_id = ?", projectID).OrderExpr("created_at, id").Limit(limit + 1)
-	if !req.After.IsZero() {
-		q = q.Where("(created_at, id) > (?, ?)", pgTime(req.After.CreatedAt), req.After.ID)
-	}
-	if err := q.Scan(ctx); err != nil {
-		return page.Result[Repository]{}, s.translate(err)
-	}
-	n := min(len(rows), limit)
-	res := page.Result[Repository]{Items: make([]Repository, 0, n)}
-	for i := range rows[:n] {
-		res.Items = append(res.Items, *rows[i].repository())
-	}
-	if len(rows) > limit {
-		last := res.Items[limit-1]
-		res.Next = page.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
-	}
-	return res, nil
+	q := s.db.NewSelect().Where("project_id = ?", projectID)
+	res, err := postgres.Page(ctx, q, req, (*repositoryRow).repository, repositoryCursor)
+	return res, s.translate(err)
+}
+
+func repositoryCursor(r *Repository) page.Cursor {
+	return page.Cursor{CreatedAt: r.CreatedAt, ID: r.ID}
 }

@@ -102,34 +102,12 @@ func (s *jsonStore) Create(ctx context.Context, run *Run, maxActive int) (existi
 	return existing, err
 }
 
-func (s *jsonStore) Get(ctx context.Context, id string) (r *Run, err error) {
-	err = s.db.View(ctx, func(tx *jsonstore.Tx) error {
-		v, err := s.runs.Get(tx, id)
-		r = &v
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return r, nil
+func (s *jsonStore) Get(ctx context.Context, id string) (*Run, error) {
+	return s.runs.GetOne(ctx, id)
 }
 
-func (s *jsonStore) Update(ctx context.Context, id string, fn func(*Run) error) (r *Run, err error) {
-	err = s.db.Update(ctx, func(tx *jsonstore.Tx) error {
-		v, err := s.runs.Get(tx, id)
-		if err != nil {
-			return err
-		}
-		if err := fn(&v); err != nil {
-			return err
-		}
-		r = &v
-		return s.runs.Put(tx, &v)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return r, nil
+func (s *jsonStore) Update(ctx context.Context, id string, fn func(*Run) error) (*Run, error) {
+	return s.runs.UpdateOne(ctx, id, fn)
 }
 
 // plan picks the index that serves f best and the filter left to apply.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -64,13 +63,11 @@ type instanceRow struct {
 	HeartbeatAt time.Time `bun:"heartbeat_at"`
 }
 
-func pgTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
-
 func pgTimePtr(t *time.Time) *time.Time {
 	if t == nil {
 		return nil
 	}
-	v := pgTime(*t)
+	v := postgres.Time(*t)
 	return &v
 }
 
@@ -101,7 +98,7 @@ func toRunRow(r *Run) *runRow {
 		Status: string(r.Status), Prompt: r.Prompt, Branch: r.Branch, TimeoutSeconds: r.TimeoutSeconds,
 		IdempotencyKey: strPtr(r.IdempotencyKey), RequestHash: strPtr(r.RequestHash), ExitCode: r.ExitCode,
 		Error: r.Error, CancelRequested: r.CancelRequested, InstanceID: r.InstanceID, ContainerID: r.ContainerID,
-		CreatedAt: pgTime(r.CreatedAt), StartedAt: pgTimePtr(r.StartedAt), FinishedAt: pgTimePtr(r.FinishedAt)}
+		CreatedAt: postgres.Time(r.CreatedAt), StartedAt: pgTimePtr(r.StartedAt), FinishedAt: pgTimePtr(r.FinishedAt)}
 }
 
 func (w *runRow) run() Run {
@@ -168,9 +165,6 @@ func (s *pgStore) Get(ctx context.Context, id string) (_ *Run, err error) {
 	defer derrors.Wrap(&err, "runs.Get(%q)", id)
 	var row runRow
 	if err := s.byID.Get(ctx, &row, id); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, derrors.ErrNotFound
-		}
 		return nil, s.translate(err)
 	}
 	r := row.run()
@@ -180,49 +174,25 @@ func (s *pgStore) Get(ctx context.Context, id string) (_ *Run, err error) {
 // Update locks the row for the read-modify-write; fn's error is returned
 // as it is.
 func (s *pgStore) Update(ctx context.Context, id string, fn func(*Run) error) (*Run, error) {
-	var out *Run
-	var fnErr error
-	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		var row runRow
-		if err := tx.NewSelect().Model(&row).Where("id = ?", id).For("UPDATE").Scan(ctx); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return derrors.ErrNotFound
-			}
-			return err
-		}
+	row, err := postgres.UpdateByID(ctx, s.db, "runs.Update", id, s.translate, func(row *runRow) (*runRow, error) {
 		r := row.run()
-		if fnErr = fn(&r); fnErr != nil {
-			return fnErr
+		if err := fn(&r); err != nil {
+			return nil, err
 		}
 		next := toRunRow(&r)
 		next.ID = id
-		if _, err := tx.NewUpdate().Model(next).WherePK().Exec(ctx); err != nil {
-			return err
-		}
-		v := next.run()
-		out = &v
-		return nil
-	})
-	switch {
-	case fnErr != nil:
-		return nil, fnErr
-	case errors.Is(err, derrors.ErrNotFound):
-		return nil, fmt.Errorf("runs.Update(%q): %w", id, err)
-	case err != nil:
-		return nil, fmt.Errorf("runs.Update(%q): %w", id, s.translate(err))
+		return next, nil
+	}, nil)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	r := row.run()
+	return &r, nil
 }
 
 func (s *pgStore) List(ctx context.Context, f Filter, req page.Request) (_ page.Result[Run], err error) {
 	defer derrors.Wrap(&err, "runs.List")
-	limit := req.Limit
-	if limit <= 0 {
-		limit = page.DefaultLimit
-	}
-	limit = min(limit, page.MaxLimit)
-	var rows []runRow
-	q := s.db.NewSelect().Model(&rows).OrderExpr("created_at, id").Limit(limit + 1)
+	q := s.db.NewSelect()
 	if f.OwnerID != "" {
 		q = q.Where("owner_id = ?", f.OwnerID)
 	}
@@ -235,22 +205,11 @@ func (s *pgStore) List(ctx context.Context, f Filter, req page.Request) (_ page.
 	if f.Status != "" {
 		q = q.Where("status = ?", string(f.Status))
 	}
-	if !req.After.IsZero() {
-		q = q.Where("(created_at, id) > (?, ?)", pgTime(req.After.CreatedAt), req.After.ID)
-	}
-	if err := q.Scan(ctx); err != nil {
-		return page.Result[Run]{}, s.translate(err)
-	}
-	res := page.Result[Run]{Items: make([]Run, 0, min(len(rows), limit))}
-	for i := range rows[:min(len(rows), limit)] {
-		res.Items = append(res.Items, rows[i].run())
-	}
-	if len(rows) > limit {
-		last := res.Items[limit-1]
-		res.Next = page.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
-	}
-	return res, nil
+	res, err := postgres.Page(ctx, q, req, func(row *runRow) *Run { r := row.run(); return &r }, runCursor)
+	return res, s.translate(err)
 }
+
+func runCursor(r *Run) page.Cursor { return page.Cursor{CreatedAt: r.CreatedAt, ID: r.ID} }
 
 func (s *pgStore) ListStatus(ctx context.Context, statuses ...Status) (_ []Run, err error) {
 	defer derrors.Wrap(&err, "runs.ListStatus")
@@ -302,7 +261,7 @@ func (s *pgStore) Forget(ctx context.Context, ids []string) (err error) {
 func (s *pgStore) PutInstance(ctx context.Context, in *Instance) (err error) {
 	defer derrors.Wrap(&err, "runs.PutInstance(%q)", in.ID)
 	row := &instanceRow{ID: in.ID, Hostname: in.Hostname, BootID: in.BootID, PID: in.PID,
-		StartedAt: pgTime(in.StartedAt), HeartbeatAt: pgTime(in.HeartbeatAt)}
+		StartedAt: postgres.Time(in.StartedAt), HeartbeatAt: postgres.Time(in.HeartbeatAt)}
 	_, err = s.db.NewInsert().Model(row).On("CONFLICT (id) DO UPDATE").
 		Set("hostname = EXCLUDED.hostname, boot_id = EXCLUDED.boot_id, pid = EXCLUDED.pid").
 		Set("started_at = EXCLUDED.started_at, heartbeat_at = EXCLUDED.heartbeat_at").Exec(ctx)

@@ -36,16 +36,8 @@ func (s *jsonStore) Create(ctx context.Context, u *User) error {
 	return s.db.Update(ctx, func(tx *jsonstore.Tx) error { return s.users.Insert(tx, u) })
 }
 
-func (s *jsonStore) Get(ctx context.Context, id string) (u *User, err error) {
-	err = s.db.View(ctx, func(tx *jsonstore.Tx) error {
-		v, err := s.users.Get(tx, id)
-		u = &v
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return u, nil
+func (s *jsonStore) Get(ctx context.Context, id string) (*User, error) {
+	return s.users.GetOne(ctx, id)
 }
 
 func (s *jsonStore) GetByEmail(ctx context.Context, email string) (u *User, err error) {
@@ -60,22 +52,8 @@ func (s *jsonStore) GetByEmail(ctx context.Context, email string) (u *User, err 
 	return u, nil
 }
 
-func (s *jsonStore) Update(ctx context.Context, id string, fn func(*User) error) (u *User, err error) {
-	err = s.db.Update(ctx, func(tx *jsonstore.Tx) error {
-		v, err := s.users.Get(tx, id)
-		if err != nil {
-			return err
-		}
-		if err := fn(&v); err != nil {
-			return err
-		}
-		u = &v
-		return s.users.Put(tx, &v)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return u, nil
+func (s *jsonStore) Update(ctx context.Context, id string, fn func(*User) error) (*User, error) {
+	return s.users.UpdateOne(ctx, id, fn)
 }
 
 func (s *jsonStore) List(ctx context.Context, req page.Request) (res page.Result[User], err error) {

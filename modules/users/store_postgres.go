@@ -1,15 +1,13 @@
 package users
 
 import (
-	"github.com/uptrace/bun/driver/pgdriver"
-
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/driver/pgdriver"
 
 	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/storage/page"
@@ -49,7 +47,7 @@ func toUserRow(u *User) *userRow {
 		ID: u.ID, Email: u.Email, DisplayName: u.DisplayName, PasswordHash: u.PasswordHash,
 		Groups: nonNil(u.Groups), ExternalGroups: nonNil(u.ExternalGroups),
 		Disabled: u.Disabled, External: u.External,
-		CreatedAt: pgTime(u.CreatedAt), UpdatedAt: pgTime(u.UpdatedAt),
+		CreatedAt: postgres.Time(u.CreatedAt), UpdatedAt: postgres.Time(u.UpdatedAt),
 	}
 }
 
@@ -73,9 +71,6 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
-
-// pgTime is t as PostgreSQL keeps it: UTC, microseconds.
-func pgTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
 // translate maps driver errors to the categories callers test for.
 func (s *pgStore) translate(err error) error {
@@ -102,9 +97,6 @@ func (s *pgStore) Get(ctx context.Context, id string) (_ *User, err error) {
 	defer derrors.Wrap(&err, "users.Get(%q)", id)
 	var row userRow
 	if err := s.byID.Get(ctx, &row, id); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, derrors.ErrNotFound
-		}
 		return nil, s.translate(err)
 	}
 	return row.user(), nil
@@ -131,72 +123,32 @@ func (s *pgStore) one(ctx context.Context, q *bun.SelectQuery) (*User, error) {
 // concurrent updates of one user queue up and none is lost. fn's own error
 // is returned as it is.
 func (s *pgStore) Update(ctx context.Context, id string, fn func(*User) error) (*User, error) {
-	var out *User
-	var fnErr error
-	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		var row userRow
-		if err := tx.NewSelect().Model(&row).Where("id = ?", id).For("UPDATE").Scan(ctx); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return derrors.ErrNotFound
-			}
-			return err
-		}
+	row, err := postgres.UpdateByID(ctx, s.db, "users.Update", id, s.translate, func(row *userRow) (*userRow, error) {
 		u := row.user()
-		if fnErr = fn(u); fnErr != nil {
-			return fnErr
+		if err := fn(u); err != nil {
+			return nil, err
 		}
 		next := toUserRow(u)
 		next.ID = id // the key is not the callback's to change
-		if _, err := tx.NewUpdate().Model(next).WherePK().Exec(ctx); err != nil {
-			return err
-		}
+		return next, nil
+	}, func(ctx context.Context, tx bun.Tx) error {
 		// Delivered at commit to every instance's change watcher.
-		if _, err := tx.ExecContext(ctx, "SELECT pg_notify(?, ?)", changesChannel, id); err != nil {
-			return err
-		}
-		out = next.user()
-		return nil
+		_, err := tx.ExecContext(ctx, "SELECT pg_notify(?, ?)", changesChannel, id)
+		return err
 	})
-	switch {
-	case fnErr != nil:
-		return nil, fnErr
-	case errors.Is(err, derrors.ErrNotFound):
-		return nil, fmt.Errorf("users.Update(%q): %w", id, err)
-	case err != nil:
-		return nil, fmt.Errorf("users.Update(%q): %w", id, s.translate(err))
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	return row.user(), nil
 }
 
 func (s *pgStore) List(ctx context.Context, req page.Request) (_ page.Result[User], err error) {
 	defer derrors.Wrap(&err, "users.List")
-	limit := pageLimit(req.Limit)
-	var rows []userRow
-	q := s.db.NewSelect().Model(&rows).OrderExpr("created_at, id").Limit(limit + 1)
-	if !req.After.IsZero() {
-		q = q.Where("(created_at, id) > (?, ?)", pgTime(req.After.CreatedAt), req.After.ID)
-	}
-	if err := q.Scan(ctx); err != nil {
-		return page.Result[User]{}, s.translate(err)
-	}
-	res := page.Result[User]{Items: make([]User, 0, min(len(rows), limit))}
-	for i := range rows[:min(len(rows), limit)] {
-		res.Items = append(res.Items, *rows[i].user())
-	}
-	if len(rows) > limit {
-		last := res.Items[limit-1]
-		res.Next = page.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
-	}
-	return res, nil
+	res, err := postgres.Page(ctx, s.db.NewSelect(), req, (*userRow).user, userCursor)
+	return res, s.translate(err)
 }
 
-// pageLimit applies the default and the maximum page size.
-func pageLimit(n int) int {
-	if n <= 0 {
-		return page.DefaultLimit
-	}
-	return min(n, page.MaxLimit)
-}
+func userCursor(u *User) page.Cursor { return page.Cursor{CreatedAt: u.CreatedAt, ID: u.ID} }
 
 // changesChannel is the PostgreSQL NOTIFY channel carrying the id of every
 // changed user, so each instance's principal cache drops it at once.

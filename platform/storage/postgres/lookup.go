@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/uptrace/bun"
+
+	"github.com/slipwayhq/slipway/platform/derrors"
 )
 
 // Lookup reads one row of model R by a key through a prepared statement. It
@@ -43,7 +45,9 @@ func (l *Lookup[R]) prepared(ctx context.Context) (*sql.Stmt, error) {
 	return stmt, nil
 }
 
-// Get scans the row whose key is key into dst; sql.ErrNoRows when none.
+// Get scans the row whose key is key into dst. It returns
+// derrors.ErrNotFound when there is none, as the stores report a missing
+// row, so their lookups need no translation of their own for it.
 func (l *Lookup[R]) Get(ctx context.Context, dst *R, key any) error {
 	stmt, err := l.prepared(ctx)
 	if err != nil {
@@ -58,7 +62,7 @@ func (l *Lookup[R]) Get(ctx context.Context, dst *R, key any) error {
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		return sql.ErrNoRows
+		return derrors.ErrNotFound
 	}
 	if err := l.db.ScanRow(ctx, rows, dst); err != nil {
 		return err
