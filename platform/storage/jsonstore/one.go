@@ -1,6 +1,9 @@
 package jsonstore
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // GetOne reads the document with id in a View of its own: the whole of a
 // store's lookup by id. The error is Get's (matching derrors.ErrNotFound
@@ -23,8 +26,8 @@ func (c *Collection[T]) GetOne(ctx context.Context, id string) (*T, error) {
 // reads the document, passes it to fn and puts what fn left, returning the
 // document as stored. fn's own error abandons the update and is returned
 // unchanged; Get's error matches derrors.ErrNotFound when there is no such
-// document. The id is fn's to keep: a document it renames is put under the
-// new id, beside the old one.
+// document. The id is not fn's to change: a renamed document is an error and
+// nothing is written, as with the PostgreSQL stores, which write by key.
 func (c *Collection[T]) UpdateOne(ctx context.Context, id string, fn func(*T) error) (*T, error) {
 	var v T
 	err := c.s.Update(ctx, func(tx *Tx) error {
@@ -34,6 +37,9 @@ func (c *Collection[T]) UpdateOne(ctx context.Context, id string, fn func(*T) er
 		}
 		if err := fn(&v); err != nil {
 			return err
+		}
+		if got := c.spec.ID(&v); got != id {
+			return fmt.Errorf("%s.UpdateOne(%q): the update changed the id to %q", c.meta.name, id, got)
 		}
 		return c.Put(tx, &v)
 	})

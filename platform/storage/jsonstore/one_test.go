@@ -75,3 +75,13 @@ func TestUpdateOne(t *testing.T) {
 		})
 	}
 }
+
+func TestUpdateOneRefusesToChangeTheID(t *testing.T) {
+	s, users := openUsers(t, t.TempDir(), Options{})
+	ctx := context.Background()
+	require.NoError(t, s.Update(ctx, func(tx *Tx) error { return users.Insert(tx, mkUser("u1", 0)) }))
+	_, err := users.UpdateOne(ctx, "u1", func(u *user) error { u.ID = "u2"; return nil })
+	require.ErrorContains(t, err, "changed the id")
+	_, err = users.GetOne(ctx, "u2")
+	require.ErrorIs(t, err, derrors.ErrNotFound, "nothing was written")
+}
