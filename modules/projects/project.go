@@ -1,9 +1,9 @@
 package projects
 
 import (
-	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/slipwayhq/slipway/platform/validate"
 )
 
 // Project is a stored project.
@@ -22,25 +22,6 @@ const (
 	MaxDescriptionLen = 2000
 )
 
-func checkName(name string) string {
-	switch {
-	case strings.TrimSpace(name) == "":
-		return "must not be empty"
-	case utf8.RuneCountInString(name) > MaxNameLen:
-		return "must be at most 100 characters"
-	case hasControl(name):
-		return "must not contain control characters"
-	}
-	return ""
-}
+func checkName(name string) string { return validate.Name(name, MaxNameLen) }
 
-func checkDescription(d string) string {
-	if utf8.RuneCountInString(d) > MaxDescriptionLen {
-		return "must be at most 2000 characters"
-	}
-	return ""
-}
-
-func hasControl(s string) bool {
-	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
-}
+func checkDescription(d string) string { return validate.Text(d, MaxDescriptionLen) }

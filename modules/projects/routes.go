@@ -25,12 +25,6 @@ func response(p *Project) ProjectResponse {
 		CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt}
 }
 
-// ProjectList is one page of projects.
-type ProjectList struct {
-	Items      []ProjectResponse `json:"items"`
-	NextCursor *string           `json:"next_cursor"`
-}
-
 // CreateProjectRequest is the body of POST /v1/projects.
 type CreateProjectRequest struct {
 	Name        string `json:"name" minLength:"1" maxLength:"100"`
@@ -65,7 +59,7 @@ func (r *Routes) Operations() []httpserver.Operation {
 			Errors:    []int{400, 401, 413, 415, 422}, Handler: r.create},
 		{Method: http.MethodGet, Path: "/projects", ID: "listProjects", Tags: tags, Access: httpserver.User,
 			Summary: "List the caller's projects (all=true: every project, operator)", Query: ListProjectsQuery{},
-			Responses: []httpserver.Response{{Status: 200, Body: ProjectList{}}},
+			Responses: []httpserver.Response{{Status: 200, Body: httpserver.Page[ProjectResponse]{}}},
 			Errors:    []int{401, 403, 422}, Handler: r.list},
 		{Method: http.MethodGet, Path: "/projects/:project_id", ID: "getProject", Tags: tags, Access: httpserver.User,
 			Summary:   "Get a project",
@@ -107,11 +101,7 @@ func (r *Routes) list(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := ProjectList{Items: make([]ProjectResponse, 0, len(res.Items)), NextCursor: httpserver.NextCursor(res.Next)}
-	for i := range res.Items {
-		out.Items = append(out.Items, response(&res.Items[i]))
-	}
-	return c.JSON(out)
+	return c.JSON(httpserver.NewPage(res, response))
 }
 
 func (r *Routes) get(c *fiber.Ctx) error {

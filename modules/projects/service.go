@@ -31,7 +31,7 @@ type Changes struct {
 
 // Create makes a project owned by the caller.
 func (s *Service) Create(ctx context.Context, caller auth.Principal, name, description string) (*Project, error) {
-	if fields := validate(&name, &description); len(fields) > 0 {
+	if fields := checkFields(&name, &description); len(fields) > 0 {
 		return nil, apierror.Validation(fields...)
 	}
 	now := s.now()
@@ -43,7 +43,7 @@ func (s *Service) Create(ctx context.Context, caller auth.Principal, name, descr
 	return p, nil
 }
 
-func validate(name, description *string) []apierror.FieldError {
+func checkFields(name, description *string) []apierror.FieldError {
 	var f []apierror.FieldError
 	if name != nil {
 		if r := checkName(*name); r != "" {
@@ -87,7 +87,7 @@ func checkWrite(caller auth.Principal, p *Project) error {
 
 // Update changes a project's name or description.
 func (s *Service) Update(ctx context.Context, caller auth.Principal, id string, ch Changes) (*Project, error) {
-	if fields := validate(ch.Name, ch.Description); len(fields) > 0 {
+	if fields := checkFields(ch.Name, ch.Description); len(fields) > 0 {
 		return nil, apierror.Validation(fields...)
 	}
 	if _, err := s.Get(ctx, caller, id); err != nil {

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/slipwayhq/slipway/platform/validate"
 )
 
 // Repository is a stored repository.
@@ -26,17 +28,7 @@ const (
 	MaxBranchLen = 255
 )
 
-func checkName(name string) string {
-	switch {
-	case strings.TrimSpace(name) == "":
-		return "must not be empty"
-	case utf8.RuneCountInString(name) > MaxNameLen:
-		return "must be at most 100 characters"
-	case hasControl(name):
-		return "must not contain control characters"
-	}
-	return ""
-}
+func checkName(name string) string { return validate.Name(name, MaxNameLen) }
 
 // checkBranch accepts the names git accepts for a branch (git
 // check-ref-format) that cannot be read as an option; "" is the remote's
@@ -67,8 +59,4 @@ func checkBranch(b string) string {
 		}
 	}
 	return ""
-}
-
-func hasControl(s string) bool {
-	return strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }

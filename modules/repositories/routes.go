@@ -32,12 +32,6 @@ func response(r *Repository) RepositoryResponse {
 	return out
 }
 
-// RepositoryList is one page of repositories.
-type RepositoryList struct {
-	Items      []RepositoryResponse `json:"items"`
-	NextCursor *string              `json:"next_cursor"`
-}
-
 // CreateRepositoryRequest is the body of POST /v1/projects/{project_id}/repositories.
 type CreateRepositoryRequest struct {
 	URL           string  `json:"url" minLength:"1" maxLength:"2048" doc:"Remote to clone: https://host/path, ssh://[user@]host[:port]/path or user@host:path. No credentials (no user information in https URLs, no password in ssh URLs). file:// URLs and local paths only where the server allows them, and hosts on loopback, link-local or private networks (by address or by DNS) likewise"`
@@ -69,7 +63,7 @@ func (r *Routes) Operations() []httpserver.Operation {
 			Errors:    []int{400, 401, 403, 404, 413, 415, 422}, Handler: r.create},
 		{Method: http.MethodGet, Path: "/projects/:project_id/repositories", ID: "listRepositories", Tags: tags,
 			Access: httpserver.User, Summary: "List a project's repositories, oldest first", Query: httpserver.PageQuery{},
-			Responses: []httpserver.Response{{Status: 200, Body: RepositoryList{}}},
+			Responses: []httpserver.Response{{Status: 200, Body: httpserver.Page[RepositoryResponse]{}}},
 			Errors:    []int{401, 404, 422}, Handler: r.list},
 		{Method: http.MethodGet, Path: "/repositories/:repository_id", ID: "getRepository", Tags: tags,
 			Access: httpserver.User, Summary: "Get a repository",
@@ -109,11 +103,7 @@ func (r *Routes) list(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := RepositoryList{Items: make([]RepositoryResponse, 0, len(res.Items)), NextCursor: httpserver.NextCursor(res.Next)}
-	for i := range res.Items {
-		out.Items = append(out.Items, response(&res.Items[i]))
-	}
-	return c.JSON(out)
+	return c.JSON(httpserver.NewPage(res, response))
 }
 
 func (r *Routes) get(c *fiber.Ctx) error {

@@ -41,12 +41,6 @@ func response(r *Run) RunResponse {
 		Error: nullable(r.Error), CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt}
 }
 
-// RunList is one page of runs.
-type RunList struct {
-	Items      []RunResponse `json:"items"`
-	NextCursor *string       `json:"next_cursor"`
-}
-
 // CreateRunRequest is the body of POST /v1/repositories/{repository_id}/runs.
 type CreateRunRequest struct {
 	Prompt         string `json:"prompt" minLength:"1" maxLength:"65536" doc:"what the agent should do; reaches it as $SLIPWAY_PROMPT"`
@@ -108,7 +102,7 @@ func (r *Routes) Operations() []httpserver.Operation {
 			Errors: []int{400, 401, 403, 404, 409, 413, 415, 422, 429}, Handler: r.create},
 		{Method: http.MethodGet, Path: "/runs", ID: "listRuns", Tags: tags, Access: httpserver.User,
 			Summary: "List the caller's runs (all=true: every run, operator)", Query: ListRunsQuery{},
-			Responses: []httpserver.Response{{Status: 200, Body: RunList{}}},
+			Responses: []httpserver.Response{{Status: 200, Body: httpserver.Page[RunResponse]{}}},
 			Errors:    []int{401, 403, 422}, Handler: r.list},
 		{Method: http.MethodGet, Path: "/runs/:run_id", ID: "getRun", Tags: tags, Access: httpserver.User,
 			Summary:   "Get a run",
@@ -173,11 +167,7 @@ func (r *Routes) list(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := RunList{Items: make([]RunResponse, 0, len(res.Items)), NextCursor: httpserver.NextCursor(res.Next)}
-	for i := range res.Items {
-		out.Items = append(out.Items, response(&res.Items[i]))
-	}
-	return c.JSON(out)
+	return c.JSON(httpserver.NewPage(res, response))
 }
 
 func (r *Routes) get(c *fiber.Ctx) error {

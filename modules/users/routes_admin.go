@@ -9,12 +9,6 @@ import (
 	"github.com/slipwayhq/slipway/platform/httpserver"
 )
 
-// UserList is one page of users.
-type UserList struct {
-	Items      []UserResponse `json:"items"`
-	NextCursor *string        `json:"next_cursor"`
-}
-
 // AdminUpdateUserRequest is the body of PATCH /v1/admin/users/{user_id}.
 type AdminUpdateUserRequest struct {
 	Groups   *[]string `json:"groups,omitempty" doc:"groups granted in Slipway: operator, root (replaces the list)"`
@@ -33,7 +27,7 @@ func (r *AdminRoutes) Operations() []httpserver.Operation {
 	return []httpserver.Operation{
 		{Method: http.MethodGet, Path: "/admin/users", ID: "listUsers", Tags: tags, Access: httpserver.Root,
 			Summary: "List every user", Query: httpserver.PageQuery{},
-			Responses: []httpserver.Response{{Status: 200, Body: UserList{}}},
+			Responses: []httpserver.Response{{Status: 200, Body: httpserver.Page[UserResponse]{}}},
 			Errors:    []int{401, 403, 422}, Handler: r.list},
 		{Method: http.MethodPatch, Path: "/admin/users/:user_id", ID: "updateUser", Tags: tags, Access: httpserver.Root,
 			Summary: "Change a user's groups or disable them", Request: AdminUpdateUserRequest{},
@@ -51,11 +45,7 @@ func (r *AdminRoutes) list(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := UserList{Items: make([]UserResponse, 0, len(res.Items)), NextCursor: httpserver.NextCursor(res.Next)}
-	for i := range res.Items {
-		out.Items = append(out.Items, NewUserResponse(&res.Items[i]))
-	}
-	return c.JSON(out)
+	return c.JSON(httpserver.NewPage(res, NewUserResponse))
 }
 
 func (r *AdminRoutes) update(c *fiber.Ctx) error {

@@ -5,10 +5,10 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/slipwayhq/slipway/platform/apierror"
 	"github.com/slipwayhq/slipway/platform/auth"
+	"github.com/slipwayhq/slipway/platform/validate"
 )
 
 // User is a stored user.
@@ -61,15 +61,7 @@ func checkPassword(pw string) string {
 	return ""
 }
 
-func checkDisplayName(name string) string {
-	if utf8.RuneCountInString(name) > MaxDisplayNameLen {
-		return "must be at most 100 characters"
-	}
-	if strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return "must not contain control characters"
-	}
-	return ""
-}
+func checkDisplayName(name string) string { return validate.Label(name, MaxDisplayNameLen) }
 
 // checkGroups returns a FieldError for unknown or repeated groups.
 func checkGroups(field string, groups []string) []apierror.FieldError {

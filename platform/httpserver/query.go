@@ -55,3 +55,19 @@ func ParseBool(c *fiber.Ctx, name string) (bool, error) {
 	}
 	return b, nil
 }
+
+// Page is the body of every list: {"items": [...], "next_cursor": "…" | null}.
+// In the OpenAPI document Page[ProjectResponse] is the schema PageProjectResponse.
+type Page[W any] struct {
+	Items      []W     `json:"items"`
+	NextCursor *string `json:"next_cursor" doc:"pass as cursor for the next page; null on the last"`
+}
+
+// NewPage converts one page of stored items to its wire form.
+func NewPage[T, W any](res page.Result[T], wire func(*T) W) Page[W] {
+	out := Page[W]{Items: make([]W, 0, len(res.Items)), NextCursor: NextCursor(res.Next)}
+	for i := range res.Items {
+		out.Items = append(out.Items, wire(&res.Items[i]))
+	}
+	return out
+}
