@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/slipwayhq/slipway/platform/access"
+	"github.com/slipwayhq/slipway/platform/apierror"
 	"github.com/slipwayhq/slipway/platform/containers"
 	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/ids"
@@ -229,6 +231,17 @@ func (w *Worker) work(ctx context.Context, run *Run) outcome {
 		return failed("could not look the repository up")
 	}
 
+	if err := w.repos.CheckURL(ctx, repo.URL); err != nil {
+		if ctx.Err() != nil {
+			return stopped(ctx)
+		}
+		log.Warn("repository URL refused at clone time", zap.Error(err))
+		var ae *apierror.Error
+		if errors.As(err, &ae) && ae.Status == http.StatusUnprocessableEntity {
+			return failed("the repository URL is no longer allowed: %s", ae.Message)
+		}
+		return failed("could not check the repository URL")
+	}
 	ws, err := w.wsm.Prepare(ctx, run.ID, repo.URL, run.Branch)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -36,4 +36,8 @@ type Repositories interface {
 	VisibleRepository(ctx context.Context, caller auth.Principal, repositoryID string) (Repository, error)
 	// WritableRepository is VisibleRepository for starting runs and changes.
 	WritableRepository(ctx context.Context, caller auth.Principal, repositoryID string) (Repository, error)
+	// CheckURL applies the URL policy again (a 422 naming url when the URL
+	// is refused). Runs call it right before cloning: the host a name
+	// resolves to may have changed since the repository was registered.
+	CheckURL(ctx context.Context, rawURL string) error
 }
