@@ -23,6 +23,16 @@ const recoveryTimeout = 10 * time.Second
 // starts the dispatcher and the heartbeat. Docker being absent is a warning,
 // not a failure. On error nothing is left running.
 func (w *Worker) Start(ctx context.Context) (err error) {
+	if !w.cfg.Execute {
+		// API-only: no containers, no claims; only the lifetime that log
+		// followers and cancels use.
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.ctx, w.cancel = context.WithCancelCause(context.Background())
+		w.started = true
+		w.log.Info("runs are executed by worker processes (runs.execute is false)")
+		return nil
+	}
 	now := time.Now().UTC()
 	host, _ := os.Hostname()
 	w.self.Hostname, w.self.BootID, w.self.PID = host, bootID(), os.Getpid()
@@ -100,6 +110,9 @@ func (w *Worker) Stop(ctx context.Context) error {
 		w.deadline.Store(&d)
 	}
 	w.cancel(errShutdown)
+	if !w.cfg.Execute {
+		return nil
+	}
 	w.bg.Wait() // the dispatcher and heartbeat return at once
 
 	done := make(chan struct{})

@@ -1,6 +1,7 @@
 package runs_test
 
 import (
+	"net/http"
 	"testing"
 	"time"
 
@@ -40,4 +41,30 @@ func TestRunQueuedByAnotherInstanceIsPickedUp(t *testing.T) {
 	require.Len(t, busy.containersOf(t, long.ID), 1, "the busy instance is still on its long run")
 	require.Equal(t, "running", busy.GetRun(u.Token, long.ID).Status)
 	require.Less(t, time.Since(*done.FinishedAt), time.Minute)
+}
+
+// TestAPIOnlyInstanceLeavesRunsToWorkers runs an API-only instance
+// (runs.execute false, no Docker at all) beside a worker instance on one
+// database and one S3 bucket, as in production: the API instance accepts the
+// run with 202, the worker runs it, and the API instance serves its patch.
+func TestAPIOnlyInstanceLeavesRunsToWorkers(t *testing.T) {
+	rt, image := apptest.RunImage(t)
+	dsn := pgtest.NewDB(t)
+	objects, _ := apptest.S3(t)
+	shared := func(s *settings.Settings) { s.Auth.TokenSecret = "shared-secret-of-two-instances-32b!" }
+	worker := startWith(t, apptest.Settings(t, apptest.WithRuns(image, "sh", "-c", agentScript),
+		apptest.PostgresAt(dsn), objects, shared), rt, image)
+	api := apptest.Start(t, apptest.PostgresAt(dsn), objects, shared, func(s *settings.Settings) {
+		s.Runs.Execute = false
+		s.Runs.AllowFileURLs = true
+		s.Docker.Host = "unix:///nonexistent/docker.sock"
+	})
+	u := api.SignUp()
+	repo := worker.repo(t, u, map[string]string{"a.txt": "a\n"})
+	res := api.Post("/v1/repositories/"+repo.ID+"/runs", u.Token, map[string]any{"prompt": "from the api"})
+	require.Equal(t, http.StatusAccepted, res.Status, "no Docker needed to accept: %s", res.Body)
+	id := res.JSON(t)["id"].(string)
+	done := worker.wait(t, u, id, terminal)
+	require.Equal(t, "succeeded", done.Status)
+	require.Contains(t, string(api.Get("/v1/runs/"+id+"/patch", u.Token).Body), "+from the api")
 }

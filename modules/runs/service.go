@@ -166,8 +166,10 @@ func (s *Service) Create(ctx context.Context, caller auth.Principal, in CreateIn
 	if err != nil {
 		return nil, false, err
 	}
-	if err := s.docker.available(ctx); err != nil {
-		return nil, false, apierror.Unavailable("docker", err)
+	if s.cfg.Execute { // an API-only instance leaves Docker to the workers
+		if err := s.docker.available(ctx); err != nil {
+			return nil, false, apierror.Unavailable("docker", err)
+		}
 	}
 	branch := in.Branch
 	if branch == "" {
@@ -196,9 +198,12 @@ func (s *Service) Create(ctx context.Context, caller auth.Principal, in CreateIn
 		}
 		return existing, true, nil
 	}
+	if !s.cfg.Execute {
+		return run, false, nil // the workers' heartbeats pick it up from the store
+	}
 	if err := s.queue.Enqueue(ctx, run.ID); err != nil {
-		// The record is the truth: the run stays queued and the next start
-		// enqueues it again.
+		// The record is the truth: the run stays queued and the next
+		// heartbeat enqueues it again.
 		s.log.Error("enqueue failed; the run waits for the next start", zap.String("run_id", run.ID), zap.Error(err))
 	}
 	return run, false, nil

@@ -113,6 +113,7 @@ func bindings(s *Settings) []binding {
 		{"SLIPWAY_SQS_QUEUE_URL", str(&s.Queue.SQSQueueURL)},
 		{"SLIPWAY_SQS_ENDPOINT", str(&s.Queue.SQSEndpoint)},
 		{"SLIPWAY_DOCKER_HOST", str(&s.Docker.Host)},
+		{"SLIPWAY_RUN_EXECUTE", boolean(&s.Runs.Execute)},
 		{"SLIPWAY_RUN_IMAGE", str(&s.Runs.Image)},
 		{"SLIPWAY_RUN_COMMAND", words(&s.Runs.Command)},
 		{"SLIPWAY_RUN_MAX_CONCURRENT", integer(&s.Runs.MaxConcurrent)},

@@ -130,6 +130,9 @@ type Docker struct {
 
 // Runs configures agent runs and their containers.
 type Runs struct {
+	// Execute is false on API-only instances: they accept runs and leave
+	// them queued for `slipway worker` processes, and need no Docker.
+	Execute           bool          `yaml:"execute"`
 	Image             string        `yaml:"image"`
 	Command           []string      `yaml:"command"`
 	MaxConcurrent     int           `yaml:"max_concurrent"`

@@ -49,6 +49,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "serve":
 		return serve(app.Options(s), stderr)
 	case "worker":
+		s.Runs.Execute = true // a worker exists to execute runs
 		return serve(app.Worker(s), stderr)
 	case "users":
 		return usersCommand(s, args, stdin, stdout, stderr)

@@ -1,0 +1,93 @@
+package settings
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func env(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+
+func TestLayers(t *testing.T) {
+	s, err := Load(env(nil))
+	require.NoError(t, err)
+	require.Equal(t, EnvLocal, s.Env)
+	require.Equal(t, "127.0.0.1:8080", s.HTTP.Addr, "default.yaml")
+	require.True(t, s.Runs.AllowFileURLs, "local.yaml layers on default.yaml")
+
+	s, err = Load(env(map[string]string{"SLIPWAY_ENV": "test"}))
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:0", s.HTTP.Addr, "test.yaml")
+
+	s, err = Load(env(map[string]string{
+		"SLIPWAY_ENV": "test", "SLIPWAY_HTTP_ADDR": "127.0.0.1:9999", "SLIPWAY_CORS_ORIGINS": " https://a.example.com, ,https://b.example.com",
+		"SLIPWAY_AUTH_TOKEN_TTL": "2h", "SLIPWAY_RUN_EXECUTE": "false", "SLIPWAY_RUN_COMMAND": "agent run  $SLIPWAY_PROMPT",
+	}))
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:9999", s.HTTP.Addr, "variables win")
+	require.Equal(t, []string{"https://a.example.com", "https://b.example.com"}, s.HTTP.CORSOrigins)
+	require.Equal(t, 2*time.Hour, s.Auth.TokenTTL)
+	require.False(t, s.Runs.Execute)
+	require.Equal(t, []string{"agent", "run", "$SLIPWAY_PROMPT"}, s.Runs.Command)
+}
+
+func TestProductionNeedsItsSecrets(t *testing.T) {
+	_, err := Load(env(map[string]string{"SLIPWAY_ENV": "production", "SLIPWAY_S3_BUCKET": "b",
+		"SLIPWAY_DATABASE_URL": "postgres://u@db:5432/x"}))
+	require.EqualError(t, err, "setting SLIPWAY_AUTH_TOKEN_SECRET: required in production (at least 32 bytes of random data)")
+
+	_, err = Load(env(map[string]string{"SLIPWAY_ENV": "production", "SLIPWAY_S3_BUCKET": "b",
+		"SLIPWAY_AUTH_TOKEN_SECRET": strings.Repeat("k", 32)}))
+	require.EqualError(t, err, "setting SLIPWAY_DATABASE_URL: required when SLIPWAY_STORAGE_BACKEND=postgres")
+
+	s, err := Load(env(map[string]string{"SLIPWAY_ENV": "production", "SLIPWAY_S3_BUCKET": "b",
+		"SLIPWAY_AUTH_TOKEN_SECRET": strings.Repeat("k", 32), "SLIPWAY_DATABASE_URL": "postgres://u:pw@db:5432/x"}))
+	require.NoError(t, err)
+	require.Equal(t, "json", s.Log.Format)
+	require.False(t, s.Storage.AutoMigrate)
+}
+
+func TestEveryBadValueIsOneLineNamingTheSetting(t *testing.T) {
+	for name, kv := range map[string]map[string]string{
+		"SLIPWAY_ENV":                  {"SLIPWAY_ENV": "staging"},
+		"SLIPWAY_MAX_BODY_BYTES":       {"SLIPWAY_MAX_BODY_BYTES": "1e9"},
+		"SLIPWAY_AUTH_MODE":            {"SLIPWAY_AUTH_MODE": "ldap"},
+		"SLIPWAY_AUTH_TOKEN_SECRET":    {"SLIPWAY_AUTH_TOKEN_SECRET": "short"},
+		"SLIPWAY_AUTH_TOKEN_TTL":       {"SLIPWAY_AUTH_TOKEN_TTL": "forever"},
+		"SLIPWAY_CORS_ORIGINS":         {"SLIPWAY_CORS_ORIGINS": "*"},
+		"SLIPWAY_HTTP_ADDR":            {"SLIPWAY_HTTP_ADDR": "example.com:80"},
+		"SLIPWAY_STORAGE_BACKEND":      {"SLIPWAY_STORAGE_BACKEND": "mysql"},
+		"SLIPWAY_DATABASE_URL":         {"SLIPWAY_STORAGE_BACKEND": "postgres", "SLIPWAY_DATABASE_URL": "mysql://x"},
+		"SLIPWAY_OBJECT_STORE":         {"SLIPWAY_OBJECT_STORE": "ftp"},
+		"SLIPWAY_S3_BUCKET":            {"SLIPWAY_OBJECT_STORE": "s3"},
+		"SLIPWAY_RUN_MAX_CONCURRENT":   {"SLIPWAY_RUN_MAX_CONCURRENT": "0"},
+		"SLIPWAY_RUN_EXECUTE":          {"SLIPWAY_RUN_EXECUTE": "maybe"},
+		"SLIPWAY_COGNITO_USER_POOL_ID": {"SLIPWAY_AUTH_MODE": "cognito"},
+		"SLIPWAY_LOG_LEVEL":            {"SLIPWAY_LOG_LEVEL": "loud"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Load(env(kv))
+			require.Error(t, err)
+			require.NotContains(t, err.Error(), "\n")
+			require.True(t, strings.HasPrefix(err.Error(), "setting "+name+":"), err.Error())
+		})
+	}
+	_, err := Load(env(map[string]string{"SLIPWAY_STORAGE_BACKEND": "postgres", "SLIPWAY_DATABASE_URL": "mysql://user:hunter2@x"}))
+	require.NotContains(t, err.Error(), "hunter2", "a database URL is never echoed")
+}
+
+// TestEnvNamesAreDocumented fails when a variable Load reads is missing
+// from README.md's configuration table.
+func TestEnvNamesAreDocumented(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	names := EnvNames()
+	require.Contains(t, names, "SLIPWAY_HTTP_ADDR")
+	for _, n := range names {
+		require.True(t, strings.HasPrefix(n, "SLIPWAY_"), n)
+		require.True(t, strings.Contains(string(readme), "`"+n+"`"), "README.md does not document %s", n)
+	}
+}
