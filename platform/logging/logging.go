@@ -9,6 +9,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/fx"
@@ -78,12 +79,29 @@ func New(lc fx.Lifecycle, s *settings.Settings) (*zap.Logger, error) {
 }
 
 // Redact wraps core so fields whose key names a secret carry "[redacted]".
-func Redact(core zapcore.Core) zapcore.Core { return redactCore{core} }
+func Redact(core zapcore.Core) zapcore.Core { return redactCore{core, &keyVerdicts{}} }
 
-type redactCore struct{ zapcore.Core }
+type redactCore struct {
+	zapcore.Core
+	verdicts *keyVerdicts
+}
+
+// keyVerdicts remembers whether each field key is a secret. Keys come from
+// code, not from requests, so the set stays small; checking substrings of
+// every key of every line cost as much as encoding the access line.
+type keyVerdicts struct{ m sync.Map }
+
+func (v *keyVerdicts) secret(key string) bool {
+	if got, ok := v.m.Load(key); ok {
+		return got.(bool)
+	}
+	verdict := IsSecretKey(key)
+	v.m.Store(key, verdict)
+	return verdict
+}
 
 func (c redactCore) With(fields []zapcore.Field) zapcore.Core {
-	return redactCore{c.Core.With(redactFields(fields))}
+	return redactCore{c.Core.With(c.redactFields(fields)), c.verdicts}
 }
 
 func (c redactCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
@@ -94,7 +112,7 @@ func (c redactCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.Ch
 }
 
 func (c redactCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
-	return c.Core.Write(e, redactFields(fields))
+	return c.Core.Write(e, c.redactFields(fields))
 }
 
 // secretKeys are substrings of field keys whose values never reach a log line.
@@ -111,14 +129,14 @@ func IsSecretKey(key string) bool {
 	return false
 }
 
-func redactFields(fields []zapcore.Field) []zapcore.Field {
+func (c redactCore) redactFields(fields []zapcore.Field) []zapcore.Field {
 	for i := range fields {
-		if IsSecretKey(fields[i].Key) {
+		if c.verdicts.secret(fields[i].Key) {
 			// Copy on first hit so the caller's slice stays untouched.
 			out := make([]zapcore.Field, len(fields))
 			copy(out, fields)
 			for j := i; j < len(out); j++ {
-				if IsSecretKey(out[j].Key) {
+				if c.verdicts.secret(out[j].Key) {
 					out[j] = zap.String(out[j].Key, "[redacted]")
 				}
 			}
