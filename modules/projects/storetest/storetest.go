@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/ids"
 	"github.com/slipwayhq/slipway/platform/storage/page"
+	"github.com/slipwayhq/slipway/platform/storage/page/pagetest"
 )
 
 // Backend is a fresh, empty projects store and a way to make project owners
@@ -192,87 +192,62 @@ func testDelete(t *testing.T, b Backend) {
 // tying in creation time, by owner and all together.
 func testListPagesByOwner(t *testing.T, b Backend) {
 	ada, bob := b.NewOwner(t), b.NewOwner(t)
-	var all []*projects.Project
+	var all []projects.Project
 	for i := range 12 {
 		owner := ada
 		if i%3 == 1 {
 			owner = bob
 		}
 		at := base.Add(time.Duration(i/4) * time.Millisecond) // 4 projects per instant
-		all = append(all, newProject(owner, fmt.Sprint("p", i), at))
+		all = append(all, *newProject(owner, fmt.Sprint("p", i), at))
 	}
 	for _, i := range []int{11, 3, 7, 0, 9, 5, 1, 10, 2, 8, 4, 6} {
-		create(t, b, all[i])
+		create(t, b, &all[i])
 	}
-	slices.SortFunc(all, func(a, b *projects.Project) int {
-		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
+	pagetest.Sort(all, projectAt)
 	ownedBy := func(owner string) []projects.Project {
 		var out []projects.Project
 		for _, p := range all {
 			if owner == "" || p.OwnerID == owner {
-				out = append(out, *p)
+				out = append(out, p)
 			}
 		}
 		return out
 	}
 	for _, owner := range []string{ada, bob, ""} {
-		for _, limit := range []int{1, 3, 4, 100} {
-			t.Run(fmt.Sprintf("owner=%q/limit=%d", owner, limit), func(t *testing.T) {
-				require.Equal(t, ownedBy(owner), listAll(t, b, owner, limit))
-			})
-		}
+		t.Run(fmt.Sprintf("owner=%q", owner), func(t *testing.T) {
+			pagetest.Check(t, lister(b, owner), ownedBy(owner), projectAt)
+		})
 	}
-	none, err := b.Store.List(context.Background(), b.NewOwner(t), page.Request{})
-	require.NoError(t, err)
-	require.Empty(t, none.Items, "an owner with no projects sees none")
+	t.Run("an owner with no projects sees none", func(t *testing.T) {
+		pagetest.Check(t, lister(b, b.NewOwner(t)), nil, projectAt)
+	})
 }
 
-func listAll(t *testing.T, b Backend, owner string, limit int) []projects.Project {
-	t.Helper()
-	var got []projects.Project
-	var after page.Cursor
-	for pages := 1; ; pages++ {
-		require.LessOrEqual(t, pages, 20)
-		res, err := b.Store.List(context.Background(), owner, page.Request{Limit: limit, After: after})
-		require.NoError(t, err)
-		require.LessOrEqual(t, len(res.Items), limit)
-		got = append(got, res.Items...)
-		if res.Next.IsZero() {
-			return got
-		}
-		require.Len(t, res.Items, limit, "only a full page has a next one")
-		last := res.Items[len(res.Items)-1]
-		require.Equal(t, page.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}, res.Next)
-		after, err = page.Decode(page.Encode(res.Next))
-		require.NoError(t, err)
+func projectAt(p *projects.Project) page.Cursor {
+	return page.Cursor{CreatedAt: p.CreatedAt, ID: p.ID}
+}
+
+// lister lists owner's projects, or all projects when owner is "".
+func lister(b Backend, owner string) func(page.Request) (page.Result[projects.Project], error) {
+	return func(req page.Request) (page.Result[projects.Project], error) {
+		return b.Store.List(context.Background(), owner, req)
 	}
 }
 
+// testListDefaultLimit has more projects than page.DefaultLimit, so that an
+// unset limit needs two pages.
 func testListDefaultLimit(t *testing.T, b Backend) {
 	owner := b.NewOwner(t)
+	var all []projects.Project
 	for i := range page.DefaultLimit + 3 {
-		create(t, b, newProject(owner, fmt.Sprint("p", i), base.Add(time.Duration(i)*time.Microsecond)))
+		all = append(all, *create(t, b, newProject(owner, fmt.Sprint("p", i), base.Add(time.Duration(i)*time.Microsecond))))
 	}
-	res, err := b.Store.List(context.Background(), owner, page.Request{})
-	require.NoError(t, err)
-	require.Len(t, res.Items, page.DefaultLimit)
-	require.False(t, res.Next.IsZero())
-	res, err = b.Store.List(context.Background(), owner, page.Request{After: res.Next})
-	require.NoError(t, err)
-	require.Len(t, res.Items, 3)
-	require.True(t, res.Next.IsZero())
+	pagetest.Check(t, lister(b, owner), all, projectAt)
 }
 
 func testListEmpty(t *testing.T, b Backend) {
 	for _, owner := range []string{b.NewOwner(t), ""} {
-		res, err := b.Store.List(context.Background(), owner, page.Request{Limit: 10})
-		require.NoError(t, err)
-		require.NotNil(t, res.Items)
-		require.Empty(t, res.Items)
-		require.True(t, res.Next.IsZero())
+		pagetest.Check(t, lister(b, owner), nil, projectAt)
 	}
 }

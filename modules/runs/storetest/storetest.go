@@ -5,6 +5,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/ids"
 	"github.com/slipwayhq/slipway/platform/storage/page"
+	"github.com/slipwayhq/slipway/platform/storage/page/pagetest"
 )
 
 // Backend is a fresh, empty store and a way to make the rows runs refer to.
@@ -210,12 +212,14 @@ func testUpdate(t *testing.T, b Backend) {
 	require.Equal(t, 1, claims)
 }
 
+// testList pages through runs filtered every way the API can, with creation
+// times that tie, so the id must break ties in the order and the cursors.
 func testList(t *testing.T, b Backend) {
 	ctx := context.Background()
 	pa, ra := b.Repository(t, "usr_a")
 	pa2, ra2 := b.Repository(t, "usr_a")
 	pb, rb := b.Repository(t, "usr_b")
-	var want []string
+	var made []runs.Run
 	for i := range 7 {
 		repo := ra
 		if i%3 == 2 {
@@ -230,59 +234,51 @@ func testList(t *testing.T, b Backend) {
 		}
 		_, err := b.Store.Create(ctx, run, 100)
 		require.NoError(t, err)
-		want = append(want, run.ID)
+		made = append(made, *run)
 	}
-	_, err := b.Store.Create(ctx, newRun("usr_b", pb, rb, base), 100)
+	other := newRun("usr_b", pb, rb, base)
+	_, err := b.Store.Create(ctx, other, 100)
 	require.NoError(t, err)
+	everyone := append(slices.Clone(made), *other)
+	pagetest.Sort(made, runAt)
+	pagetest.Sort(everyone, runAt)
 
-	all := func(f runs.Filter, limit int) []runs.Run {
+	where := func(keep func(*runs.Run) bool) []runs.Run {
 		var out []runs.Run
-		req := page.Request{Limit: limit}
-		for {
-			res, err := b.Store.List(ctx, f, req)
-			require.NoError(t, err)
-			require.LessOrEqual(t, len(res.Items), limit)
-			out = append(out, res.Items...)
-			if res.Next.IsZero() {
-				return out
-			}
-			req.After = res.Next
-		}
-	}
-	idsOf := func(rs []runs.Run) []string {
-		var out []string
-		for _, r := range rs {
-			out = append(out, r.ID)
-		}
-		return out
-	}
-	sorted := func(f func(runs.Run) bool) []string {
-		var out []string
-		for _, r := range all(runs.Filter{OwnerID: "usr_a"}, 100) {
-			if f(r) {
-				out = append(out, r.ID)
+		for i := range made {
+			if keep(&made[i]) {
+				out = append(out, made[i])
 			}
 		}
 		return out
 	}
-	byOwner := all(runs.Filter{OwnerID: "usr_a"}, 100)
-	require.ElementsMatch(t, want, idsOf(byOwner))
-	for i := 1; i < len(byOwner); i++ {
-		prev, cur := byOwner[i-1], byOwner[i]
-		require.True(t, prev.CreatedAt.Before(cur.CreatedAt) || (prev.CreatedAt.Equal(cur.CreatedAt) && prev.ID < cur.ID))
+	cases := []struct {
+		name   string
+		filter runs.Filter
+		want   []runs.Run
+	}{
+		{"owner", runs.Filter{OwnerID: "usr_a"}, made},
+		{"owner and status", runs.Filter{OwnerID: "usr_a", Status: runs.StatusSucceeded},
+			where(func(r *runs.Run) bool { return r.Status == runs.StatusSucceeded })},
+		{"owner and repository", runs.Filter{OwnerID: "usr_a", RepositoryID: ra2},
+			where(func(r *runs.Run) bool { return r.RepositoryID == ra2 })},
+		{"owner, project and status", runs.Filter{OwnerID: "usr_a", ProjectID: pa, Status: runs.StatusQueued},
+			where(func(r *runs.Run) bool { return r.ProjectID == pa && r.Status == runs.StatusQueued })},
+		{"everyone", runs.Filter{}, everyone},
+		{"another owner's repository", runs.Filter{RepositoryID: rb}, []runs.Run{*other}},
+		{"an owner with none", runs.Filter{OwnerID: "usr_c"}, nil},
 	}
-	for _, limit := range []int{1, 2, 3} {
-		require.Equal(t, idsOf(byOwner), idsOf(all(runs.Filter{OwnerID: "usr_a"}, limit)))
-		require.Equal(t, sorted(func(r runs.Run) bool { return r.Status == runs.StatusSucceeded }),
-			idsOf(all(runs.Filter{OwnerID: "usr_a", Status: runs.StatusSucceeded}, limit)))
-		require.Equal(t, sorted(func(r runs.Run) bool { return r.RepositoryID == ra2 }),
-			idsOf(all(runs.Filter{OwnerID: "usr_a", RepositoryID: ra2}, limit)))
-		require.Equal(t, sorted(func(r runs.Run) bool { return r.ProjectID == pa && r.Status == runs.StatusQueued }),
-			idsOf(all(runs.Filter{OwnerID: "usr_a", ProjectID: pa, Status: runs.StatusQueued}, limit)))
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pagetest.Check(t, func(req page.Request) (page.Result[runs.Run], error) {
+				return b.Store.List(ctx, c.filter, req)
+			}, c.want, runAt)
+		})
 	}
-	require.Len(t, all(runs.Filter{}, 2), 8)
-	require.Len(t, all(runs.Filter{RepositoryID: rb}, 2), 1)
-	require.Empty(t, all(runs.Filter{OwnerID: "usr_c"}, 2))
+}
+
+func runAt(r *runs.Run) page.Cursor {
+	return page.Cursor{CreatedAt: r.CreatedAt, ID: r.ID}
 }
 
 func testListStatus(t *testing.T, b Backend) {

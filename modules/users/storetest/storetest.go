@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/ids"
 	"github.com/slipwayhq/slipway/platform/storage/page"
+	"github.com/slipwayhq/slipway/platform/storage/page/pagetest"
 )
 
 // Run runs every case on a fresh, empty store made by newStore.
@@ -235,66 +235,39 @@ func testConcurrentUpdates(t *testing.T, s users.Store) {
 // testListPages pages through users whose creation times tie in groups, so
 // the id must break ties, in both the order and the cursors.
 func testListPages(t *testing.T, s users.Store) {
-	var want []*users.User
+	var want []users.User
 	for i := range 10 {
 		at := base.Add(time.Duration(i/3) * time.Millisecond) // 3 users per instant
-		want = append(want, newUser(fmt.Sprintf("u%d@example.com", i), at))
+		want = append(want, *newUser(fmt.Sprintf("u%d@example.com", i), at))
 	}
 	// Insert in an order unrelated to the list order.
 	for _, i := range []int{7, 2, 9, 0, 4, 1, 8, 3, 6, 5} {
-		create(t, s, want[i])
+		create(t, s, &want[i])
 	}
-	slices.SortFunc(want, func(a, b *users.User) int {
-		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	for _, limit := range []int{1, 3, 5, 10, 11} {
-		t.Run(fmt.Sprint("limit=", limit), func(t *testing.T) {
-			var got []*users.User
-			var after page.Cursor
-			for pages := 1; ; pages++ {
-				require.LessOrEqual(t, pages, 11)
-				res, err := s.List(context.Background(), page.Request{Limit: limit, After: after})
-				require.NoError(t, err)
-				require.LessOrEqual(t, len(res.Items), limit)
-				for i := range res.Items {
-					got = append(got, &res.Items[i])
-				}
-				if res.Next.IsZero() {
-					break
-				}
-				require.Len(t, res.Items, limit, "only a full page has a next one")
-				last := res.Items[len(res.Items)-1]
-				require.Equal(t, page.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}, res.Next)
-				// Cursors travel through the API in their opaque form.
-				after, err = page.Decode(page.Encode(res.Next))
-				require.NoError(t, err)
-			}
-			require.Equal(t, want, got)
-		})
+	pagetest.Sort(want, userAt)
+	pagetest.Check(t, lister(s), want, userAt)
+}
+
+func userAt(u *users.User) page.Cursor {
+	return page.Cursor{CreatedAt: u.CreatedAt, ID: u.ID}
+}
+
+func lister(s users.Store) func(page.Request) (page.Result[users.User], error) {
+	return func(req page.Request) (page.Result[users.User], error) {
+		return s.List(context.Background(), req)
 	}
 }
 
+// testListDefaultLimit has more users than page.DefaultLimit, so that an
+// unset limit needs two pages.
 func testListDefaultLimit(t *testing.T, s users.Store) {
+	var all []users.User
 	for i := range page.DefaultLimit + 5 {
-		create(t, s, newUser(fmt.Sprintf("d%d@example.com", i), base.Add(time.Duration(i)*time.Microsecond)))
+		all = append(all, *create(t, s, newUser(fmt.Sprintf("d%d@example.com", i), base.Add(time.Duration(i)*time.Microsecond))))
 	}
-	res, err := s.List(context.Background(), page.Request{})
-	require.NoError(t, err)
-	require.Len(t, res.Items, page.DefaultLimit)
-	require.False(t, res.Next.IsZero())
-	res, err = s.List(context.Background(), page.Request{After: res.Next})
-	require.NoError(t, err)
-	require.Len(t, res.Items, 5)
-	require.True(t, res.Next.IsZero())
+	pagetest.Check(t, lister(s), all, userAt)
 }
 
 func testListEmpty(t *testing.T, s users.Store) {
-	res, err := s.List(context.Background(), page.Request{Limit: 10})
-	require.NoError(t, err)
-	require.NotNil(t, res.Items)
-	require.Empty(t, res.Items)
-	require.True(t, res.Next.IsZero())
+	pagetest.Check(t, lister(s), nil, userAt)
 }
