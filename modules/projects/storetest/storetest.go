@@ -6,9 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,8 +15,8 @@ import (
 	"github.com/slipwayhq/slipway/modules/projects"
 	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/ids"
+	"github.com/slipwayhq/slipway/platform/storage/contract"
 	"github.com/slipwayhq/slipway/platform/storage/page"
-	"github.com/slipwayhq/slipway/platform/storage/page/pagetest"
 )
 
 // Backend is a fresh, empty projects store and a way to make project owners
@@ -142,30 +140,10 @@ func testConcurrentUpdates(t *testing.T, b Backend) {
 	p := newProject(b.NewOwner(t), "counter", base)
 	p.Description = "0"
 	create(t, b, p)
-	const n = 50
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := b.Store.Update(context.Background(), p.ID, func(p *projects.Project) error {
-				v, err := strconv.Atoi(p.Description)
-				if err != nil {
-					return err
-				}
-				p.Description = strconv.Itoa(v + 1)
-				return nil
-			})
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
-	require.Equal(t, strconv.Itoa(n), get(t, b, p.ID).Description)
+	contract.Increments(t, 50, func(bump func(*string) error) error {
+		_, err := b.Store.Update(context.Background(), p.ID, func(p *projects.Project) error { return bump(&p.Description) })
+		return err
+	}, func() string { return get(t, b, p.ID).Description })
 }
 
 // testDelete checks what every backend promises of Delete: the project is
@@ -204,7 +182,7 @@ func testListPagesByOwner(t *testing.T, b Backend) {
 	for _, i := range []int{11, 3, 7, 0, 9, 5, 1, 10, 2, 8, 4, 6} {
 		create(t, b, &all[i])
 	}
-	pagetest.Sort(all, projectAt)
+	contract.Sort(all, projectAt)
 	ownedBy := func(owner string) []projects.Project {
 		var out []projects.Project
 		for _, p := range all {
@@ -216,11 +194,11 @@ func testListPagesByOwner(t *testing.T, b Backend) {
 	}
 	for _, owner := range []string{ada, bob, ""} {
 		t.Run(fmt.Sprintf("owner=%q", owner), func(t *testing.T) {
-			pagetest.Check(t, lister(b, owner), ownedBy(owner), projectAt)
+			contract.Pages(t, lister(b, owner), ownedBy(owner), projectAt)
 		})
 	}
 	t.Run("an owner with no projects sees none", func(t *testing.T) {
-		pagetest.Check(t, lister(b, b.NewOwner(t)), nil, projectAt)
+		contract.Pages(t, lister(b, b.NewOwner(t)), nil, projectAt)
 	})
 }
 
@@ -243,11 +221,11 @@ func testListDefaultLimit(t *testing.T, b Backend) {
 	for i := range page.DefaultLimit + 3 {
 		all = append(all, *create(t, b, newProject(owner, fmt.Sprint("p", i), base.Add(time.Duration(i)*time.Microsecond))))
 	}
-	pagetest.Check(t, lister(b, owner), all, projectAt)
+	contract.Pages(t, lister(b, owner), all, projectAt)
 }
 
 func testListEmpty(t *testing.T, b Backend) {
 	for _, owner := range []string{b.NewOwner(t), ""} {
-		pagetest.Check(t, lister(b, owner), nil, projectAt)
+		contract.Pages(t, lister(b, owner), nil, projectAt)
 	}
 }

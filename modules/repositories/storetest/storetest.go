@@ -7,9 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,8 +16,8 @@ import (
 	"github.com/slipwayhq/slipway/modules/repositories"
 	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/ids"
+	"github.com/slipwayhq/slipway/platform/storage/contract"
 	"github.com/slipwayhq/slipway/platform/storage/page"
-	"github.com/slipwayhq/slipway/platform/storage/page/pagetest"
 )
 
 // Backend is a fresh, empty repositories store and the projects of the same
@@ -163,30 +161,10 @@ func testUpdateErrorAborts(t *testing.T, b Backend) {
 // the name, by read-modify-write: every increment must survive.
 func testConcurrentUpdates(t *testing.T, b Backend) {
 	r := create(t, b, newRepo(b.NewProject(t), "0", base))
-	const n = 50
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := b.Store.Update(context.Background(), r.ID, func(r *repositories.Repository) error {
-				v, err := strconv.Atoi(r.Name)
-				if err != nil {
-					return err
-				}
-				r.Name = strconv.Itoa(v + 1)
-				return nil
-			})
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
-	require.Equal(t, strconv.Itoa(n), get(t, b, r.ID).Name)
+	contract.Increments(t, 50, func(bump func(*string) error) error {
+		_, err := b.Store.Update(context.Background(), r.ID, func(r *repositories.Repository) error { return bump(&r.Name) })
+		return err
+	}, func() string { return get(t, b, r.ID).Name })
 }
 
 func testDelete(t *testing.T, b Backend) {
@@ -243,7 +221,7 @@ func testListPagesByProject(t *testing.T, b Backend) {
 	for _, i := range []int{11, 3, 7, 0, 9, 5, 1, 10, 2, 8, 4, 6} {
 		create(t, b, &all[i])
 	}
-	pagetest.Sort(all, repoAt)
+	contract.Sort(all, repoAt)
 	of := func(project string) []repositories.Repository {
 		var out []repositories.Repository
 		for _, r := range all {
@@ -255,7 +233,7 @@ func testListPagesByProject(t *testing.T, b Backend) {
 	}
 	for _, project := range []string{apollo, gemini} {
 		t.Run("project="+project, func(t *testing.T) {
-			pagetest.Check(t, lister(b, project), of(project), repoAt)
+			contract.Pages(t, lister(b, project), of(project), repoAt)
 		})
 	}
 }
@@ -279,10 +257,10 @@ func testListDefaultLimit(t *testing.T, b Backend) {
 	for i := range page.DefaultLimit + 3 {
 		all = append(all, *create(t, b, newRepo(project, fmt.Sprint("r", i), base.Add(time.Duration(i)*time.Microsecond))))
 	}
-	pagetest.Check(t, lister(b, project), all, repoAt)
+	contract.Pages(t, lister(b, project), all, repoAt)
 }
 
 func testListEmpty(t *testing.T, b Backend) {
 	create(t, b, newRepo(b.NewProject(t), "elsewhere", base))
-	pagetest.Check(t, lister(b, b.NewProject(t)), nil, repoAt)
+	contract.Pages(t, lister(b, b.NewProject(t)), nil, repoAt)
 }

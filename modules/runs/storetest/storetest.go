@@ -15,8 +15,8 @@ import (
 	"github.com/slipwayhq/slipway/modules/runs"
 	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/ids"
+	"github.com/slipwayhq/slipway/platform/storage/contract"
 	"github.com/slipwayhq/slipway/platform/storage/page"
-	"github.com/slipwayhq/slipway/platform/storage/page/pagetest"
 )
 
 // Backend is a fresh, empty store and a way to make the rows runs refer to.
@@ -240,8 +240,8 @@ func testList(t *testing.T, b Backend) {
 	_, err := b.Store.Create(ctx, other, 100)
 	require.NoError(t, err)
 	everyone := append(slices.Clone(made), *other)
-	pagetest.Sort(made, runAt)
-	pagetest.Sort(everyone, runAt)
+	contract.Sort(made, runAt)
+	contract.Sort(everyone, runAt)
 
 	where := func(keep func(*runs.Run) bool) []runs.Run {
 		var out []runs.Run
@@ -270,7 +270,7 @@ func testList(t *testing.T, b Backend) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			pagetest.Check(t, func(req page.Request) (page.Result[runs.Run], error) {
+			contract.Pages(t, func(req page.Request) (page.Result[runs.Run], error) {
 				return b.Store.List(ctx, c.filter, req)
 			}, c.want, runAt)
 		})

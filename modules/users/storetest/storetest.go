@@ -6,9 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,8 +15,8 @@ import (
 	"github.com/slipwayhq/slipway/modules/users"
 	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/ids"
+	"github.com/slipwayhq/slipway/platform/storage/contract"
 	"github.com/slipwayhq/slipway/platform/storage/page"
-	"github.com/slipwayhq/slipway/platform/storage/page/pagetest"
 )
 
 // Run runs every case on a fresh, empty store made by newStore.
@@ -206,30 +204,10 @@ func testConcurrentUpdates(t *testing.T, s users.Store) {
 	u := newUser("counter@example.com", base)
 	u.DisplayName = "0"
 	create(t, s, u)
-	const n = 50
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := s.Update(context.Background(), u.ID, func(u *users.User) error {
-				v, err := strconv.Atoi(u.DisplayName)
-				if err != nil {
-					return err
-				}
-				u.DisplayName = strconv.Itoa(v + 1)
-				return nil
-			})
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		require.NoError(t, err)
-	}
-	require.Equal(t, strconv.Itoa(n), get(t, s, u.ID).DisplayName)
+	contract.Increments(t, 50, func(bump func(*string) error) error {
+		_, err := s.Update(context.Background(), u.ID, func(u *users.User) error { return bump(&u.DisplayName) })
+		return err
+	}, func() string { return get(t, s, u.ID).DisplayName })
 }
 
 // testListPages pages through users whose creation times tie in groups, so
@@ -244,8 +222,8 @@ func testListPages(t *testing.T, s users.Store) {
 	for _, i := range []int{7, 2, 9, 0, 4, 1, 8, 3, 6, 5} {
 		create(t, s, &want[i])
 	}
-	pagetest.Sort(want, userAt)
-	pagetest.Check(t, lister(s), want, userAt)
+	contract.Sort(want, userAt)
+	contract.Pages(t, lister(s), want, userAt)
 }
 
 func userAt(u *users.User) page.Cursor {
@@ -265,9 +243,9 @@ func testListDefaultLimit(t *testing.T, s users.Store) {
 	for i := range page.DefaultLimit + 5 {
 		all = append(all, *create(t, s, newUser(fmt.Sprintf("d%d@example.com", i), base.Add(time.Duration(i)*time.Microsecond))))
 	}
-	pagetest.Check(t, lister(s), all, userAt)
+	contract.Pages(t, lister(s), all, userAt)
 }
 
 func testListEmpty(t *testing.T, s users.Store) {
-	pagetest.Check(t, lister(s), nil, userAt)
+	contract.Pages(t, lister(s), nil, userAt)
 }

@@ -1,9 +1,10 @@
-// Package pagetest checks a list against the page contract: items in
-// (created_at, id) order, cursors that resume exactly after the last item
-// even across equal creation times, and a zero Next exactly at the end. Every
-// store's contract suite pages its lists the same way, so the mechanics live
-// here once and the suites only say which items each list must return.
-package pagetest
+// Package contract holds the checks every store's contract suite makes the
+// same way, so the mechanics live here once and each suite (modules/*/storetest)
+// only says which records to use: Pages checks a list against the page
+// contract (items in (created_at, id) order, cursors that resume exactly after
+// the last item even across equal creation times, a zero Next exactly at the
+// end); Increments checks that concurrent read-modify-writes lose nothing.
+package contract
 
 import (
 	"slices"
@@ -44,7 +45,7 @@ func Limits(n int) []int {
 // JSON array); Next must be the position of its last item, given by at, while
 // items follow and zero exactly at the end; and each cursor is passed back in
 // the opaque form the API uses.
-func Check[T any](t testing.TB, list func(req page.Request) (page.Result[T], error), want []T, at func(*T) page.Cursor) {
+func Pages[T any](t testing.TB, list func(req page.Request) (page.Result[T], error), want []T, at func(*T) page.Cursor) {
 	t.Helper()
 	for i := 1; i < len(want); i++ {
 		require.Negative(t, Compare(at(&want[i-1]), at(&want[i])), "want[%d] and want[%d] are not in list order", i-1, i)

@@ -1,4 +1,4 @@
-package pagetest
+package contract
 
 import (
 	"errors"
@@ -56,7 +56,7 @@ func lister(all []item) func(page.Request) (page.Result[item], error) {
 }
 
 // recorder is the test's testing.TB but records a failure instead of
-// failing the test, so that Check's own failures can be tested.
+// failing the test, so that the checks' own failures can be tested.
 type recorder struct {
 	testing.TB
 	mu     sync.Mutex
@@ -80,13 +80,13 @@ func (r *recorder) FailNow() {
 	runtime.Goexit()
 }
 
-// run runs Check on a recorder, in its own goroutine as FailNow ends it.
+// run runs Pages on a recorder, in its own goroutine as FailNow ends it.
 func run(t *testing.T, list func(page.Request) (page.Result[item], error), want []item) *recorder {
 	r := &recorder{TB: t}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		Check(r, list, want, itemAt)
+		Pages(r, list, want, itemAt)
 	}()
 	<-done
 	return r
@@ -105,7 +105,7 @@ func TestSort(t *testing.T) {
 	require.Equal(t, want, got)
 }
 
-func TestCheckPassesCorrectLists(t *testing.T) {
+func TestPagesPassesCorrectLists(t *testing.T) {
 	for _, n := range []int{0, 1, 2, 3, 4, 12, page.DefaultLimit, page.DefaultLimit + 3} {
 		t.Run(fmt.Sprint("n=", n), func(t *testing.T) {
 			all := items(n)
@@ -115,7 +115,7 @@ func TestCheckPassesCorrectLists(t *testing.T) {
 	}
 }
 
-func TestCheckCatches(t *testing.T) {
+func TestPagesCatches(t *testing.T) {
 	all := items(12)
 	correct := lister(all)
 	cases := []struct {
