@@ -153,13 +153,7 @@ func TestPostgresStoreOutage(t *testing.T) {
 				"Delete": func() error { return s.Delete(ctx, ids.New(ids.Project)) },
 				"List":   func() error { _, err := s.List(ctx, owner, page.Request{}); return err },
 			}
-			for name, call := range calls {
-				err := call()
-				require.ErrorIs(t, err, derrors.ErrUnavailable, "%s: %v", name, err)
-				var ue *derrors.UnavailableError
-				require.ErrorAs(t, err, &ue)
-				require.Equal(t, "postgres", ue.Service)
-			}
+			pgtest.RequireOutage(t, calls)
 			proxy.Up()
 			got, err := s.Get(ctx, p.ID)
 			require.NoError(t, err, "the store recovers by itself")

@@ -92,7 +92,7 @@ func TestPostgresStoreOutage(t *testing.T) {
 	require.NoError(t, s.Create(ctx, r))
 
 	proxy.Down()
-	for name, call := range map[string]func() error{
+	pgtest.RequireOutage(t, map[string]func() error{
 		"Create": func() error {
 			q := *r
 			q.ID = ids.New(ids.Repository)
@@ -105,13 +105,7 @@ func TestPostgresStoreOutage(t *testing.T) {
 		},
 		"Delete": func() error { return s.Delete(ctx, ids.New(ids.Repository)) },
 		"List":   func() error { _, err := s.List(ctx, pid, page.Request{}); return err },
-	} {
-		err := call()
-		require.ErrorIs(t, err, derrors.ErrUnavailable, "%s: %v", name, err)
-		var ue *derrors.UnavailableError
-		require.ErrorAs(t, err, &ue)
-		require.Equal(t, "postgres", ue.Service)
-	}
+	})
 	proxy.Up()
 	got, err := s.Get(ctx, r.ID)
 	require.NoError(t, err, "the store recovers by itself")
