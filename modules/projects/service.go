@@ -70,10 +70,15 @@ func (s *Service) Get(ctx context.Context, caller auth.Principal, id string) (*P
 	if err != nil {
 		return nil, err
 	}
-	if p.OwnerID != caller.ID && !caller.IsOperator() {
+	if !visible(caller, p) {
 		return nil, apierror.NotFound("project", id)
 	}
 	return p, nil
+}
+
+// visible reports whether caller may see p: its owner, operators and root.
+func visible(caller auth.Principal, p *Project) bool {
+	return p.OwnerID == caller.ID || caller.IsOperator()
 }
 
 // checkWrite allows the owner and root to change a project; an operator who
@@ -90,10 +95,15 @@ func (s *Service) Update(ctx context.Context, caller auth.Principal, id string, 
 	if fields := checkFields(ch.Name, ch.Description); len(fields) > 0 {
 		return nil, apierror.Validation(fields...)
 	}
-	if _, err := s.Get(ctx, caller, id); err != nil {
-		return nil, err
+	if !ids.Valid(ids.Project, id) {
+		return nil, apierror.NotFound("project", id)
 	}
+	// Visibility and the right to change are checked on the record the
+	// update locks: one read, and no window between check and write.
 	p, err := s.store.Update(ctx, id, func(p *Project) error {
+		if !visible(caller, p) {
+			return apierror.NotFound("project", id)
+		}
 		if err := checkWrite(caller, p); err != nil {
 			return err
 		}
