@@ -4,13 +4,13 @@ import (
 	"context"
 
 	"github.com/slipwayhq/slipway/platform/access"
-	"github.com/slipwayhq/slipway/platform/auth"
+	"github.com/slipwayhq/slipway/platform/identity"
 )
 
 var _ access.Projects = (*Service)(nil)
 
 // VisibleProject implements access.Projects.
-func (s *Service) VisibleProject(ctx context.Context, caller auth.Principal, id string) (string, error) {
+func (s *Service) VisibleProject(ctx context.Context, caller identity.Principal, id string) (string, error) {
 	p, err := s.Get(ctx, caller, id)
 	if err != nil {
 		return "", err
@@ -19,7 +19,7 @@ func (s *Service) VisibleProject(ctx context.Context, caller auth.Principal, id 
 }
 
 // WritableProject implements access.Projects.
-func (s *Service) WritableProject(ctx context.Context, caller auth.Principal, id string) (string, error) {
+func (s *Service) WritableProject(ctx context.Context, caller identity.Principal, id string) (string, error) {
 	p, err := s.Get(ctx, caller, id)
 	if err != nil {
 		return "", err

@@ -6,7 +6,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/slipwayhq/slipway/platform/auth"
 	"github.com/slipwayhq/slipway/platform/httpserver"
 )
 
@@ -81,7 +80,7 @@ func (r *Routes) create(c *fiber.Ctx) error {
 	if err := httpserver.Decode(c, &req); err != nil {
 		return err
 	}
-	p, err := r.svc.Create(c.UserContext(), auth.FromCtx(c), req.Name, req.Description)
+	p, err := r.svc.Create(c.UserContext(), httpserver.Caller(c), req.Name, req.Description)
 	if err != nil {
 		return err
 	}
@@ -97,7 +96,7 @@ func (r *Routes) list(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	res, err := r.svc.List(c.UserContext(), auth.FromCtx(c), all, req)
+	res, err := r.svc.List(c.UserContext(), httpserver.Caller(c), all, req)
 	if err != nil {
 		return err
 	}
@@ -105,7 +104,7 @@ func (r *Routes) list(c *fiber.Ctx) error {
 }
 
 func (r *Routes) get(c *fiber.Ctx) error {
-	p, err := r.svc.Get(c.UserContext(), auth.FromCtx(c), c.Params("project_id"))
+	p, err := r.svc.Get(c.UserContext(), httpserver.Caller(c), c.Params("project_id"))
 	if err != nil {
 		return err
 	}
@@ -117,7 +116,7 @@ func (r *Routes) update(c *fiber.Ctx) error {
 	if err := httpserver.Decode(c, &req); err != nil {
 		return err
 	}
-	p, err := r.svc.Update(c.UserContext(), auth.FromCtx(c), c.Params("project_id"),
+	p, err := r.svc.Update(c.UserContext(), httpserver.Caller(c), c.Params("project_id"),
 		Changes{Name: req.Name, Description: req.Description})
 	if err != nil {
 		return err
@@ -126,7 +125,7 @@ func (r *Routes) update(c *fiber.Ctx) error {
 }
 
 func (r *Routes) delete(c *fiber.Ctx) error {
-	if err := r.svc.Delete(c.UserContext(), auth.FromCtx(c), c.Params("project_id")); err != nil {
+	if err := r.svc.Delete(c.UserContext(), httpserver.Caller(c), c.Params("project_id")); err != nil {
 		return err
 	}
 	return c.SendStatus(http.StatusNoContent)

@@ -5,9 +5,8 @@ import (
 	"errors"
 	"time"
 
-	"github.com/slipwayhq/slipway/platform/apierror"
-	"github.com/slipwayhq/slipway/platform/auth"
 	"github.com/slipwayhq/slipway/platform/derrors"
+	"github.com/slipwayhq/slipway/platform/identity"
 	"github.com/slipwayhq/slipway/platform/ids"
 	"github.com/slipwayhq/slipway/platform/storage/page"
 )
@@ -30,9 +29,9 @@ type Changes struct {
 }
 
 // Create makes a project owned by the caller.
-func (s *Service) Create(ctx context.Context, caller auth.Principal, name, description string) (*Project, error) {
+func (s *Service) Create(ctx context.Context, caller identity.Principal, name, description string) (*Project, error) {
 	if fields := checkFields(&name, &description); len(fields) > 0 {
-		return nil, apierror.Validation(fields...)
+		return nil, derrors.Validation(fields...)
 	}
 	now := s.now()
 	p := &Project{ID: ids.New(ids.Project), OwnerID: caller.ID, Name: name, Description: description,
@@ -43,66 +42,66 @@ func (s *Service) Create(ctx context.Context, caller auth.Principal, name, descr
 	return p, nil
 }
 
-func checkFields(name, description *string) []apierror.FieldError {
-	var f []apierror.FieldError
+func checkFields(name, description *string) []derrors.FieldError {
+	var f []derrors.FieldError
 	if name != nil {
 		if r := checkName(*name); r != "" {
-			f = append(f, apierror.FieldError{Field: "name", Reason: r})
+			f = append(f, derrors.FieldError{Field: "name", Reason: r})
 		}
 	}
 	if description != nil {
 		if r := checkDescription(*description); r != "" {
-			f = append(f, apierror.FieldError{Field: "description", Reason: r})
+			f = append(f, derrors.FieldError{Field: "description", Reason: r})
 		}
 	}
 	return f
 }
 
 // Get returns a project the caller may see; anyone else's is not found.
-func (s *Service) Get(ctx context.Context, caller auth.Principal, id string) (*Project, error) {
+func (s *Service) Get(ctx context.Context, caller identity.Principal, id string) (*Project, error) {
 	if !ids.Valid(ids.Project, id) {
-		return nil, apierror.NotFound("project", id)
+		return nil, derrors.NotFound("project", id)
 	}
 	p, err := s.store.Get(ctx, id)
 	if errors.Is(err, derrors.ErrNotFound) {
-		return nil, apierror.NotFound("project", id)
+		return nil, derrors.NotFound("project", id)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if !visible(caller, p) {
-		return nil, apierror.NotFound("project", id)
+		return nil, derrors.NotFound("project", id)
 	}
 	return p, nil
 }
 
 // visible reports whether caller may see p: its owner, operators and root.
-func visible(caller auth.Principal, p *Project) bool {
+func visible(caller identity.Principal, p *Project) bool {
 	return p.OwnerID == caller.ID || caller.IsOperator()
 }
 
 // checkWrite allows the owner and root to change a project; an operator who
 // may see it but not own it is told which group it would take.
-func checkWrite(caller auth.Principal, p *Project) error {
-	if p.OwnerID == caller.ID || caller.Has(auth.GroupRoot) {
+func checkWrite(caller identity.Principal, p *Project) error {
+	if p.OwnerID == caller.ID || caller.Has(identity.GroupRoot) {
 		return nil
 	}
-	return apierror.Forbidden(auth.GroupRoot)
+	return derrors.Forbidden(identity.GroupRoot)
 }
 
 // Update changes a project's name or description.
-func (s *Service) Update(ctx context.Context, caller auth.Principal, id string, ch Changes) (*Project, error) {
+func (s *Service) Update(ctx context.Context, caller identity.Principal, id string, ch Changes) (*Project, error) {
 	if fields := checkFields(ch.Name, ch.Description); len(fields) > 0 {
-		return nil, apierror.Validation(fields...)
+		return nil, derrors.Validation(fields...)
 	}
 	if !ids.Valid(ids.Project, id) {
-		return nil, apierror.NotFound("project", id)
+		return nil, derrors.NotFound("project", id)
 	}
 	// Visibility and the right to change are checked on the record the
 	// update locks: one read, and no window between check and write.
 	p, err := s.store.Update(ctx, id, func(p *Project) error {
 		if !visible(caller, p) {
-			return apierror.NotFound("project", id)
+			return derrors.NotFound("project", id)
 		}
 		if err := checkWrite(caller, p); err != nil {
 			return err
@@ -117,13 +116,13 @@ func (s *Service) Update(ctx context.Context, caller auth.Principal, id string, 
 		return nil
 	})
 	if errors.Is(err, derrors.ErrNotFound) {
-		return nil, apierror.NotFound("project", id)
+		return nil, derrors.NotFound("project", id)
 	}
 	return p, err
 }
 
 // Delete removes a project with its repositories and runs.
-func (s *Service) Delete(ctx context.Context, caller auth.Principal, id string) error {
+func (s *Service) Delete(ctx context.Context, caller identity.Principal, id string) error {
 	p, err := s.Get(ctx, caller, id)
 	if err != nil {
 		return err
@@ -133,18 +132,18 @@ func (s *Service) Delete(ctx context.Context, caller auth.Principal, id string) 
 	}
 	err = s.store.Delete(ctx, id)
 	if errors.Is(err, derrors.ErrNotFound) {
-		return apierror.NotFound("project", id)
+		return derrors.NotFound("project", id)
 	}
 	return err
 }
 
 // List pages through the caller's projects, or every project when all is set
 // by an operator.
-func (s *Service) List(ctx context.Context, caller auth.Principal, all bool, req page.Request) (page.Result[Project], error) {
+func (s *Service) List(ctx context.Context, caller identity.Principal, all bool, req page.Request) (page.Result[Project], error) {
 	owner := caller.ID
 	if all {
 		if !caller.IsOperator() {
-			return page.Result[Project]{}, apierror.Forbidden(auth.GroupOperator)
+			return page.Result[Project]{}, derrors.Forbidden(identity.GroupOperator)
 		}
 		owner = ""
 	}

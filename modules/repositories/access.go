@@ -4,13 +4,13 @@ import (
 	"context"
 
 	"github.com/slipwayhq/slipway/platform/access"
-	"github.com/slipwayhq/slipway/platform/auth"
+	"github.com/slipwayhq/slipway/platform/identity"
 )
 
 var _ access.Repositories = (*Service)(nil)
 
 // VisibleRepository implements access.Repositories.
-func (s *Service) VisibleRepository(ctx context.Context, caller auth.Principal, id string) (access.Repository, error) {
+func (s *Service) VisibleRepository(ctx context.Context, caller identity.Principal, id string) (access.Repository, error) {
 	r, owner, err := s.find(ctx, caller, id, false)
 	if err != nil {
 		return access.Repository{}, err
@@ -19,7 +19,7 @@ func (s *Service) VisibleRepository(ctx context.Context, caller auth.Principal, 
 }
 
 // WritableRepository implements access.Repositories.
-func (s *Service) WritableRepository(ctx context.Context, caller auth.Principal, id string) (access.Repository, error) {
+func (s *Service) WritableRepository(ctx context.Context, caller identity.Principal, id string) (access.Repository, error) {
 	r, owner, err := s.find(ctx, caller, id, true)
 	if err != nil {
 		return access.Repository{}, err

@@ -6,7 +6,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/slipwayhq/slipway/platform/auth"
 	"github.com/slipwayhq/slipway/platform/httpserver"
 )
 
@@ -86,7 +85,7 @@ func (r *Routes) create(c *fiber.Ctx) error {
 	if err := httpserver.Decode(c, &req); err != nil {
 		return err
 	}
-	repo, err := r.svc.Create(c.UserContext(), auth.FromCtx(c), c.Params("project_id"),
+	repo, err := r.svc.Create(c.UserContext(), httpserver.Caller(c), c.Params("project_id"),
 		Input{URL: req.URL, Name: req.Name, DefaultBranch: req.DefaultBranch})
 	if err != nil {
 		return err
@@ -99,7 +98,7 @@ func (r *Routes) list(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	res, err := r.svc.List(c.UserContext(), auth.FromCtx(c), c.Params("project_id"), req)
+	res, err := r.svc.List(c.UserContext(), httpserver.Caller(c), c.Params("project_id"), req)
 	if err != nil {
 		return err
 	}
@@ -107,7 +106,7 @@ func (r *Routes) list(c *fiber.Ctx) error {
 }
 
 func (r *Routes) get(c *fiber.Ctx) error {
-	repo, err := r.svc.Get(c.UserContext(), auth.FromCtx(c), c.Params("repository_id"))
+	repo, err := r.svc.Get(c.UserContext(), httpserver.Caller(c), c.Params("repository_id"))
 	if err != nil {
 		return err
 	}
@@ -119,7 +118,7 @@ func (r *Routes) update(c *fiber.Ctx) error {
 	if err := httpserver.Decode(c, &req); err != nil {
 		return err
 	}
-	repo, err := r.svc.Update(c.UserContext(), auth.FromCtx(c), c.Params("repository_id"),
+	repo, err := r.svc.Update(c.UserContext(), httpserver.Caller(c), c.Params("repository_id"),
 		Changes{Name: req.Name, URL: req.URL, DefaultBranch: req.DefaultBranch})
 	if err != nil {
 		return err
@@ -128,7 +127,7 @@ func (r *Routes) update(c *fiber.Ctx) error {
 }
 
 func (r *Routes) delete(c *fiber.Ctx) error {
-	if err := r.svc.Delete(c.UserContext(), auth.FromCtx(c), c.Params("repository_id")); err != nil {
+	if err := r.svc.Delete(c.UserContext(), httpserver.Caller(c), c.Params("repository_id")); err != nil {
 		return err
 	}
 	return c.SendStatus(http.StatusNoContent)

@@ -18,7 +18,8 @@ import (
 	"github.com/slipwayhq/slipway/modules/repositories"
 	"github.com/slipwayhq/slipway/platform/access"
 	"github.com/slipwayhq/slipway/platform/apierror"
-	"github.com/slipwayhq/slipway/platform/auth"
+	"github.com/slipwayhq/slipway/platform/derrors"
+	"github.com/slipwayhq/slipway/platform/identity"
 	"github.com/slipwayhq/slipway/platform/settings"
 	"github.com/slipwayhq/slipway/platform/storage"
 	"github.com/slipwayhq/slipway/platform/storage/jsonstore"
@@ -205,30 +206,28 @@ func TestRepositoryAccess(t *testing.T) {
 	ctx := context.Background()
 	want := access.Repository{ID: id, ProjectID: pid, OwnerID: owner.ID, URL: "https://git.example.org/team/app.git", DefaultBranch: "dev"}
 
-	got, err := repos.WritableRepository(ctx, auth.Principal{ID: owner.ID}, id)
+	got, err := repos.WritableRepository(ctx, identity.Principal{ID: owner.ID}, id)
 	require.NoError(t, err)
 	require.Equal(t, want, got)
-	got, err = repos.VisibleRepository(ctx, auth.Principal{ID: operator.ID, Groups: []string{auth.GroupOperator}}, id)
+	got, err = repos.VisibleRepository(ctx, identity.Principal{ID: operator.ID, Groups: []string{identity.GroupOperator}}, id)
 	require.NoError(t, err)
 	require.Equal(t, want, got, "OwnerID is the project's owner, not the caller")
-	_, err = repos.WritableRepository(ctx, auth.Principal{ID: operator.ID, Groups: []string{auth.GroupOperator}}, id)
+	_, err = repos.WritableRepository(ctx, identity.Principal{ID: operator.ID, Groups: []string{identity.GroupOperator}}, id)
 	requireStatus(t, err, http.StatusForbidden)
-	_, err = repos.VisibleRepository(ctx, auth.Principal{ID: stranger.ID}, id)
+	_, err = repos.VisibleRepository(ctx, identity.Principal{ID: stranger.ID}, id)
 	requireStatus(t, err, http.StatusNotFound)
-	got, err = repos.VisibleRepository(ctx, auth.Principal{ID: "system:runs", Groups: []string{auth.GroupRoot}}, id)
+	got, err = repos.VisibleRepository(ctx, identity.Principal{ID: "system:runs", Groups: []string{identity.GroupRoot}}, id)
 	require.NoError(t, err, "a system principal with root sees every repository")
 	require.Equal(t, want, got)
 
 	require.Equal(t, http.StatusNoContent, a.Delete("/v1/projects/"+pid, owner.Token).Status)
-	_, err = repos.VisibleRepository(ctx, auth.Principal{ID: owner.ID}, id)
+	_, err = repos.VisibleRepository(ctx, identity.Principal{ID: owner.ID}, id)
 	requireStatus(t, err, http.StatusNotFound)
 }
 
 func requireStatus(t *testing.T, err error, status int) {
 	t.Helper()
-	var ae *apierror.Error
-	require.ErrorAs(t, err, &ae)
-	require.Equal(t, status, ae.Status, "%v", err)
+	require.Equal(t, status, apierror.Status(derrors.KindOf(err)), "%v", err)
 }
 
 // staticResolver answers lookups from a table, so API tests need no DNS:
@@ -377,7 +376,7 @@ func requireFieldError(t *testing.T, res *apptest.Response, field, reason string
 	var env struct {
 		Error struct {
 			Details struct {
-				Fields []apierror.FieldError `json:"fields"`
+				Fields []derrors.FieldError `json:"fields"`
 			} `json:"details"`
 		} `json:"error"`
 	}

@@ -3,13 +3,11 @@ package repositories
 import (
 	"context"
 	"errors"
-	"net/http"
 	"time"
 
 	"github.com/slipwayhq/slipway/platform/access"
-	"github.com/slipwayhq/slipway/platform/apierror"
-	"github.com/slipwayhq/slipway/platform/auth"
 	"github.com/slipwayhq/slipway/platform/derrors"
+	"github.com/slipwayhq/slipway/platform/identity"
 	"github.com/slipwayhq/slipway/platform/ids"
 	"github.com/slipwayhq/slipway/platform/storage/page"
 )
@@ -46,34 +44,34 @@ type Changes struct {
 }
 
 // Create adds a repository to a project the caller may change.
-func (s *Service) Create(ctx context.Context, caller auth.Principal, projectID string, in Input) (*Repository, error) {
-	var fields []apierror.FieldError
+func (s *Service) Create(ctx context.Context, caller identity.Principal, projectID string, in Input) (*Repository, error) {
+	var fields []derrors.FieldError
 	target, reason := s.checkURLSyntax(in.URL)
 	if reason != "" {
-		fields = append(fields, apierror.FieldError{Field: "url", Reason: reason})
+		fields = append(fields, derrors.FieldError{Field: "url", Reason: reason})
 	}
 	var name string
 	switch {
 	case in.Name != nil:
 		name = *in.Name
 		if r := checkName(name); r != "" {
-			fields = append(fields, apierror.FieldError{Field: "name", Reason: r})
+			fields = append(fields, derrors.FieldError{Field: "name", Reason: r})
 		}
 	case reason == "":
 		name = nameFromURL(target)
 		if r := checkName(name); r != "" {
-			fields = append(fields, apierror.FieldError{Field: "name",
+			fields = append(fields, derrors.FieldError{Field: "name",
 				Reason: "could not be taken from the url (it " + r + "); send a name"})
 		}
 	}
 	if r := checkBranch(in.DefaultBranch); r != "" {
-		fields = append(fields, apierror.FieldError{Field: "default_branch", Reason: r})
+		fields = append(fields, derrors.FieldError{Field: "default_branch", Reason: r})
 	}
 	if len(fields) > 0 {
-		return nil, apierror.Validation(fields...)
+		return nil, derrors.Validation(fields...)
 	}
 	if !ids.Valid(ids.Project, projectID) {
-		return nil, apierror.NotFound("project", projectID)
+		return nil, derrors.NotFound("project", projectID)
 	}
 	if _, err := s.projects.WritableProject(ctx, caller, projectID); err != nil {
 		return nil, err
@@ -87,7 +85,7 @@ func (s *Service) Create(ctx context.Context, caller auth.Principal, projectID s
 	err := s.store.Create(ctx, r)
 	if errors.Is(err, derrors.ErrConflict) && !isIDConflict(err) {
 		// PostgreSQL's foreign key: the project was deleted meanwhile.
-		return nil, apierror.NotFound("project", projectID).WithCause(err)
+		return nil, derrors.NotFound("project", projectID).WithCause(err)
 	}
 	if err != nil {
 		return nil, err
@@ -96,7 +94,7 @@ func (s *Service) Create(ctx context.Context, caller auth.Principal, projectID s
 	// above and the insert would leave this repository behind, so look again
 	// (a deletion after the insert cascades to it).
 	if _, err := s.projects.VisibleProject(ctx, caller, projectID); err != nil {
-		if isNotFound(err) {
+		if errors.Is(err, derrors.ErrNotFound) {
 			if err := s.store.Delete(ctx, r.ID); err != nil && !errors.Is(err, derrors.ErrNotFound) {
 				return nil, err
 			}
@@ -129,33 +127,33 @@ func (s *Service) checkHost(ctx context.Context, target remote) error {
 	err := s.urls.checkHost(ctx, target.host)
 	var ue *URLError
 	if errors.As(err, &ue) {
-		return apierror.InvalidField("url", ue.Reason)
+		return derrors.InvalidField("url", ue.Reason)
 	}
 	return err
 }
 
 // CheckURL reports whether rawURL may be cloned now under the configured
-// policy: nil, an apierror validation error on "url", or an outage of DNS.
+// policy: nil, a derrors validation error on "url", or an outage of DNS.
 // The runs module can call it right before cloning, as a host may resolve
 // elsewhere by then.
 func (s *Service) CheckURL(ctx context.Context, rawURL string) error {
 	err := s.urls.Check(ctx, rawURL)
 	var ue *URLError
 	if errors.As(err, &ue) {
-		return apierror.InvalidField("url", ue.Reason)
+		return derrors.InvalidField("url", ue.Reason)
 	}
 	return err
 }
 
 // find returns a repository whose project the caller may see (write: may
 // change), with the project's owner; anyone else gets not found.
-func (s *Service) find(ctx context.Context, caller auth.Principal, id string, write bool) (*Repository, string, error) {
+func (s *Service) find(ctx context.Context, caller identity.Principal, id string, write bool) (*Repository, string, error) {
 	if !ids.Valid(ids.Repository, id) {
-		return nil, "", apierror.NotFound("repository", id)
+		return nil, "", derrors.NotFound("repository", id)
 	}
 	r, err := s.store.Get(ctx, id)
 	if errors.Is(err, derrors.ErrNotFound) {
-		return nil, "", apierror.NotFound("repository", id)
+		return nil, "", derrors.NotFound("repository", id)
 	}
 	if err != nil {
 		return nil, "", err
@@ -165,9 +163,9 @@ func (s *Service) find(ctx context.Context, caller auth.Principal, id string, wr
 		check = s.projects.WritableProject
 	}
 	owner, err := check(ctx, caller, r.ProjectID)
-	if isNotFound(err) {
+	if errors.Is(err, derrors.ErrNotFound) {
 		// Not the project's id: the caller asked for a repository.
-		return nil, "", apierror.NotFound("repository", id)
+		return nil, "", derrors.NotFound("repository", id)
 	}
 	if err != nil {
 		return nil, "", err
@@ -175,22 +173,16 @@ func (s *Service) find(ctx context.Context, caller auth.Principal, id string, wr
 	return r, owner, nil
 }
 
-// isNotFound matches an API 404 and a store's ErrNotFound.
-func isNotFound(err error) bool {
-	var ae *apierror.Error
-	return errors.Is(err, derrors.ErrNotFound) || (errors.As(err, &ae) && ae.Status == http.StatusNotFound)
-}
-
 // Get returns a repository the caller may see.
-func (s *Service) Get(ctx context.Context, caller auth.Principal, id string) (*Repository, error) {
+func (s *Service) Get(ctx context.Context, caller identity.Principal, id string) (*Repository, error) {
 	r, _, err := s.find(ctx, caller, id, false)
 	return r, err
 }
 
 // List pages through the repositories of a project the caller may see.
-func (s *Service) List(ctx context.Context, caller auth.Principal, projectID string, req page.Request) (page.Result[Repository], error) {
+func (s *Service) List(ctx context.Context, caller identity.Principal, projectID string, req page.Request) (page.Result[Repository], error) {
 	if !ids.Valid(ids.Project, projectID) {
-		return page.Result[Repository]{}, apierror.NotFound("project", projectID)
+		return page.Result[Repository]{}, derrors.NotFound("project", projectID)
 	}
 	if _, err := s.projects.VisibleProject(ctx, caller, projectID); err != nil {
 		return page.Result[Repository]{}, err
@@ -199,27 +191,27 @@ func (s *Service) List(ctx context.Context, caller auth.Principal, projectID str
 }
 
 // Update changes a repository's name, URL or default branch.
-func (s *Service) Update(ctx context.Context, caller auth.Principal, id string, ch Changes) (*Repository, error) {
-	var fields []apierror.FieldError
+func (s *Service) Update(ctx context.Context, caller identity.Principal, id string, ch Changes) (*Repository, error) {
+	var fields []derrors.FieldError
 	var target remote
 	if ch.URL != nil {
 		var reason string
 		if target, reason = s.checkURLSyntax(*ch.URL); reason != "" {
-			fields = append(fields, apierror.FieldError{Field: "url", Reason: reason})
+			fields = append(fields, derrors.FieldError{Field: "url", Reason: reason})
 		}
 	}
 	if ch.Name != nil {
 		if r := checkName(*ch.Name); r != "" {
-			fields = append(fields, apierror.FieldError{Field: "name", Reason: r})
+			fields = append(fields, derrors.FieldError{Field: "name", Reason: r})
 		}
 	}
 	if ch.DefaultBranch != nil {
 		if r := checkBranch(*ch.DefaultBranch); r != "" {
-			fields = append(fields, apierror.FieldError{Field: "default_branch", Reason: r})
+			fields = append(fields, derrors.FieldError{Field: "default_branch", Reason: r})
 		}
 	}
 	if len(fields) > 0 {
-		return nil, apierror.Validation(fields...)
+		return nil, derrors.Validation(fields...)
 	}
 	if _, _, err := s.find(ctx, caller, id, true); err != nil {
 		return nil, err
@@ -243,7 +235,7 @@ func (s *Service) Update(ctx context.Context, caller auth.Principal, id string, 
 		return nil
 	})
 	if errors.Is(err, derrors.ErrNotFound) {
-		return nil, apierror.NotFound("repository", id)
+		return nil, derrors.NotFound("repository", id)
 	}
 	return r, err
 }
@@ -251,13 +243,13 @@ func (s *Service) Update(ctx context.Context, caller auth.Principal, id string, 
 // Delete removes a repository of a project the caller may change. Its runs
 // go with it: PostgreSQL's foreign keys delete them, and on the JSON store
 // the runs module sweeps runs whose repository no longer exists.
-func (s *Service) Delete(ctx context.Context, caller auth.Principal, id string) error {
+func (s *Service) Delete(ctx context.Context, caller identity.Principal, id string) error {
 	if _, _, err := s.find(ctx, caller, id, true); err != nil {
 		return err
 	}
 	err := s.store.Delete(ctx, id)
 	if errors.Is(err, derrors.ErrNotFound) {
-		return apierror.NotFound("repository", id)
+		return derrors.NotFound("repository", id)
 	}
 	return err
 }

@@ -2,13 +2,12 @@ package repositories
 
 import (
 	"context"
-	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/slipwayhq/slipway/platform/apierror"
-	"github.com/slipwayhq/slipway/platform/auth"
+	"github.com/slipwayhq/slipway/platform/derrors"
+	"github.com/slipwayhq/slipway/platform/identity"
 	"github.com/slipwayhq/slipway/platform/ids"
 	"github.com/slipwayhq/slipway/platform/storage/jsonstore"
 	"github.com/slipwayhq/slipway/platform/storage/page"
@@ -18,11 +17,11 @@ import (
 // the project was deleted while a repository was being added to it.
 type vanishingProjects struct{ owner string }
 
-func (v vanishingProjects) VisibleProject(_ context.Context, _ auth.Principal, id string) (string, error) {
-	return "", apierror.NotFound("project", id)
+func (v vanishingProjects) VisibleProject(_ context.Context, _ identity.Principal, id string) (string, error) {
+	return "", derrors.NotFound("project", id)
 }
 
-func (v vanishingProjects) WritableProject(context.Context, auth.Principal, string) (string, error) {
+func (v vanishingProjects) WritableProject(context.Context, identity.Principal, string) (string, error) {
 	return v.owner, nil
 }
 
@@ -39,10 +38,10 @@ func TestCreateRaceWithProjectDelete(t *testing.T) {
 	svc := NewService(store, vanishingProjects{owner: owner}, &URLPolicy{AllowPrivate: true})
 	pid := ids.New(ids.Project)
 
-	_, err = svc.Create(context.Background(), auth.Principal{ID: owner}, pid, Input{URL: "https://h.example/a/b"})
-	var ae *apierror.Error
+	_, err = svc.Create(context.Background(), identity.Principal{ID: owner}, pid, Input{URL: "https://h.example/a/b"})
+	var ae *derrors.Error
 	require.ErrorAs(t, err, &ae)
-	require.Equal(t, http.StatusNotFound, ae.Status)
+	require.Equal(t, derrors.CodeNotFound, ae.Code)
 	require.Contains(t, ae.Message, pid)
 	res, err := store.List(context.Background(), pid, page.Request{})
 	require.NoError(t, err)
@@ -56,10 +55,10 @@ func TestServiceCheckURL(t *testing.T) {
 	require.NoError(t, svc.CheckURL(context.Background(), "https://93.184.216.34/a/b"))
 	for _, bad := range []string{"https://10.0.0.1/a/b", "file:///srv/x", "https://u:p@93.184.216.34/a/b"} {
 		err := svc.CheckURL(context.Background(), bad)
-		var ae *apierror.Error
+		var ae *derrors.Error
 		require.ErrorAs(t, err, &ae, bad)
-		require.Equal(t, http.StatusUnprocessableEntity, ae.Status)
-		require.Equal(t, []apierror.FieldError{{Field: "url", Reason: ae.Details["fields"].([]apierror.FieldError)[0].Reason}},
+		require.Equal(t, derrors.CodeValidation, ae.Code)
+		require.Equal(t, []derrors.FieldError{{Field: "url", Reason: ae.Details["fields"].([]derrors.FieldError)[0].Reason}},
 			ae.Details["fields"])
 		require.NotContains(t, ae.Message, "u:p")
 	}

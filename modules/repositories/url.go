@@ -12,6 +12,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"go.uber.org/fx"
+
 	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/settings"
 	"github.com/slipwayhq/slipway/platform/workspace"
@@ -37,9 +39,7 @@ func refused(format string, args ...any) error {
 }
 
 // Resolver looks host names up; *net.Resolver is one.
-type Resolver interface {
-	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
-}
+type Resolver = workspace.Resolver
 
 // URLPolicy decides which repository URLs may be stored and cloned:
 //
@@ -69,9 +69,18 @@ type URLPolicy struct {
 	LookupTimeout time.Duration
 }
 
+// URLPolicyParams are the policy's dependencies. A test may supply a
+// workspace.Resolver to play a hostile name server.
+type URLPolicyParams struct {
+	fx.In
+	Settings *settings.Settings
+	Resolver workspace.Resolver `optional:"true"`
+}
+
 // NewURLPolicy builds the policy of the settings' runs section.
-func NewURLPolicy(s *settings.Settings) *URLPolicy {
-	return &URLPolicy{AllowFile: s.Runs.AllowFileURLs, AllowPrivate: s.Runs.AllowPrivateHosts}
+func NewURLPolicy(p URLPolicyParams) *URLPolicy {
+	return &URLPolicy{AllowFile: p.Settings.Runs.AllowFileURLs, AllowPrivate: p.Settings.Runs.AllowPrivateHosts,
+		Resolver: p.Resolver}
 }
 
 // Check reports whether rawURL may be stored and cloned: nil, a *URLError

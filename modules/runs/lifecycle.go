@@ -329,7 +329,7 @@ func (w *Worker) sweepOrphans(ctx context.Context) error {
 	}
 	for _, id := range repos {
 		_, err := w.repos.VisibleRepository(ctx, systemPrincipal, id)
-		if !isNotFound(err) {
+		if !errors.Is(err, derrors.ErrNotFound) {
 			continue
 		}
 		n, err := w.store.DeleteRepositoryRuns(ctx, id)

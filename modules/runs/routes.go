@@ -11,8 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 
-	"github.com/slipwayhq/slipway/platform/apierror"
-	"github.com/slipwayhq/slipway/platform/auth"
+	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/httpserver"
 )
 
@@ -139,7 +138,7 @@ func (r *Routes) create(c *fiber.Ctx) error {
 	if err := httpserver.Decode(c, &req); err != nil {
 		return err
 	}
-	run, replayed, err := r.svc.Create(c.UserContext(), auth.FromCtx(c), CreateInput{
+	run, replayed, err := r.svc.Create(c.UserContext(), httpserver.Caller(c), CreateInput{
 		RepositoryID: c.Params("repository_id"), Prompt: req.Prompt, Branch: req.Branch,
 		TimeoutSeconds: req.TimeoutSeconds, IdempotencyKey: c.Get(HeaderIdempotencyKey),
 	})
@@ -162,7 +161,7 @@ func (r *Routes) list(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	res, err := r.svc.List(c.UserContext(), auth.FromCtx(c), ListInput{All: all, ProjectID: c.Query("project_id"),
+	res, err := r.svc.List(c.UserContext(), httpserver.Caller(c), ListInput{All: all, ProjectID: c.Query("project_id"),
 		RepositoryID: c.Query("repository_id"), Status: c.Query("status"), Page: req})
 	if err != nil {
 		return err
@@ -171,7 +170,7 @@ func (r *Routes) list(c *fiber.Ctx) error {
 }
 
 func (r *Routes) get(c *fiber.Ctx) error {
-	run, err := r.svc.Get(c.UserContext(), auth.FromCtx(c), c.Params("run_id"))
+	run, err := r.svc.Get(c.UserContext(), httpserver.Caller(c), c.Params("run_id"))
 	if err != nil {
 		return err
 	}
@@ -179,7 +178,7 @@ func (r *Routes) get(c *fiber.Ctx) error {
 }
 
 func (r *Routes) cancel(c *fiber.Ctx) error {
-	run, err := r.svc.Cancel(c.UserContext(), auth.FromCtx(c), c.Params("run_id"))
+	run, err := r.svc.Cancel(c.UserContext(), httpserver.Caller(c), c.Params("run_id"))
 	if err != nil {
 		return err
 	}
@@ -192,7 +191,7 @@ func (r *Routes) logs(c *fiber.Ctx) error {
 		return err
 	}
 	id := c.Params("run_id")
-	caller := auth.FromCtx(c)
+	caller := httpserver.Caller(c)
 	if !follow {
 		_, b, err := r.svc.Log(c.UserContext(), caller, id)
 		if err != nil {
@@ -208,7 +207,7 @@ func (r *Routes) logs(c *fiber.Ctx) error {
 	if raw := c.Get("Last-Event-ID"); raw != "" {
 		n, err := strconv.ParseInt(raw, 10, 64)
 		if err != nil || n < 0 {
-			return apierror.InvalidField("Last-Event-ID", "must be an event id this stream sent")
+			return derrors.InvalidField("Last-Event-ID", "must be an event id this stream sent")
 		}
 		from = n
 	}
@@ -243,7 +242,7 @@ func (r *Routes) logs(c *fiber.Ctx) error {
 }
 
 func (r *Routes) patch(c *fiber.Ctx) error {
-	b, err := r.svc.Patch(c.UserContext(), auth.FromCtx(c), c.Params("run_id"))
+	b, err := r.svc.Patch(c.UserContext(), httpserver.Caller(c), c.Params("run_id"))
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,10 +16,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/slipwayhq/slipway/platform/access"
-	"github.com/slipwayhq/slipway/platform/apierror"
-	"github.com/slipwayhq/slipway/platform/auth"
 	"github.com/slipwayhq/slipway/platform/containers"
 	"github.com/slipwayhq/slipway/platform/derrors"
+	"github.com/slipwayhq/slipway/platform/identity"
 	"github.com/slipwayhq/slipway/platform/ids"
 	"github.com/slipwayhq/slipway/platform/queue"
 	"github.com/slipwayhq/slipway/platform/settings"
@@ -68,7 +66,7 @@ func DefaultTuning() Tuning {
 
 // systemPrincipal is how the worker looks repositories up: not a user, so
 // it needs root's view of every repository.
-var systemPrincipal = auth.Principal{ID: "system:runs", Groups: []string{auth.GroupRoot}}
+var systemPrincipal = identity.Principal{ID: "system:runs", Groups: []string{identity.GroupRoot}}
 
 // Service holds the rules of runs: ownership, validation, quota and
 // idempotency, cancellation, and reading logs and patches.
@@ -136,31 +134,31 @@ func (in CreateInput) requestHash() string {
 
 // Create queues a run on a repository the caller may change. replayed is
 // true when the Idempotency-Key named a run made earlier with the same body.
-func (s *Service) Create(ctx context.Context, caller auth.Principal, in CreateInput) (run *Run, replayed bool, err error) {
-	var fields []apierror.FieldError
+func (s *Service) Create(ctx context.Context, caller identity.Principal, in CreateInput) (run *Run, replayed bool, err error) {
+	var fields []derrors.FieldError
 	if r := checkPrompt(in.Prompt); r != "" {
-		fields = append(fields, apierror.FieldError{Field: "prompt", Reason: r})
+		fields = append(fields, derrors.FieldError{Field: "prompt", Reason: r})
 	}
 	if r := checkBranch(in.Branch); r != "" {
-		fields = append(fields, apierror.FieldError{Field: "branch", Reason: r})
+		fields = append(fields, derrors.FieldError{Field: "branch", Reason: r})
 	}
 	maxSecs := int(s.cfg.MaxTimeout / time.Second)
 	timeout := int(s.cfg.DefaultTimeout / time.Second)
 	if in.TimeoutSeconds != nil {
 		timeout = *in.TimeoutSeconds
 		if timeout < 1 || timeout > maxSecs {
-			fields = append(fields, apierror.FieldError{Field: "timeout_seconds",
+			fields = append(fields, derrors.FieldError{Field: "timeout_seconds",
 				Reason: fmt.Sprintf("must be from 1 to %d", maxSecs)})
 		}
 	}
 	if r := checkIdempotencyKey(in.IdempotencyKey); r != "" {
-		fields = append(fields, apierror.FieldError{Field: "Idempotency-Key", Reason: r})
+		fields = append(fields, derrors.FieldError{Field: "Idempotency-Key", Reason: r})
 	}
 	if len(fields) > 0 {
-		return nil, false, apierror.Validation(fields...)
+		return nil, false, derrors.Validation(fields...)
 	}
 	if !ids.Valid(ids.Repository, in.RepositoryID) {
-		return nil, false, apierror.NotFound("repository", in.RepositoryID)
+		return nil, false, derrors.NotFound("repository", in.RepositoryID)
 	}
 	repo, err := s.repos.WritableRepository(ctx, caller, in.RepositoryID)
 	if err != nil {
@@ -168,7 +166,7 @@ func (s *Service) Create(ctx context.Context, caller auth.Principal, in CreateIn
 	}
 	if s.cfg.Execute { // an API-only instance leaves Docker to the workers
 		if err := s.docker.available(ctx); err != nil {
-			return nil, false, apierror.Unavailable("docker", err)
+			return nil, false, derrors.Unavailable("docker", err)
 		}
 	}
 	branch := in.Branch
@@ -186,14 +184,14 @@ func (s *Service) Create(ctx context.Context, caller auth.Principal, in CreateIn
 	existing, err := s.store.Create(ctx, run, s.cfg.MaxActivePerUser)
 	switch {
 	case errors.Is(err, ErrQuotaExceeded):
-		return nil, false, apierror.TooManyRequests(apierror.CodeQuotaExceeded,
+		return nil, false, derrors.TooMany(derrors.CodeQuotaExceeded,
 			fmt.Sprintf("you already have %d active runs; wait for one to finish", s.cfg.MaxActivePerUser),
 			s.tuning.QuotaRetryAfter).WithDetail("limit", s.cfg.MaxActivePerUser)
 	case err != nil:
 		return nil, false, err
 	case existing != nil:
 		if existing.RequestHash != run.RequestHash {
-			return nil, false, apierror.Conflict(apierror.CodeConflict,
+			return nil, false, derrors.New(derrors.CodeConflict,
 				"this Idempotency-Key was used for a different request").WithDetail("run_id", existing.ID)
 		}
 		return existing, true, nil
@@ -211,33 +209,27 @@ func (s *Service) Create(ctx context.Context, caller auth.Principal, in CreateIn
 
 // Get returns a run the caller may see: their own, or any for an operator.
 // A run of a repository that no longer exists is gone too.
-func (s *Service) Get(ctx context.Context, caller auth.Principal, id string) (*Run, error) {
+func (s *Service) Get(ctx context.Context, caller identity.Principal, id string) (*Run, error) {
 	if !ids.Valid(ids.Run, id) {
-		return nil, apierror.NotFound("run", id)
+		return nil, derrors.NotFound("run", id)
 	}
 	r, err := s.store.Get(ctx, id)
 	if errors.Is(err, derrors.ErrNotFound) {
-		return nil, apierror.NotFound("run", id)
+		return nil, derrors.NotFound("run", id)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if r.OwnerID != caller.ID && !caller.IsOperator() {
-		return nil, apierror.NotFound("run", id)
+		return nil, derrors.NotFound("run", id)
 	}
 	if _, err := s.repos.VisibleRepository(ctx, systemPrincipal, r.RepositoryID); err != nil {
-		if isNotFound(err) {
-			return nil, apierror.NotFound("run", id)
+		if errors.Is(err, derrors.ErrNotFound) {
+			return nil, derrors.NotFound("run", id)
 		}
 		return nil, err
 	}
 	return r, nil
-}
-
-// isNotFound matches a store's ErrNotFound and an API 404.
-func isNotFound(err error) bool {
-	var ae *apierror.Error
-	return errors.Is(err, derrors.ErrNotFound) || (errors.As(err, &ae) && ae.Status == http.StatusNotFound)
 }
 
 // ListInput filters a list of runs.
@@ -251,20 +243,20 @@ type ListInput struct {
 
 // List pages through the caller's runs, or everyone's for an operator
 // asking for all.
-func (s *Service) List(ctx context.Context, caller auth.Principal, in ListInput) (page.Result[Run], error) {
+func (s *Service) List(ctx context.Context, caller identity.Principal, in ListInput) (page.Result[Run], error) {
 	f := Filter{OwnerID: caller.ID, ProjectID: in.ProjectID, RepositoryID: in.RepositoryID, Status: Status(in.Status)}
 	if in.Status != "" && !f.Status.Valid() {
-		return page.Result[Run]{}, apierror.InvalidField("status", "must be one of queued, preparing, running, succeeded, failed, canceled, timed_out, interrupted")
+		return page.Result[Run]{}, derrors.InvalidField("status", "must be one of queued, preparing, running, succeeded, failed, canceled, timed_out, interrupted")
 	}
 	if in.ProjectID != "" && !ids.Valid(ids.Project, in.ProjectID) {
-		return page.Result[Run]{}, apierror.InvalidField("project_id", "is not a project id")
+		return page.Result[Run]{}, derrors.InvalidField("project_id", "is not a project id")
 	}
 	if in.RepositoryID != "" && !ids.Valid(ids.Repository, in.RepositoryID) {
-		return page.Result[Run]{}, apierror.InvalidField("repository_id", "is not a repository id")
+		return page.Result[Run]{}, derrors.InvalidField("repository_id", "is not a repository id")
 	}
 	if in.All {
 		if !caller.IsOperator() {
-			return page.Result[Run]{}, apierror.Forbidden(auth.GroupOperator)
+			return page.Result[Run]{}, derrors.Forbidden(identity.GroupOperator)
 		}
 		f.OwnerID = ""
 	}
@@ -273,14 +265,14 @@ func (s *Service) List(ctx context.Context, caller auth.Principal, in ListInput)
 
 // Cancel stops a run: a queued one at once, an active one by asking the
 // instance that works it. The owner and operators may cancel.
-func (s *Service) Cancel(ctx context.Context, caller auth.Principal, id string) (*Run, error) {
+func (s *Service) Cancel(ctx context.Context, caller identity.Principal, id string) (*Run, error) {
 	if _, err := s.Get(ctx, caller, id); err != nil {
 		return nil, err
 	}
 	r, err := s.store.Update(ctx, id, func(r *Run) error {
 		switch {
 		case r.Status.Terminal():
-			return apierror.Conflict(apierror.CodeRunFinished, fmt.Sprintf("run %s has already finished (%s)", id, r.Status)).
+			return derrors.New(derrors.CodeRunFinished, fmt.Sprintf("run %s has already finished (%s)", id, r.Status)).
 				WithDetail("status", string(r.Status))
 		case r.Status == StatusQueued:
 			now := s.now()
@@ -291,7 +283,7 @@ func (s *Service) Cancel(ctx context.Context, caller auth.Principal, id string) 
 		return nil
 	})
 	if errors.Is(err, derrors.ErrNotFound) {
-		return nil, apierror.NotFound("run", id)
+		return nil, derrors.NotFound("run", id)
 	}
 	if err != nil {
 		return nil, err
@@ -303,7 +295,7 @@ func (s *Service) Cancel(ctx context.Context, caller auth.Principal, id string) 
 }
 
 // Log returns the run's log as stored so far; empty before any output.
-func (s *Service) Log(ctx context.Context, caller auth.Principal, id string) (*Run, []byte, error) {
+func (s *Service) Log(ctx context.Context, caller identity.Principal, id string) (*Run, []byte, error) {
 	r, err := s.Get(ctx, caller, id)
 	if err != nil {
 		return nil, nil, err
@@ -313,17 +305,17 @@ func (s *Service) Log(ctx context.Context, caller auth.Principal, id string) (*R
 }
 
 // Patch returns the patch of a finished run; not found before it has one.
-func (s *Service) Patch(ctx context.Context, caller auth.Principal, id string) ([]byte, error) {
+func (s *Service) Patch(ctx context.Context, caller identity.Principal, id string) ([]byte, error) {
 	r, err := s.Get(ctx, caller, id)
 	if err != nil {
 		return nil, err
 	}
 	if !r.Status.Terminal() {
-		return nil, apierror.NotFound("patch of run", id).WithDetail("status", string(r.Status))
+		return nil, derrors.NotFound("patch of run", id).WithDetail("status", string(r.Status))
 	}
 	rc, err := s.objects.Get(ctx, patchKey(id))
 	if errors.Is(err, derrors.ErrNotFound) {
-		return nil, apierror.NotFound("patch of run", id)
+		return nil, derrors.NotFound("patch of run", id)
 	}
 	if err != nil {
 		return nil, err

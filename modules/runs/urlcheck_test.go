@@ -12,8 +12,8 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/slipwayhq/slipway/app/apptest"
-	"github.com/slipwayhq/slipway/modules/repositories"
 	"github.com/slipwayhq/slipway/platform/settings"
+	"github.com/slipwayhq/slipway/platform/workspace"
 )
 
 // rebinding answers a public address on the first lookup and loopback on
@@ -37,7 +37,7 @@ func TestURLIsCheckedAgainBeforeTheClone(t *testing.T) {
 	calls := &atomic.Int32{}
 	h := &harness{rt: rt, image: image}
 	h.App = apptest.StartWith(t, s, runModules(&h.svc, &h.worker),
-		fx.Decorate(func(p *repositories.URLPolicy) *repositories.URLPolicy { p.Resolver = rebinding{calls}; return p }))
+		fx.Supply(fx.Annotate(rebinding{calls}, fx.As(new(workspace.Resolver)))))
 	u := h.SignUp()
 	project := h.Post("/v1/projects", u.Token, map[string]any{"name": "rebinding"}).JSON(t)["id"].(string)
 	res := h.Post("/v1/projects/"+project+"/repositories", u.Token, map[string]any{"url": "https://git.example.test/demo.git"})

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -16,7 +15,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/slipwayhq/slipway/platform/access"
-	"github.com/slipwayhq/slipway/platform/apierror"
 	"github.com/slipwayhq/slipway/platform/containers"
 	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/ids"
@@ -224,7 +222,7 @@ func (w *Worker) work(ctx context.Context, run *Run) outcome {
 	switch {
 	case ctx.Err() != nil:
 		return stopped(ctx)
-	case isNotFound(err):
+	case errors.Is(err, derrors.ErrNotFound):
 		return failed("repository %s no longer exists", run.RepositoryID)
 	case err != nil:
 		log.Error("repository lookup failed", zap.Error(err))
@@ -236,9 +234,9 @@ func (w *Worker) work(ctx context.Context, run *Run) outcome {
 			return stopped(ctx)
 		}
 		log.Warn("repository URL refused at clone time", zap.Error(err))
-		var ae *apierror.Error
-		if errors.As(err, &ae) && ae.Status == http.StatusUnprocessableEntity {
-			return failed("the repository URL is no longer allowed: %s", ae.Message)
+		var de *derrors.Error
+		if errors.As(err, &de) && de.Code.Kind() == derrors.KindInvalid {
+			return failed("the repository URL is no longer allowed: %s", de.Message)
 		}
 		return failed("could not check the repository URL")
 	}

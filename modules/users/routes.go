@@ -7,8 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/slipwayhq/slipway/platform/apierror"
-	"github.com/slipwayhq/slipway/platform/auth"
+	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/httpserver"
 	"github.com/slipwayhq/slipway/platform/settings"
 )
@@ -43,13 +42,13 @@ type LoginRequest struct {
 }
 
 // Validate checks presence; the rules live in the service.
-func (r *LoginRequest) Validate() []apierror.FieldError {
-	var f []apierror.FieldError
+func (r *LoginRequest) Validate() []derrors.FieldError {
+	var f []derrors.FieldError
 	if strings.TrimSpace(r.Email) == "" {
-		f = append(f, apierror.FieldError{Field: "email", Reason: "is required"})
+		f = append(f, derrors.FieldError{Field: "email", Reason: "is required"})
 	}
 	if r.Password == "" {
-		f = append(f, apierror.FieldError{Field: "password", Reason: "is required"})
+		f = append(f, derrors.FieldError{Field: "password", Reason: "is required"})
 	}
 	return f
 }
@@ -133,7 +132,7 @@ func (r *Routes) logIn(c *fiber.Ctx) error {
 }
 
 func (r *Routes) me(c *fiber.Ctx) error {
-	u, err := r.svc.Get(c.UserContext(), auth.FromCtx(c).ID)
+	u, err := r.svc.Get(c.UserContext(), httpserver.Caller(c).ID)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/slipwayhq/slipway/platform/auth"
 	"github.com/slipwayhq/slipway/platform/httpserver"
 )
 
@@ -53,7 +52,7 @@ func (r *AdminRoutes) update(c *fiber.Ctx) error {
 	if err := httpserver.Decode(c, &req); err != nil {
 		return err
 	}
-	u, err := r.svc.AdminUpdate(c.UserContext(), auth.FromCtx(c), c.Params("user_id"),
+	u, err := r.svc.AdminUpdate(c.UserContext(), httpserver.Caller(c), c.Params("user_id"),
 		AdminChanges{Groups: req.Groups, Disabled: req.Disabled})
 	if err != nil {
 		return err

@@ -4,16 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/slipwayhq/slipway/platform/apierror"
 	"github.com/slipwayhq/slipway/platform/auth"
 	"github.com/slipwayhq/slipway/platform/derrors"
+	"github.com/slipwayhq/slipway/platform/identity"
 	"github.com/slipwayhq/slipway/platform/ids"
 	"github.com/slipwayhq/slipway/platform/ratelimit"
 	"github.com/slipwayhq/slipway/platform/settings"
@@ -71,19 +70,19 @@ type CreateInput struct {
 // Create stores a new local user (sign-up and the `users create` command).
 func (s *Service) Create(ctx context.Context, in CreateInput) (*User, error) {
 	email := NormalizeEmail(in.Email)
-	var fields []apierror.FieldError
+	var fields []derrors.FieldError
 	if r := checkEmail(email); r != "" {
-		fields = append(fields, apierror.FieldError{Field: "email", Reason: r})
+		fields = append(fields, derrors.FieldError{Field: "email", Reason: r})
 	}
 	if r := checkPassword(in.Password); r != "" {
-		fields = append(fields, apierror.FieldError{Field: "password", Reason: r})
+		fields = append(fields, derrors.FieldError{Field: "password", Reason: r})
 	}
 	if r := checkDisplayName(in.DisplayName); r != "" {
-		fields = append(fields, apierror.FieldError{Field: "display_name", Reason: r})
+		fields = append(fields, derrors.FieldError{Field: "display_name", Reason: r})
 	}
 	fields = append(fields, checkGroups("groups", in.Groups)...)
 	if len(fields) > 0 {
-		return nil, apierror.Validation(fields...)
+		return nil, derrors.Validation(fields...)
 	}
 	hash, err := s.hasher.Hash(in.Password)
 	if err != nil {
@@ -100,7 +99,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*User, error) {
 	}
 	if err := s.store.Create(ctx, u); err != nil {
 		if errors.Is(err, derrors.ErrConflict) {
-			return nil, apierror.Conflict(apierror.CodeEmailTaken, "an account with this email already exists").WithCause(err)
+			return nil, derrors.New(derrors.CodeEmailTaken, "an account with this email already exists").WithCause(err)
 		}
 		return nil, err
 	}
@@ -111,7 +110,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*User, error) {
 // SignUp creates a user and signs them in, when sign-up is enabled.
 func (s *Service) SignUp(ctx context.Context, in CreateInput) (*Session, error) {
 	if !s.signup {
-		return nil, apierror.New(http.StatusForbidden, apierror.CodeSignupDisabled, "sign-up is disabled on this server")
+		return nil, derrors.New(derrors.CodeSignupDisabled, "sign-up is disabled on this server")
 	}
 	in.Groups = nil // nobody signs themselves up into a group
 	u, err := s.Create(ctx, in)
@@ -121,7 +120,7 @@ func (s *Service) SignUp(ctx context.Context, in CreateInput) (*Session, error) 
 	return s.session(u)
 }
 
-var errBadCredentials = apierror.New(http.StatusUnauthorized, apierror.CodeInvalidCredentials, "email or password is wrong")
+var errBadCredentials = derrors.New(derrors.CodeInvalidCredentials, "email or password is wrong")
 
 // Login checks an email and password, rate limited per email and per client
 // address. An unknown email, a wrong password and a disabled account all get
@@ -129,10 +128,10 @@ var errBadCredentials = apierror.New(http.StatusUnauthorized, apierror.CodeInval
 func (s *Service) Login(ctx context.Context, email, password, clientAddr string) (*Session, error) {
 	email = NormalizeEmail(email)
 	if ok, retry := s.byIP.Allow(clientAddr); !ok {
-		return nil, apierror.TooManyRequests(apierror.CodeRateLimited, "too many login attempts from this address", retry)
+		return nil, derrors.TooMany(derrors.CodeRateLimited, "too many login attempts from this address", retry)
 	}
 	if ok, retry := s.byEmail.Allow(email); !ok {
-		return nil, apierror.TooManyRequests(apierror.CodeRateLimited, "too many login attempts for this account", retry)
+		return nil, derrors.TooMany(derrors.CodeRateLimited, "too many login attempts for this account", retry)
 	}
 	u, err := s.store.GetByEmail(ctx, email)
 	if errors.Is(err, derrors.ErrNotFound) {
@@ -164,7 +163,7 @@ func (s *Service) burnTime(password string) {
 
 func (s *Service) session(u *User) (*Session, error) {
 	if s.tokens == nil {
-		return nil, apierror.New(http.StatusNotFound, apierror.CodeNotFound, "local login is not available in this auth mode")
+		return nil, derrors.New(derrors.CodeNotFound, "local login is not available in this auth mode")
 	}
 	tok, err := s.tokens.Issue(u.ID)
 	if err != nil {
@@ -177,7 +176,7 @@ func (s *Service) session(u *User) (*Session, error) {
 func (s *Service) Get(ctx context.Context, id string) (*User, error) {
 	u, err := s.store.Get(ctx, id)
 	if errors.Is(err, derrors.ErrNotFound) {
-		return nil, apierror.NotFound("user", id)
+		return nil, derrors.NotFound("user", id)
 	}
 	return u, err
 }
@@ -216,19 +215,19 @@ func (s *Service) cachedUser(ctx context.Context, id string) (*User, error) {
 }
 
 // Principal resolves verified claims to a live user for the auth guard.
-func (s *Service) Principal(ctx context.Context, c auth.Claims) (auth.Principal, error) {
+func (s *Service) Principal(ctx context.Context, c auth.Claims) (identity.Principal, error) {
 	if c.External {
 		return s.externalPrincipal(ctx, c)
 	}
 	u, err := s.cachedUser(ctx, c.Subject)
 	if errors.Is(err, derrors.ErrNotFound) {
-		return auth.Principal{}, auth.ErrUserInactive
+		return identity.Principal{}, auth.ErrUserInactive
 	}
 	if err != nil {
-		return auth.Principal{}, err
+		return identity.Principal{}, err
 	}
 	if u.Disabled {
-		return auth.Principal{}, auth.ErrUserInactive
+		return identity.Principal{}, auth.ErrUserInactive
 	}
 	return u.Principal(), nil
 }
@@ -240,9 +239,9 @@ const externalIDPrefix = ids.User + "_"
 // externalPrincipal finds or creates the user of an identity-provider token:
 // the first request creates the record, later ones refresh email and groups
 // when they changed. A user disabled here is refused whatever the token says.
-func (s *Service) externalPrincipal(ctx context.Context, c auth.Claims) (auth.Principal, error) {
+func (s *Service) externalPrincipal(ctx context.Context, c auth.Claims) (identity.Principal, error) {
 	if !validSubject(c.Subject) {
-		return auth.Principal{}, fmt.Errorf("%w: unusable subject", auth.ErrInvalidToken)
+		return identity.Principal{}, fmt.Errorf("%w: unusable subject", auth.ErrInvalidToken)
 	}
 	id := externalIDPrefix + c.Subject
 	email := NormalizeEmail(c.Email)
@@ -255,10 +254,10 @@ func (s *Service) externalPrincipal(ctx context.Context, c auth.Claims) (auth.Pr
 		u, err = s.createExternal(ctx, id, email, c.Username, groups)
 	}
 	if err != nil {
-		return auth.Principal{}, err
+		return identity.Principal{}, err
 	}
 	if u.Disabled {
-		return auth.Principal{}, auth.ErrUserInactive
+		return identity.Principal{}, auth.ErrUserInactive
 	}
 	if (email != "" && u.Email != email) || !slices.Equal(u.ExternalGroups, groups) {
 		defer s.cache.evict(id)
@@ -275,10 +274,10 @@ func (s *Service) externalPrincipal(ctx context.Context, c auth.Claims) (auth.Pr
 			u, err = s.store.Update(ctx, id, func(u *User) error { u.ExternalGroups = groups; return nil })
 		}
 		if err != nil {
-			return auth.Principal{}, err
+			return identity.Principal{}, err
 		}
 		if u.Disabled {
-			return auth.Principal{}, auth.ErrUserInactive
+			return identity.Principal{}, auth.ErrUserInactive
 		}
 	}
 	return u.Principal(), nil
@@ -334,10 +333,10 @@ type AdminChanges struct {
 
 // AdminUpdate changes a user's groups or disabled flag. Root cannot take away
 // its own root group or disable itself: that would lock the last door.
-func (s *Service) AdminUpdate(ctx context.Context, caller auth.Principal, id string, ch AdminChanges) (*User, error) {
+func (s *Service) AdminUpdate(ctx context.Context, caller identity.Principal, id string, ch AdminChanges) (*User, error) {
 	if ch.Groups != nil {
 		if fields := checkGroups("groups", *ch.Groups); len(fields) > 0 {
-			return nil, apierror.Validation(fields...)
+			return nil, derrors.Validation(fields...)
 		}
 	}
 	defer s.cache.evict(id)
@@ -351,17 +350,17 @@ func (s *Service) AdminUpdate(ctx context.Context, caller auth.Principal, id str
 		}
 		if u.ID == caller.ID {
 			if u.Disabled {
-				return apierror.Conflict(apierror.CodeConflict, "you cannot disable your own account")
+				return derrors.New(derrors.CodeConflict, "you cannot disable your own account")
 			}
-			if !slices.Contains(u.EffectiveGroups(), auth.GroupRoot) {
-				return apierror.Conflict(apierror.CodeConflict, "you cannot remove your own root group")
+			if !slices.Contains(u.EffectiveGroups(), identity.GroupRoot) {
+				return derrors.New(derrors.CodeConflict, "you cannot remove your own root group")
 			}
 		}
 		u.UpdatedAt = s.now()
 		return nil
 	})
 	if errors.Is(err, derrors.ErrNotFound) {
-		return nil, apierror.NotFound("user", id)
+		return nil, derrors.NotFound("user", id)
 	}
 	if err != nil {
 		return nil, err

@@ -6,8 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slipwayhq/slipway/platform/apierror"
 	"github.com/slipwayhq/slipway/platform/auth"
+	"github.com/slipwayhq/slipway/platform/derrors"
+	"github.com/slipwayhq/slipway/platform/identity"
 	"github.com/slipwayhq/slipway/platform/validate"
 )
 
@@ -64,14 +65,14 @@ func checkPassword(pw string) string {
 func checkDisplayName(name string) string { return validate.Label(name, MaxDisplayNameLen) }
 
 // checkGroups returns a FieldError for unknown or repeated groups.
-func checkGroups(field string, groups []string) []apierror.FieldError {
+func checkGroups(field string, groups []string) []derrors.FieldError {
 	seen := map[string]bool{}
 	for _, g := range groups {
-		if !slices.Contains(auth.KnownGroups, g) {
-			return []apierror.FieldError{{Field: field, Reason: "unknown group " + g + " (known: operator, root)"}}
+		if !slices.Contains(identity.KnownGroups, g) {
+			return []derrors.FieldError{{Field: field, Reason: "unknown group " + g + " (known: operator, root)"}}
 		}
 		if seen[g] {
-			return []apierror.FieldError{{Field: field, Reason: "group " + g + " is repeated"}}
+			return []derrors.FieldError{{Field: field, Reason: "group " + g + " is repeated"}}
 		}
 		seen[g] = true
 	}
@@ -89,8 +90,8 @@ func (u *User) EffectiveGroups() []string {
 }
 
 // Principal returns the auth view of u.
-func (u *User) Principal() auth.Principal {
-	return auth.Principal{ID: u.ID, Email: u.Email, Groups: u.EffectiveGroups()}
+func (u *User) Principal() identity.Principal {
+	return identity.Principal{ID: u.ID, Email: u.Email, Groups: u.EffectiveGroups()}
 }
 
 // knownGroups keeps the groups Slipway gives meaning to, dropping the rest of
@@ -98,7 +99,7 @@ func (u *User) Principal() auth.Principal {
 func knownGroups(groups []string) []string {
 	out := []string{}
 	for _, g := range groups {
-		if slices.Contains(auth.KnownGroups, g) && !slices.Contains(out, g) {
+		if slices.Contains(identity.KnownGroups, g) && !slices.Contains(out, g) {
 			out = append(out, g)
 		}
 	}

@@ -7,17 +7,17 @@ package access
 import (
 	"context"
 
-	"github.com/slipwayhq/slipway/platform/auth"
+	"github.com/slipwayhq/slipway/platform/identity"
 )
 
 // Projects is implemented by the projects module.
 type Projects interface {
 	// VisibleProject returns the owner of a project the caller may see, or
-	// an apierror not_found for anyone else (and for a missing project).
-	VisibleProject(ctx context.Context, caller auth.Principal, projectID string) (ownerID string, err error)
+	// a derrors not_found for anyone else (and for a missing project).
+	VisibleProject(ctx context.Context, caller identity.Principal, projectID string) (ownerID string, err error)
 	// WritableProject is VisibleProject for changes: the owner or root; a
 	// caller who may only read it gets 403.
-	WritableProject(ctx context.Context, caller auth.Principal, projectID string) (ownerID string, err error)
+	WritableProject(ctx context.Context, caller identity.Principal, projectID string) (ownerID string, err error)
 }
 
 // Repository is what other domains know about a repository.
@@ -32,10 +32,10 @@ type Repository struct {
 // Repositories is implemented by the repositories module.
 type Repositories interface {
 	// VisibleRepository returns a repository the caller may see, or an
-	// apierror not_found.
-	VisibleRepository(ctx context.Context, caller auth.Principal, repositoryID string) (Repository, error)
+	// derrors not_found.
+	VisibleRepository(ctx context.Context, caller identity.Principal, repositoryID string) (Repository, error)
 	// WritableRepository is VisibleRepository for starting runs and changes.
-	WritableRepository(ctx context.Context, caller auth.Principal, repositoryID string) (Repository, error)
+	WritableRepository(ctx context.Context, caller identity.Principal, repositoryID string) (Repository, error)
 	// CheckURL applies the URL policy again (a 422 naming url when the URL
 	// is refused). Runs call it right before cloning: the host a name
 	// resolves to may have changed since the repository was registered.

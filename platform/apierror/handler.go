@@ -1,18 +1,17 @@
 package apierror
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 	"go.uber.org/zap"
-)
 
-// RequestIDKey is the fiber.Ctx local holding the request id.
-const RequestIDKey = "request_id"
+	"github.com/slipwayhq/slipway/platform/derrors"
+	"github.com/slipwayhq/slipway/platform/httpserver/middleware"
+)
 
 // envelope is the wire form of every error body.
 type envelope struct {
@@ -27,14 +26,33 @@ type body struct {
 	Details   map[string]any `json:"details"`
 }
 
-// Envelope builds the wire body of e; exported for handlers that must write an
-// error outside the error path (none should) and for tests.
-func Envelope(e *Error) any {
+// Envelope builds the wire body of e, for the handler and for the few
+// answers written outside Fiber's error path (an unknown method, which
+// fasthttp refuses before any handler runs).
+func Envelope(e *derrors.Error) any {
 	d := e.Details
 	if d == nil {
 		d = map[string]any{}
 	}
-	return envelope{SchemaVersion, body{e.Code, e.Message, e.Retryable, d}}
+	return envelope{SchemaVersion, body{e.Code.String(), e.Message, e.Code.Kind().Retryable(), d}}
+}
+
+// Headers returns the response headers an error carries, derived from its
+// kind and details: WWW-Authenticate on a bad token, Retry-After when the
+// caller must wait, Allow on a wrong method.
+func Headers(e *derrors.Error) map[string]string {
+	h := map[string]string{}
+	if e.Code == derrors.CodeInvalidToken {
+		h["WWW-Authenticate"] = `Bearer realm="slipway"`
+	}
+	if e.RetryAfter > 0 {
+		secs := int((e.RetryAfter + 999_999_999) / 1e9)
+		h["Retry-After"] = strconv.Itoa(secs)
+	}
+	if allow, ok := e.Details["allow"].([]string); ok && len(allow) > 0 {
+		h["Allow"] = strings.Join(allow, ", ")
+	}
+	return h
 }
 
 // HandlerOptions tunes the error handler.
@@ -48,15 +66,18 @@ type HandlerOptions struct {
 func Handler(log *zap.Logger, opts HandlerOptions) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		e := fromFiber(c, err, opts)
-		id := requestID(c)
-		for k, v := range e.Headers {
+		status := Status(e.Code.Kind())
+		// Errors raised before any middleware ran (413, 431 from fasthttp)
+		// still get an id, in the header and the log line.
+		id := middleware.EnsureRequestID(c)
+		for k, v := range Headers(e) {
 			c.Set(k, v)
 		}
-		if e.Status >= 500 {
+		if status >= 500 {
 			fields := []zap.Field{
 				zap.String("request_id", id),
-				zap.Int("status", e.Status),
-				zap.String("code", e.Code),
+				zap.Int("status", status),
+				zap.String("code", e.Code.String()),
 				zap.String("method", c.Method()),
 				zap.String("path", c.Path()),
 			}
@@ -66,71 +87,47 @@ func Handler(log *zap.Logger, opts HandlerOptions) fiber.ErrorHandler {
 			log.Error("request failed", fields...)
 		} else if e.Err != nil {
 			log.Debug("request rejected", zap.String("request_id", id),
-				zap.Int("status", e.Status), zap.String("code", e.Code), zap.NamedError("cause", e.Err))
+				zap.Int("status", status), zap.String("code", e.Code.String()), zap.NamedError("cause", e.Err))
 		}
 		// Clear whatever a handler may have started writing (a streamed body).
 		c.Response().ResetBody()
-		return c.Status(e.Status).JSON(Envelope(e))
+		return c.Status(status).JSON(Envelope(e))
 	}
-}
-
-func requestID(c *fiber.Ctx) string {
-	id, _ := c.Locals(RequestIDKey).(string)
-	if id == "" {
-		// Errors raised before any middleware ran (413, 431 from fasthttp)
-		// still get an id, in the header and the log line.
-		id = NewRequestID()
-		SetRequestID(c, id)
-	}
-	return id
-}
-
-// HeaderRequestID carries the request id both ways.
-const HeaderRequestID = "X-Request-ID"
-
-// SetRequestID stores id for the log and echoes it on the response.
-func SetRequestID(c *fiber.Ctx, id string) {
-	c.Locals(RequestIDKey, id)
-	c.Set(HeaderRequestID, id)
-}
-
-// NewRequestID makes a fresh random request id.
-func NewRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // fromFiber maps fiber's and fasthttp's own errors before the general table.
-func fromFiber(c *fiber.Ctx, err error, opts HandlerOptions) *Error {
+func fromFiber(c *fiber.Ctx, err error, opts HandlerOptions) *derrors.Error {
 	var fe *fiber.Error
 	if !errors.As(err, &fe) {
 		return From(err)
 	}
 	switch fe.Code {
 	case http.StatusNotFound:
-		return New(http.StatusNotFound, CodeNotFound, "no route for "+c.Method()+" "+c.Path())
+		return derrors.New(derrors.CodeNotFound, "no route for "+c.Method()+" "+c.Path())
 	case http.StatusMethodNotAllowed:
-		e := New(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method "+c.Method()+" is not allowed on "+c.Path())
+		e := derrors.New(derrors.CodeMethodNotAllowed, "method "+c.Method()+" is not allowed on "+c.Path())
 		if opts.Allow != nil {
 			if methods := opts.Allow(c.Path()); len(methods) > 0 {
-				e.WithHeader("Allow", strings.Join(methods, ", ")).WithDetail("allow", methods)
+				e.WithDetail("allow", methods)
 			}
 		}
 		return e
 	case http.StatusRequestEntityTooLarge:
-		return New(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "request body is larger than the server accepts")
+		return derrors.New(derrors.CodePayloadTooLarge, "request body is larger than the server accepts")
 	case http.StatusRequestHeaderFieldsTooLarge:
-		return New(http.StatusRequestHeaderFieldsTooLarge, CodeHeadersTooLarge, "request headers are larger than the server accepts")
+		return derrors.New(derrors.CodeHeadersTooLarge, "request headers are larger than the server accepts")
 	case http.StatusRequestTimeout:
-		return New(http.StatusRequestTimeout, CodeTimeout, "request timed out")
+		return derrors.New(derrors.CodeTimeout, "request timed out")
 	case http.StatusUnsupportedMediaType:
-		return New(http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "request body must be application/json")
-	case http.StatusBadRequest:
-		return New(http.StatusBadRequest, CodeBadRequest, "malformed request").WithCause(err)
+		return derrors.New(derrors.CodeUnsupportedMediaType, "request body must be application/json")
+	case http.StatusTooManyRequests:
+		return derrors.New(derrors.CodeRateLimited, "too many requests")
+	case http.StatusUnprocessableEntity:
+		return derrors.New(derrors.CodeValidation, fe.Message)
 	}
 	if fe.Code >= 500 {
 		return Internal(err)
 	}
-	return New(fe.Code, strings.ReplaceAll(strings.ToLower(http.StatusText(fe.Code)), " ", "_"), fe.Message)
+	// Any other 4xx Fiber raises is a request we could not read.
+	return derrors.New(derrors.CodeBadRequest, "malformed request").WithCause(err)
 }

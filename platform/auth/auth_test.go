@@ -98,12 +98,6 @@ func TestPasswordHash(t *testing.T) {
 	}
 }
 
-func TestGroups(t *testing.T) {
-	require.True(t, Principal{Groups: []string{GroupRoot}}.Has(GroupOperator), "root implies operator")
-	require.False(t, Principal{Groups: []string{GroupOperator}}.Has(GroupRoot))
-	require.False(t, Principal{}.IsOperator())
-}
-
 type countingVerifier struct {
 	calls int
 	exp   time.Time

@@ -9,13 +9,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/slipwayhq/slipway/platform/auth/cognito"
-	"github.com/slipwayhq/slipway/platform/httpserver"
 	"github.com/slipwayhq/slipway/platform/readiness"
 	"github.com/slipwayhq/slipway/platform/settings"
 )
 
 // Module provides the password Hasher, the custom-token issuer, the Verifier
-// for the configured mode and the route Guard. The users module supplies the
+// for the configured mode. The users module supplies the
 // PrincipalSource.
 var Module = fx.Module("auth",
 	fx.Provide(
@@ -28,7 +27,6 @@ var Module = fx.Module("auth",
 		},
 		newHMACTokens,
 		newVerifier,
-		fx.Annotate(NewGuard, fx.As(new(httpserver.Guard))),
 		fx.Annotate(func(v *cognito.Verifier) []readiness.Check {
 			if v == nil {
 				return nil // custom mode depends on nothing outside

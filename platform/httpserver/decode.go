@@ -11,12 +11,12 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/slipwayhq/slipway/platform/apierror"
+	"github.com/slipwayhq/slipway/platform/derrors"
 )
 
 // Validator is implemented by request types that check their own fields.
 type Validator interface {
-	Validate() []apierror.FieldError
+	Validate() []derrors.FieldError
 }
 
 // Decode reads the JSON object body of c into dst strictly: the media type
@@ -26,12 +26,12 @@ func Decode(c *fiber.Ctx, dst any) error {
 	ct := c.Get(fiber.HeaderContentType)
 	mt, _, err := mime.ParseMediaType(ct)
 	if ct == "" || err != nil || (mt != fiber.MIMEApplicationJSON && !strings.HasSuffix(mt, "+json")) {
-		return apierror.New(fiber.StatusUnsupportedMediaType, apierror.CodeUnsupportedMediaType,
+		return derrors.New(derrors.CodeUnsupportedMediaType,
 			"request body must be application/json")
 	}
 	body := bytes.TrimSpace(c.Body())
 	if len(body) == 0 || body[0] != '{' {
-		return apierror.New(fiber.StatusBadRequest, apierror.CodeInvalidJSON, "request body must be a JSON object")
+		return derrors.New(derrors.CodeInvalidJSON, "request body must be a JSON object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -39,11 +39,11 @@ func Decode(c *fiber.Ctx, dst any) error {
 		return decodeError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return apierror.New(fiber.StatusBadRequest, apierror.CodeInvalidJSON, "request body must hold exactly one JSON object")
+		return derrors.New(derrors.CodeInvalidJSON, "request body must hold exactly one JSON object")
 	}
 	if v, ok := dst.(Validator); ok {
 		if fields := v.Validate(); len(fields) > 0 {
-			return apierror.Validation(fields...)
+			return derrors.Validation(fields...)
 		}
 	}
 	return nil
@@ -54,18 +54,18 @@ func decodeError(err error) error {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return apierror.New(fiber.StatusBadRequest, apierror.CodeInvalidJSON, "request body is not valid JSON")
+		return derrors.New(derrors.CodeInvalidJSON, "request body is not valid JSON")
 	case errors.As(err, &typ):
 		field := typ.Field
 		if field == "" {
 			field = "body"
 		}
-		return apierror.InvalidField(field, fmt.Sprintf("must be a %s", jsonKind(typ.Type.Kind().String())))
+		return derrors.InvalidField(field, fmt.Sprintf("must be a %s", jsonKind(typ.Type.Kind().String())))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return apierror.InvalidField(name, "unknown field")
+		return derrors.InvalidField(name, "unknown field")
 	}
-	return apierror.New(fiber.StatusBadRequest, apierror.CodeInvalidJSON, "request body is not valid JSON")
+	return derrors.New(derrors.CodeInvalidJSON, "request body is not valid JSON")
 }
 
 func jsonKind(goKind string) string {

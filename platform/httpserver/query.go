@@ -5,7 +5,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/slipwayhq/slipway/platform/apierror"
+	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/storage/page"
 )
 
@@ -22,13 +22,13 @@ func ParsePage(c *fiber.Ctx) (page.Request, error) {
 	if raw := c.Query("limit"); raw != "" {
 		n, err := strconv.Atoi(raw)
 		if err != nil || n < 1 || n > page.MaxLimit {
-			return req, apierror.InvalidField("limit", "must be an integer from 1 to 100")
+			return req, derrors.InvalidField("limit", "must be an integer from 1 to 100")
 		}
 		req.Limit = n
 	}
 	cur, err := page.Decode(c.Query("cursor"))
 	if err != nil {
-		return req, apierror.InvalidField("cursor", "is not a cursor this server issued")
+		return req, derrors.InvalidField("cursor", "is not a cursor this server issued")
 	}
 	req.After = cur
 	return req, nil
@@ -51,7 +51,7 @@ func ParseBool(c *fiber.Ctx, name string) (bool, error) {
 	}
 	b, err := strconv.ParseBool(raw)
 	if err != nil {
-		return false, apierror.InvalidField(name, "must be true or false")
+		return false, derrors.InvalidField(name, "must be true or false")
 	}
 	return b, nil
 }

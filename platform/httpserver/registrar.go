@@ -1,9 +1,6 @@
 package httpserver
 
-import (
-	"github.com/gofiber/fiber/v2"
-	"go.uber.org/fx"
-)
+import "go.uber.org/fx"
 
 // RoutesGroup is the fx value group tag every Registrar is provided under.
 const RoutesGroup = `group:"routes"`
@@ -23,10 +20,4 @@ func (f RegistrarFunc) Operations() []Operation { return f() }
 // joins the routes group: fx.Provide(httpserver.AsRegistrar(NewRoutes)).
 func AsRegistrar(f any) any {
 	return fx.Annotate(f, fx.As(new(Registrar)), fx.ResultTags(RoutesGroup))
-}
-
-// Guard turns an access level into the middleware that enforces it. The auth
-// module provides it, so this package needs no knowledge of tokens.
-type Guard interface {
-	Require(Access) fiber.Handler
 }

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/slipwayhq/slipway/platform/apierror"
+	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/httpserver/middleware"
 	"github.com/slipwayhq/slipway/platform/settings"
 )
@@ -242,9 +243,8 @@ func guardMethods(app *fiber.App) {
 			next(ctx)
 			return
 		}
-		body, _ := json.Marshal(apierror.Envelope(apierror.New(fiber.StatusMethodNotAllowed,
-			apierror.CodeMethodNotAllowed, "method "+string(ctx.Method())+" is not supported")))
-		ctx.Response.Header.Set(apierror.HeaderRequestID, apierror.NewRequestID())
+		body, _ := json.Marshal(apierror.Envelope(derrors.New(derrors.CodeMethodNotAllowed, "method "+string(ctx.Method())+" is not supported")))
+		ctx.Response.Header.Set(middleware.HeaderRequestID, middleware.NewRequestID())
 		ctx.SetContentType(fiber.MIMEApplicationJSON)
 		ctx.SetStatusCode(fiber.StatusMethodNotAllowed)
 		ctx.SetBody(body)

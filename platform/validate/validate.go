@@ -1,6 +1,6 @@
 // Package validate holds the field checks several domains share, each
 // returning the reason a value is refused ("" when it is fine), ready for an
-// apierror.FieldError. Domain rules stay in their modules; only the shapes
+// derrors.FieldError. Domain rules stay in their modules; only the shapes
 // that repeat live here.
 package validate
 

@@ -1,9 +1,11 @@
 package workspace
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -25,6 +27,12 @@ var (
 	hostRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]*$`)
 	userinfo = regexp.MustCompile(`(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]*@`)
 )
+
+// Resolver looks host names up; *net.Resolver is one. The URL policy takes
+// it from fx when one is provided, so tests can play a hostile name server.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
 
 // CheckURL reports whether git may clone rawURL: https:// and ssh:// URLs and
 // scp-style ssh addresses (user@host:path) always, file:// URLs and absolute

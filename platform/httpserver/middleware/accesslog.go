@@ -6,8 +6,6 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-
-	"github.com/slipwayhq/slipway/platform/apierror"
 )
 
 // UserIDKey is the fiber.Ctx local the auth middleware fills with the caller's id.
@@ -38,7 +36,7 @@ func AccessLog(log *zap.Logger) fiber.Handler {
 		if ce == nil {
 			return nil
 		}
-		id, _ := c.Locals(apierror.RequestIDKey).(string)
+		id := RequestIDOf(c)
 		route := "" // unknown routes (404, 405) matched only the middleware
 		if r := c.Route(); r != nil && r.Method != "USE" {
 			route = r.Path

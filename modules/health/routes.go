@@ -14,7 +14,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
-	"github.com/slipwayhq/slipway/platform/apierror"
+	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/httpserver"
 	"github.com/slipwayhq/slipway/platform/readiness"
 )
@@ -85,7 +85,7 @@ func (r *Routes) ready(c *fiber.Ctx) error {
 		body.Checks[chk.Name] = "ok"
 	}
 	if len(failed) > 0 {
-		return apierror.New(http.StatusServiceUnavailable, apierror.CodeNotReady, "not ready: "+strings.Join(failed, ", ")).
+		return derrors.New(derrors.CodeNotReady, "not ready: "+strings.Join(failed, ", ")).
 			WithDetail("failed", failed).WithDetail("checks", body.Checks)
 	}
 	return c.JSON(body)
