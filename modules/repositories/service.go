@@ -213,15 +213,24 @@ func (s *Service) Update(ctx context.Context, caller identity.Principal, id stri
 	if len(fields) > 0 {
 		return nil, derrors.Validation(fields...)
 	}
-	if _, _, err := s.find(ctx, caller, id, true); err != nil {
-		return nil, err
+	if !ids.Valid(ids.Repository, id) {
+		return nil, derrors.NotFound("repository", id)
 	}
 	if ch.URL != nil {
+		// The host check looks names up: never inside the locked write.
 		if err := s.checkHost(ctx, target); err != nil {
 			return nil, err
 		}
 	}
+	// Whether the caller may change it is checked on the record the update
+	// locks: one read of the repository, and no window between check and write.
 	r, err := s.store.Update(ctx, id, func(r *Repository) error {
+		if _, err := s.projects.WritableProject(ctx, caller, r.ProjectID); err != nil {
+			if errors.Is(err, derrors.ErrNotFound) {
+				return derrors.NotFound("repository", id) // not the project's id: the caller asked for a repository
+			}
+			return err
+		}
 		if ch.Name != nil {
 			r.Name = *ch.Name
 		}
