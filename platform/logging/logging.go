@@ -79,7 +79,23 @@ func New(lc fx.Lifecycle, s *settings.Settings) (*zap.Logger, error) {
 }
 
 // Redact wraps core so fields whose key names a secret carry "[redacted]".
+// core should be one destination, not a Tee: the wrapper accepts an entry
+// when core is enabled for its level and then writes it to all of core, so
+// around a Tee every member would get every entry any member wants. Use
+// RedactEach for several destinations.
 func Redact(core zapcore.Core) zapcore.Core { return redactCore{core, &keyVerdicts{}} }
+
+// RedactEach redacts each core on its own and tees them, so each keeps its
+// own level: a core set to warnings gets no info entry because another core
+// of the tee records everything.
+func RedactEach(cores ...zapcore.Core) zapcore.Core {
+	verdicts := &keyVerdicts{}
+	out := make([]zapcore.Core, len(cores))
+	for i, c := range cores {
+		out[i] = redactCore{c, verdicts}
+	}
+	return zapcore.NewTee(out...)
+}
 
 type redactCore struct {
 	zapcore.Core

@@ -36,3 +36,41 @@ func TestIsSecretKey(t *testing.T) {
 		require.False(t, IsSecretKey(k), k)
 	}
 }
+
+// TestRedactEachKeepsEachCoresLevel: an entry below a core's level never
+// reaches that core, even when another core of the tee takes every level.
+func TestRedactEachKeepsEachCoresLevel(t *testing.T) {
+	warn, warnLogs := observer.New(zapcore.WarnLevel)
+	all, allLogs := observer.New(zapcore.DebugLevel)
+	log := zap.New(RedactEach(warn, all))
+
+	log.Info("access line", zap.String("token", "eyJ"))
+	log.Warn("something odd", zap.String("password", "hunter2"))
+
+	require.Equal(t, []string{"something odd"}, messages(warnLogs), "the warn core gets no info entry")
+	require.Equal(t, []string{"access line", "something odd"}, messages(allLogs))
+	require.Equal(t, "[redacted]", warnLogs.All()[0].ContextMap()["password"])
+	require.Equal(t, "[redacted]", allLogs.All()[0].ContextMap()["token"])
+	require.Equal(t, "[redacted]", allLogs.All()[1].ContextMap()["password"])
+}
+
+// TestRedactBelowLevelGetsNothing: a redacted core below its level gets
+// nothing written.
+func TestRedactBelowLevelGetsNothing(t *testing.T) {
+	core, logs := observer.New(zapcore.ErrorLevel)
+	log := zap.New(Redact(core)).With(zap.String("secret", "s"))
+	log.Debug("d")
+	log.Info("i")
+	log.Warn("w")
+	require.Zero(t, logs.Len())
+	log.Error("e")
+	require.Equal(t, []string{"e"}, messages(logs))
+}
+
+func messages(logs *observer.ObservedLogs) []string {
+	var out []string
+	for _, e := range logs.All() {
+		out = append(out, e.Message)
+	}
+	return out
+}
