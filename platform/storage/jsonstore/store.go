@@ -35,6 +35,10 @@ type Options struct {
 	// hook, set only by this package's tests, runs at each compaction step;
 	// an error stops the compaction there, as a crash would.
 	hook func(step string) error
+	// syncHook, set only by this package's tests, runs in the group commit
+	// leader before it writes and fsyncs a batch, without locks held: a
+	// test that blocks it holds the batch in flight while committers queue.
+	syncHook func()
 }
 
 // Stats are counters since Open. Commits/Syncs is the group commit factor.
@@ -265,6 +269,9 @@ func (s *Store) waitDurable(seq uint64) error {
 		buf, upto, st, f := s.buf, s.bufSeq, s.bufState, s.wal
 		s.buf, s.spare = s.spare[:0], nil
 		s.cmu.Unlock()
+		if s.opts.syncHook != nil {
+			s.opts.syncHook()
+		}
 		err := writeAndSync(f, buf)
 		s.cmu.Lock()
 		s.syncing = false
