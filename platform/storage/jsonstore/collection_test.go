@@ -429,9 +429,12 @@ func TestConcurrentIncrements(t *testing.T) {
 	ctx := context.Background()
 	s, c := openUsers(t, t.TempDir(), Options{})
 	insert(t, s, c, mkUser("counter", 0))
+	const writers, readers = 50, 4
 	var wg sync.WaitGroup
-	errs := make(chan error, 50)
-	for range 50 {
+	// Room for every send (one per writer, at most one per reader), so a
+	// failing reader fails the test instead of blocking a writer forever.
+	errs := make(chan error, writers+readers)
+	for range writers {
 		wg.Go(func() {
 			errs <- s.Update(ctx, func(tx *Tx) error {
 				u, err := c.Get(tx, "counter")
@@ -446,7 +449,7 @@ func TestConcurrentIncrements(t *testing.T) {
 	// Readers run alongside and always see a whole number of increments.
 	stop := make(chan struct{})
 	var rg sync.WaitGroup
-	for range 4 {
+	for range readers {
 		rg.Go(func() {
 			last := 0
 			for {
@@ -473,14 +476,14 @@ func TestConcurrentIncrements(t *testing.T) {
 	}
 	u, err := get(t, s, c, "counter")
 	require.NoError(t, err)
-	require.Equal(t, 50, u.Count)
+	require.Equal(t, writers, u.Count)
 
 	dir := s.Dir()
 	require.NoError(t, s.Close())
 	s, c = openUsers(t, dir, Options{})
 	u, err = get(t, s, c, "counter")
 	require.NoError(t, err)
-	require.Equal(t, 50, u.Count)
+	require.Equal(t, writers, u.Count)
 }
 
 func TestViewIsASnapshot(t *testing.T) {
