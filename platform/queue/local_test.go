@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -37,27 +38,41 @@ func TestLocalIsFIFOAndDeduplicates(t *testing.T) {
 	require.Equal(t, 1, q.Len())
 }
 
+// TestLocalNextWaitsAndHonoursContext runs in a synctest bubble: Wait
+// returns only once the consumer is durably blocked in Next, so the enqueue
+// must wake a Next that is already waiting (not one that finds the item on
+// arrival), and the deadline passes on the bubble's clock.
 func TestLocalNextWaitsAndHonoursContext(t *testing.T) {
-	q := queue.NewLocal()
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	_, err := q.Next(ctx)
-	require.ErrorIs(t, err, context.DeadlineExceeded)
+	synctest.Test(t, func(t *testing.T) {
+		q := queue.NewLocal()
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		_, err := q.Next(ctx)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
 
-	got := make(chan string, 1)
-	go func() {
-		d, err := q.Next(context.Background())
-		if err == nil {
+		got := make(chan string, 1)
+		errs := make(chan error, 1)
+		go func() {
+			d, err := q.Next(context.Background())
+			if err != nil {
+				errs <- err
+				return
+			}
 			got <- d.RunID
+		}()
+		synctest.Wait() // the consumer waits in Next
+		require.Empty(t, got, "Next returned from an empty queue")
+		require.NoError(t, q.Enqueue(context.Background(), "x"))
+		synctest.Wait()
+		// Close ends a Next the enqueue failed to wake, so the bubble exits.
+		require.NoError(t, q.Close())
+		select {
+		case id := <-got:
+			require.Equal(t, "x", id)
+		default:
+			t.Fatalf("Next did not wake on Enqueue (then: %v)", <-errs)
 		}
-	}()
-	require.NoError(t, q.Enqueue(context.Background(), "x"))
-	select {
-	case id := <-got:
-		require.Equal(t, "x", id)
-	case <-time.After(5 * time.Second):
-		t.Fatal("Next did not wake")
-	}
+	})
 }
 
 func TestLocalManyConsumersGetEachIDOnce(t *testing.T) {
