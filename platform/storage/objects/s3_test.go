@@ -8,8 +8,11 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -184,17 +187,59 @@ func TestS3DeletePrefixManyObjects(t *testing.T) {
 	require.Equal(t, []string{"many-sibling"}, listNames(t, fake, ""))
 }
 
+// TestS3SpillsLargeStreamsToDisk looks into the temporary directory while
+// the fake S3 receives each upload: a body over the memory limit is being
+// sent from a spool file of its whole size, a small one from memory, and no
+// spool file outlives its Put.
 func TestS3SpillsLargeStreamsToDisk(t *testing.T) {
 	ctx := context.Background()
-	fake := startFakeS3(t)
-	s := openS3(t, s3Config(fake.URL))
+	spool := t.TempDir()
+	t.Setenv("TMPDIR", spool) // os.CreateTemp("") spools here
+	backend := s3mem.New()
+	require.NoError(t, backend.CreateBucket(testBucket))
+	fake := gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog())).Server()
+	var mu sync.Mutex
+	spooled := map[string][]int64{} // object key → sizes of the spool files seen during its upload
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			key := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
+			files, err := filepath.Glob(filepath.Join(spool, "slipway-objects-put-*"))
+			var sizes []int64
+			for _, f := range files {
+				if fi, serr := os.Stat(f); serr == nil {
+					sizes = append(sizes, fi.Size())
+				} else if err == nil {
+					err = serr
+				}
+			}
+			mu.Lock()
+			spooled[key] = sizes
+			if err != nil {
+				spooled[key] = []int64{-1}
+			}
+			mu.Unlock()
+		}
+		fake.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	s := openS3(t, s3Config(srv.URL))
 	s.SetSpoolMemoryForTest(1024)
+
 	body := strings.Repeat("0123456789", 1000)
 	require.NoError(t, s.Put(ctx, "big", onlyReader{strings.NewReader(body)}))
 	require.Equal(t, []byte(body), objectstest.ReadAll(t, s, "big"))
 	small := strings.Repeat("x", 1000)
 	require.NoError(t, s.Put(ctx, "small", onlyReader{strings.NewReader(small)}))
 	require.Equal(t, []byte(small), objectstest.ReadAll(t, s, "small"))
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []int64{int64(len(body))}, spooled["big"], "the large body is sent from one spool file")
+	require.Contains(t, spooled, "small")
+	require.Empty(t, spooled["small"], "a body within the memory limit is not spooled")
+	left, err := os.ReadDir(spool)
+	require.NoError(t, err)
+	require.Empty(t, left, "spool files are removed after the Put")
 }
 
 func TestS3NewDoesNoIO(t *testing.T) {
