@@ -2,6 +2,10 @@ package auth
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -48,28 +52,68 @@ func FuzzBearerToken(f *testing.F) {
 }
 
 // FuzzHMACVerify: arbitrary strings never verify (they are not signed with
-// the key), never panic, and always fail with ErrInvalidToken.
+// the key), never panic, and always fail with ErrInvalidToken. A token that
+// is accepted is checked independently of golang-jwt: HS256, our kid, and
+// an HMAC-SHA256 of its signing input under the key equal to its signature.
+// The seeds include tokens whose claims are all valid but whose signature
+// is not, so a Verify that stopped checking signatures fails on the seeds.
 func FuzzHMACVerify(f *testing.F) {
-	tokens := NewHMACTokens([]byte("fuzz-secret-that-is-32-bytes-long!!"), "slipway", "slipway-api", time.Hour)
+	key := []byte("fuzz-secret-that-is-32-bytes-long!!")
+	tokens := NewHMACTokens(key, "slipway", "slipway-api", time.Hour)
 	good, err := tokens.Issue("usr_x")
 	require.NoError(f, err)
-	f.Add(good)
-	f.Add(good[:len(good)-2])
-	f.Add("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.")
-	f.Add("a.b.c")
+	parts := strings.Split(good, ".")
+	require.Len(f, parts, 3)
+	signed := parts[0] + "." + parts[1]
+	hs256 := func(key []byte, input string) string {
+		mac := hmac.New(sha256.New, key)
+		mac.Write([]byte(input))
+		return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	}
+	flipped := []byte(parts[2])
+	flipped[0] = map[bool]byte{true: 'B', false: 'A'}[flipped[0] == 'A']
+	none := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","kid":"` + tokens.kid + `","typ":"JWT"}`))
+	for _, seed := range []string{
+		good,
+		good[:len(good)-2],
+		signed + ".",                   // no signature
+		signed + "." + string(flipped), // a corrupted signature
+		signed + "." + hs256([]byte("another key that is 32 bytes long"), signed), // signed with another key
+		none + "." + parts[1] + ".", // alg none, valid claims
+		"eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
+		"a.b.c",
+	} {
+		f.Add(seed)
+	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		c, err := tokens.Verify(context.Background(), raw)
 		if raw == good {
 			require.NoError(t, err)
 			return
 		}
-		if err == nil {
-			// Only a token signed with our key may pass: re-signing is the
-			// only way, and the fuzzer has no key.
-			require.Equal(t, "usr_x", c.Subject)
+		if err != nil {
+			require.True(t, errors.Is(err, ErrInvalidToken))
 			return
 		}
-		require.True(t, errors.Is(err, ErrInvalidToken))
+		// Accepted: only a token signed with our key may be, and the
+		// fuzzer has no key.
+		segs := strings.Split(raw, ".")
+		require.Len(t, segs, 3, "accepted a token without three segments")
+		rawHeader, err := base64.RawURLEncoding.DecodeString(segs[0])
+		require.NoError(t, err, "accepted a header that is not base64url")
+		var header struct {
+			Alg string `json:"alg"`
+			Kid string `json:"kid"`
+		}
+		require.NoError(t, json.Unmarshal(rawHeader, &header), "accepted a header that is not JSON")
+		require.Equal(t, "HS256", header.Alg)
+		require.Equal(t, tokens.kid, header.Kid)
+		sig, err := base64.RawURLEncoding.DecodeString(segs[2])
+		require.NoError(t, err, "accepted a signature that is not base64url")
+		mac := hmac.New(sha256.New, key)
+		mac.Write([]byte(segs[0] + "." + segs[1]))
+		require.True(t, hmac.Equal(mac.Sum(nil), sig), "accepted a token not signed with the key")
+		require.Equal(t, "usr_x", c.Subject)
 	})
 }
 
