@@ -3,9 +3,11 @@ package httpserver_test
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,8 +20,9 @@ import (
 	"github.com/slipwayhq/slipway/platform/settings"
 )
 
-// testRoutes adds routes that misbehave on purpose.
-func testRoutes() fx.Option {
+// testRoutes adds routes that misbehave on purpose; GET /v1/test/slow is
+// answered by slow.
+func testRoutes(slow fiber.Handler) fx.Option {
 	return fx.Provide(httpserver.AsRegistrar(func() httpserver.Registrar {
 		return httpserver.RegistrarFunc(func() []httpserver.Operation {
 			return []httpserver.Operation{
@@ -28,14 +31,38 @@ func testRoutes() fx.Option {
 					Handler:   func(*fiber.Ctx) error { panic("secret internal detail") }},
 				{Method: http.MethodGet, Path: "/test/slow", ID: "testSlow", Summary: "slow",
 					Responses: []httpserver.Response{{Status: 200, ContentType: "text/plain"}},
-					Handler:   func(c *fiber.Ctx) error { time.Sleep(300 * time.Millisecond); return c.SendString("done") }},
+					Handler:   slow},
 			}
 		})
 	}))
 }
 
+// held is a handler that says when a request reached it and answers only
+// once released.
+type held struct {
+	started chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func newHeld(t *testing.T) *held {
+	h := &held{started: make(chan struct{}, 1), release: make(chan struct{})}
+	t.Cleanup(h.Release) // before the app's own stop: a failing test does not hang
+	return h
+}
+
+func (h *held) handle(c *fiber.Ctx) error {
+	h.started <- struct{}{}
+	<-h.release
+	return c.SendString("done")
+}
+
+// Release lets every held request answer.
+func (h *held) Release() { h.once.Do(func() { close(h.release) }) }
+
 func TestErrorEnvelopeForEveryFailure(t *testing.T) {
-	a := apptest.StartWith(t, apptest.Settings(t, func(s *settings.Settings) { s.HTTP.MaxBodyBytes = 2048 }), testRoutes())
+	a := apptest.StartWith(t, apptest.Settings(t, func(s *settings.Settings) { s.HTTP.MaxBodyBytes = 2048 }),
+		testRoutes(func(c *fiber.Ctx) error { return c.SendString("done") }))
 	tok := a.SignUp().Token
 
 	cases := []struct {
@@ -127,23 +154,48 @@ func TestCORS(t *testing.T) {
 
 // TestGracefulShutdown checks an in-flight request finishes when the server
 // stops, and that new connections are refused afterwards.
+// TestGracefulShutdown stops the server while a request is held in its
+// handler: the listener closes at once, Stop waits for the request (the
+// test config's deadline is 5 s), the request gets its whole answer, and
+// the deadline never passes.
 func TestGracefulShutdown(t *testing.T) {
-	a := apptest.StartWith(t, apptest.Settings(t), testRoutes())
+	slow := newHeld(t)
+	a := apptest.StartWith(t, apptest.Settings(t), testRoutes(slow.handle))
 	addr := a.Server.Addr().String()
 	conn, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
 	defer conn.Close()
 	_, err = fmt.Fprintf(conn, "GET /v1/test/slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 	require.NoError(t, err)
-	time.Sleep(50 * time.Millisecond) // let the request reach the handler
+	<-slow.started
+
 	stopped := make(chan struct{})
 	go func() { a.Stop(); close(stopped) }()
+	require.Eventually(t, func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	}, 5*time.Second, 5*time.Millisecond, "the listener closes when the stop begins")
+	// The request is still held, so Stop must still be waiting. Only a
+	// broken Stop can end this window early; a slow machine cannot.
+	select {
+	case <-stopped:
+		t.Fatal("Stop returned while a request was in flight")
+	case <-time.After(200 * time.Millisecond):
+	}
+	slow.Release()
+
 	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	require.NoError(t, err)
 	require.Equal(t, 200, res.StatusCode)
+	body, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	require.Equal(t, "done", string(body))
 	<-stopped
-	_, err = net.DialTimeout("tcp", addr, time.Second)
-	require.Error(t, err)
+	require.Zero(t, a.Logs().FilterMessageSnippet("shutdown deadline passed").Len(),
+		"the request finished within the deadline")
 }
 
 func TestAccessLogLine(t *testing.T) {
