@@ -159,9 +159,18 @@ type Request struct {
 	Timeout time.Duration
 }
 
-// Do sends req and reads the whole response.
+// Do sends req and reads the whole response; a failed exchange fails the
+// test. Goroutines other than the test's use Send.
 func (a *App) Do(req Request) *Response {
 	a.t.Helper()
+	res, err := a.Send(req)
+	require.NoError(a.t, err)
+	return res
+}
+
+// Send sends req and reads the whole response. It never fails the test, so
+// goroutines may call it and leave the assertions to the test goroutine.
+func (a *App) Send(req Request) (*Response, error) {
 	var body io.Reader
 	switch b := req.Body.(type) {
 	case nil:
@@ -171,11 +180,15 @@ func (a *App) Do(req Request) *Response {
 		body = bytes.NewReader(b)
 	default:
 		raw, err := json.Marshal(b)
-		require.NoError(a.t, err)
+		if err != nil {
+			return nil, fmt.Errorf("encode body: %w", err)
+		}
 		body = bytes.NewReader(raw)
 	}
 	hr, err := http.NewRequest(req.Method, a.URL+req.Path, body)
-	require.NoError(a.t, err)
+	if err != nil {
+		return nil, err
+	}
 	if req.Body != nil {
 		hr.Header.Set("Content-Type", "application/json")
 	}
@@ -186,11 +199,15 @@ func (a *App) Do(req Request) *Response {
 		hr.Header.Set(k, v)
 	}
 	res, err := a.Client.Do(hr)
-	require.NoError(a.t, err)
+	if err != nil {
+		return nil, err
+	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
-	require.NoError(a.t, err)
-	return &Response{Status: res.StatusCode, Header: res.Header, Body: raw}
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: read body: %w", req.Method, req.Path, err)
+	}
+	return &Response{Status: res.StatusCode, Header: res.Header, Body: raw}, nil
 }
 
 // Get, Post, Patch and Delete are shorthands of Do.

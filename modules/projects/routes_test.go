@@ -136,21 +136,24 @@ func TestConcurrentPatches(t *testing.T) {
 	u := a.SignUp()
 	id := a.Post("/v1/projects", u.Token, map[string]any{"name": "start"}).JSON(t)["id"].(string)
 	names := map[string]bool{}
-	var mu sync.Mutex
+	// Each goroutine fills its own slot; the test goroutine asserts (require
+	// must not be called from other goroutines).
+	results := make([]*apptest.Response, 50)
+	errs := make([]error, len(results))
 	var wg sync.WaitGroup
-	for i := 0; i < 50; i++ {
+	for i := range results {
 		name := fmt.Sprint("writer-", i)
 		names[name] = true
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res := a.Patch("/v1/projects/"+id, u.Token, map[string]any{"name": name, "description": name})
-			mu.Lock()
-			defer mu.Unlock()
-			require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
-		}()
+		wg.Go(func() {
+			results[i], errs[i] = a.Send(apptest.Request{Method: http.MethodPatch, Path: "/v1/projects/" + id,
+				Token: u.Token, Body: map[string]any{"name": name, "description": name}})
+		})
 	}
 	wg.Wait()
+	for i, res := range results {
+		require.NoError(t, errs[i])
+		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+	}
 	final := a.Get("/v1/projects/"+id, u.Token).JSON(t)
 	require.True(t, names[final["name"].(string)])
 	require.Equal(t, final["name"], final["description"], "name and description come from the same write")
