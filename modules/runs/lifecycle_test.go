@@ -91,6 +91,21 @@ func sleeper(t *testing.T, rt *containers.Runtime, image, runID, instance string
 	return id
 }
 
+// exited starts a managed container that exits at once, labelled with run
+// and instance, and waits for its exit; its removal is the test's cleanup.
+func exited(t *testing.T, rt *containers.Runtime, image, runID, instance string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	id, err := rt.Start(ctx, containers.Spec{Image: image, Cmd: []string{"true"},
+		Workspace: containertest.Workspace(t), RunID: runID, InstanceID: instance})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rt.Remove(context.Background(), id) })
+	_, err = rt.Wait(ctx, id)
+	require.NoError(t, err)
+	return id
+}
+
 func exists(t *testing.T, rt *containers.Runtime, id string) bool {
 	t.Helper()
 	_, err := rt.Client().ContainerInspect(context.Background(), id)
@@ -158,13 +173,23 @@ func TestStartReapsOnlyDeadInstances(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, h2.Get("/v1/admin/containers", u.Token).Status)
 	require.Equal(t, http.StatusForbidden, h2.Post("/v1/admin/containers/cleanup", u.Token, nil).Status)
 
-	orphan := sleeper(t, rt, image, done.ID, h2.worker.InstanceID()) // its run has finished
+	// Clean-up removes only what no instance may still need: containers of
+	// terminal runs. A stopped container of a run still running (its owner
+	// may not have read its log yet) stays, as does a stopped container of
+	// another deployment (or of a test in another package).
+	orphan := sleeper(t, rt, image, done.ID, h2.worker.InstanceID())       // its run has finished
+	stoppedOrphan := exited(t, rt, image, done.ID, h2.worker.InstanceID()) // likewise, stopped
+	unread := exited(t, rt, image, busy.ID, live)                          // its run is still running
+	foreignStopped := exited(t, rt, image, "run_other_deployment", foreign)
 	res = h2.Post("/v1/admin/containers/cleanup", op.Token, nil)
 	require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
-	require.GreaterOrEqual(t, res.JSON(t)["removed"], float64(1))
-	require.False(t, exists(t, rt, orphan))
+	require.Equal(t, float64(2), res.JSON(t)["removed"])
+	require.False(t, exists(t, rt, orphan), "a terminal run's running container is removed")
+	require.False(t, exists(t, rt, stoppedOrphan), "a terminal run's stopped container is removed")
+	require.True(t, exists(t, rt, unread), "a stopped container of a non-terminal run stays")
 	require.True(t, exists(t, rt, liveC), "the live run's container stays")
 	require.True(t, exists(t, rt, foreignC), "a running container of another deployment stays")
+	require.True(t, exists(t, rt, foreignStopped), "a stopped container of another deployment stays")
 	require.True(t, exists(t, rt, plain.ID))
 }
 
