@@ -1,17 +1,20 @@
 package runs_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipwayhq/slipway/app/apptest"
+	"github.com/slipwayhq/slipway/platform/containers"
 	"github.com/slipwayhq/slipway/platform/settings"
 )
 
@@ -63,24 +66,43 @@ func TestCancel(t *testing.T) {
 	require.Nil(t, h.GetRun(u.Token, queued.ID).StartedAt)
 }
 
+// TestConcurrencyLimit holds the first run until the test releases it (its
+// agent waits for a file the test writes into its workspace), so the one
+// slot is taken for as long as the test needs, whatever the machine's speed.
 func TestConcurrencyLimit(t *testing.T) {
 	h := start(t, func(s *settings.Settings) { s.Runs.MaxConcurrent = 1 })
 	u := h.SignUp()
 	repo := h.repo(t, u, map[string]string{"a.txt": "a\n"})
-	first := h.create(t, u, repo.ID, map[string]any{"prompt": "sh: sleep 2"})
+	first := h.create(t, u, repo.ID, map[string]any{"prompt": "sh: until [ -e released ]; do sleep 0.05; done"})
 	second := h.create(t, u, repo.ID, map[string]any{"prompt": "sh: true"})
 	h.wait(t, u, first.ID, is("running"))
-	// While the first runs, the second stays queued.
-	deadline := time.Now().Add(time.Second)
-	for time.Now().Before(deadline) {
-		require.Equal(t, "queued", h.GetRun(u.Token, second.ID).Status)
-		time.Sleep(100 * time.Millisecond)
-	}
+
+	// While the first is held, the second stays queued.
+	require.Equal(t, 1, h.worker.ActiveRuns())
+	require.Equal(t, "queued", h.GetRun(u.Token, second.ID).Status)
+	release(t, h, first.ID)
+
 	a := h.wait(t, u, first.ID, terminal)
 	b := h.wait(t, u, second.ID, terminal)
 	require.Equal(t, "succeeded", a.Status)
 	require.Equal(t, "succeeded", b.Status)
 	require.False(t, b.StartedAt.Before(*a.FinishedAt), "the second started after the first finished")
+}
+
+// release writes the file "released" into the workspace of run's container.
+func release(t *testing.T, h *harness, runID string) {
+	t.Helper()
+	list := h.containersOf(t, runID)
+	require.Len(t, list, 1)
+	info, err := h.rt.Client().ContainerInspect(context.Background(), list[0].ID)
+	require.NoError(t, err)
+	for _, m := range info.Mounts {
+		if m.Destination == containers.WorkspaceDir {
+			require.NoError(t, os.WriteFile(filepath.Join(m.Source, "released"), nil, 0o644))
+			return
+		}
+	}
+	t.Fatalf("run %s: no %s mount", runID, containers.WorkspaceDir)
 }
 
 func TestQuotaIsAtomic(t *testing.T) {
@@ -90,32 +112,34 @@ func TestQuotaIsAtomic(t *testing.T) {
 	repo := h.repo(t, u, map[string]string{"a.txt": "a\n"})
 	otherRepo := h.repo(t, other, map[string]string{"a.txt": "a\n"})
 
-	// Twelve concurrent creates: exactly three are accepted.
-	var mu sync.Mutex
-	codes := map[int]int{}
-	var ids []string
+	// Twelve concurrent creates: exactly three are accepted. The goroutines
+	// only send; the test goroutine asserts.
+	results := make([]*apptest.Response, 12)
+	errs := make([]error, len(results))
 	var wg sync.WaitGroup
-	for i := range 12 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res := h.Post("/v1/repositories/"+repo.ID+"/runs", u.Token, map[string]any{"prompt": fmt.Sprintf("sh: sleep 30 # %d", i)})
-			mu.Lock()
-			defer mu.Unlock()
-			codes[res.Status]++
-			switch res.Status {
-			case http.StatusAccepted:
-				var r apptest.Run
-				res.Decode(t, &r)
-				ids = append(ids, r.ID)
-			case http.StatusTooManyRequests:
-				require.Equal(t, "quota_exceeded", res.ErrorCode(t))
-				require.Equal(t, "30", res.Header.Get("Retry-After"))
-				require.Equal(t, true, res.JSON(t)["error"].(map[string]any)["retryable"])
-			}
-		}()
+	for i := range results {
+		wg.Go(func() {
+			results[i], errs[i] = h.Send(apptest.Request{Method: http.MethodPost, Path: "/v1/repositories/" + repo.ID + "/runs",
+				Token: u.Token, Body: map[string]any{"prompt": fmt.Sprintf("sh: sleep 30 # %d", i)}})
+		})
 	}
 	wg.Wait()
+	codes := map[int]int{}
+	var ids []string
+	for i, res := range results {
+		require.NoError(t, errs[i])
+		codes[res.Status]++
+		switch res.Status {
+		case http.StatusAccepted:
+			var r apptest.Run
+			res.Decode(t, &r)
+			ids = append(ids, r.ID)
+		case http.StatusTooManyRequests:
+			require.Equal(t, "quota_exceeded", res.ErrorCode(t))
+			require.Equal(t, "30", res.Header.Get("Retry-After"))
+			require.Equal(t, true, res.JSON(t)["error"].(map[string]any)["retryable"])
+		}
+	}
 	require.Equal(t, map[int]int{http.StatusAccepted: 3, http.StatusTooManyRequests: 9}, codes)
 
 	// Another user has their own quota.
@@ -165,25 +189,27 @@ func TestIdempotencyKey(t *testing.T) {
 		require.Equal(t, http.StatusUnprocessableEntity, res.Status, "key %q", key)
 	}
 
-	// One run per key even under concurrent retries.
+	// One run per key even under concurrent retries: one creates it (202),
+	// every other replays it (200); nothing else is acceptable.
+	results := make([]*apptest.Response, 8)
+	errs := make([]error, len(results))
 	var wg sync.WaitGroup
-	got := make(chan string, 8)
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res := post(u, repo.ID, "key-2", body)
-			if res.Status == http.StatusOK || res.Status == http.StatusAccepted {
-				got <- res.JSON(t)["id"].(string)
-			}
-		}()
+	for i := range results {
+		wg.Go(func() {
+			results[i], errs[i] = h.Send(apptest.Request{Method: http.MethodPost, Path: "/v1/repositories/" + repo.ID + "/runs",
+				Token: u.Token, Body: body, Header: map[string]string{"Idempotency-Key": "key-2"}})
+		})
 	}
 	wg.Wait()
-	close(got)
+	codes := map[int]int{}
 	seen := map[string]bool{}
-	for id := range got {
-		seen[id] = true
+	for i, res := range results {
+		require.NoError(t, errs[i])
+		require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, res.Status, "%s", res.Body)
+		codes[res.Status]++
+		seen[res.JSON(t)["id"].(string)] = true
 	}
+	require.Equal(t, map[int]int{http.StatusAccepted: 1, http.StatusOK: len(results) - 1}, codes)
 	require.Len(t, seen, 1)
 }
 
