@@ -58,21 +58,41 @@ func TestRunsOnEveryBackend(t *testing.T) {
 			require.Contains(t, string(h.Get("/v1/runs/"+r.ID+"/patch", u.Token).Body), "+hello\n")
 
 			store := b.objects(h)
-			has := func(key string) bool {
+			// has reports whether key is stored: only not-found means
+			// absent; any other error is returned, to fail the test.
+			has := func(key string) (bool, error) {
 				rc, err := store.Get(context.Background(), key)
-				if err == nil {
-					rc.Close()
+				if errors.Is(err, derrors.ErrNotFound) {
+					return false, nil
 				}
-				return !errors.Is(err, derrors.ErrNotFound)
+				if err != nil {
+					return false, err
+				}
+				return true, rc.Close()
 			}
-			require.True(t, has("runs/"+r.ID+"/log"))
-			require.True(t, has("runs/"+r.ID+"/patch"))
+			for _, key := range []string{"runs/" + r.ID + "/log", "runs/" + r.ID + "/patch"} {
+				present, err := has(key)
+				require.NoError(t, err, key)
+				require.True(t, present, key)
+			}
 
 			require.Equal(t, http.StatusNoContent, h.Delete(b.deletion(repo), u.Token).Status)
 			require.Equal(t, http.StatusNotFound, h.Get("/v1/runs/"+r.ID, u.Token).Status)
+			var lookupErr error // set by the condition, which runs on another goroutine
 			require.Eventually(t, func() bool {
-				return !has("runs/"+r.ID+"/log") && !has("runs/"+r.ID+"/patch")
+				for _, key := range []string{"runs/" + r.ID + "/log", "runs/" + r.ID + "/patch"} {
+					present, err := has(key)
+					if err != nil {
+						lookupErr = err
+						return true // stop polling; the error fails the test below
+					}
+					if present {
+						return false
+					}
+				}
+				return true
 			}, 10*time.Second, 50*time.Millisecond, "the deleted run's objects are removed")
+			require.NoError(t, lookupErr)
 			res := h.Get("/v1/runs", u.Token)
 			require.Equal(t, http.StatusOK, res.Status)
 			require.Empty(t, res.JSON(t)["items"])
