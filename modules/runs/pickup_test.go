@@ -1,6 +1,7 @@
 package runs_test
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipwayhq/slipway/app/apptest"
+	"github.com/slipwayhq/slipway/platform/identity"
 	"github.com/slipwayhq/slipway/platform/settings"
 	"github.com/slipwayhq/slipway/platform/storage/postgres/pgtest"
 )
@@ -38,6 +40,12 @@ func TestRunQueuedByAnotherInstanceIsPickedUp(t *testing.T) {
 	second := busy.create(t, u, repo.ID, map[string]any{"prompt": "picked up elsewhere"})
 	done := idle.wait(t, u, second.ID, terminal)
 	require.Equal(t, "succeeded", done.Status)
+	// The records say which instance claimed the run (the same id labels
+	// its container): the idle one, not the busy one that accepted it.
+	rec, err := idle.svc.Get(context.Background(), identity.Principal{ID: "test", Groups: []string{identity.GroupRoot}}, second.ID)
+	require.NoError(t, err)
+	require.Equal(t, idle.worker.InstanceID(), rec.InstanceID, "the idle instance ran the run")
+	require.NotEqual(t, busy.worker.InstanceID(), rec.InstanceID)
 	require.Len(t, busy.containersOf(t, long.ID), 1, "the busy instance is still on its long run")
 	require.Equal(t, "running", busy.GetRun(u.Token, long.ID).Status)
 	require.Less(t, time.Since(*done.FinishedAt), time.Minute)
