@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -57,6 +59,9 @@ func FuzzHMACVerify(f *testing.F) {
 	f.Add(good[:len(good)-2])
 	f.Add("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.")
 	f.Add("a.b.c")
+	// Signed with our key but listing critical extensions: refused.
+	f.Add(signWithHeader(f, tokens, map[string]any{"crit": []string{"b64"}, "b64": false}))
+	f.Add(signWithHeader(f, tokens, map[string]any{"crit": []string{}}))
 	f.Fuzz(func(t *testing.T, raw string) {
 		c, err := tokens.Verify(context.Background(), raw)
 		if raw == good {
@@ -67,6 +72,12 @@ func FuzzHMACVerify(f *testing.F) {
 			// Only a token signed with our key may pass: re-signing is the
 			// only way, and the fuzzer has no key.
 			require.Equal(t, "usr_x", c.Subject)
+			header, _, _ := strings.Cut(raw, ".")
+			decoded, derr := base64.RawURLEncoding.DecodeString(header)
+			require.NoError(t, derr)
+			var h map[string]any
+			require.NoError(t, json.Unmarshal(decoded, &h))
+			require.NotContains(t, h, "crit", "a token listing critical extensions was accepted")
 			return
 		}
 		require.True(t, errors.Is(err, ErrInvalidToken))
