@@ -1,5 +1,6 @@
 // Package health serves /healthz (the process is alive; touches nothing) and
-// /readyz (every readiness check of the app passes).
+// /readyz (every required readiness check of the app passes; "degraded"
+// when an optional one fails).
 package health
 
 import (
@@ -48,11 +49,24 @@ func NewRoutes(p Params) *Routes {
 	return &Routes{checks: checks, log: p.Log.Named("health")}
 }
 
-// Status is the body of a healthy probe.
+// Status is the body of a live process.
 type Status struct {
-	Status string            `json:"status" enum:"ok"`
-	Checks map[string]string `json:"checks,omitempty" doc:"readiness: each check's state (ok, or the failure)"`
+	Status string `json:"status" enum:"ok"`
 }
+
+// Readiness is the body of a ready server.
+type Readiness struct {
+	Status string            `json:"status" enum:"ok,degraded" doc:"ok: every check passes; degraded: an optional check (such as docker) fails, so some features answer 503 while the rest works"`
+	Checks map[string]string `json:"checks" doc:"each check's state: ok or failing (the cause is in the log)"`
+}
+
+// The states of /readyz: a required check failing is a 503 not_ready.
+const (
+	statusOK       = "ok"
+	statusDegraded = "degraded"
+	checkOK        = "ok"
+	checkFailing   = "failing"
+)
 
 // Operations lists the probes.
 func (r *Routes) Operations() []httpserver.Operation {
@@ -62,27 +76,30 @@ func (r *Routes) Operations() []httpserver.Operation {
 			Responses: []httpserver.Response{{Status: 200, Body: Status{}}},
 			Handler:   func(c *fiber.Ctx) error { return c.JSON(Status{Status: "ok"}) }},
 		{Method: http.MethodGet, Path: "/readyz", Unversioned: true, ID: "readyz", Tags: []string{"health"},
-			Summary:   "Readiness: every dependency answers; 503 not_ready names the failed checks",
-			Responses: []httpserver.Response{{Status: 200, Body: Status{}}},
-			Handler:   r.ready},
+			Summary: "Readiness: 200 ok when every check passes, 200 degraded when only optional checks fail, 503 not_ready naming the failed required checks",
+			Responses: []httpserver.Response{{Status: 200, Body: Readiness{},
+				Description: "Ready to serve. `status` is `ok` when every check passes and `degraded` when an optional check (such as `docker`) fails: the server takes traffic, and only the features needing that dependency answer 503 `service_unavailable`. A failing required check answers 503 `not_ready` instead, with `details.failed` naming it."}},
+			Handler: r.ready},
 	}
 }
 
 func (r *Routes) ready(c *fiber.Ctx) error {
 	results := r.run(c.UserContext())
-	body := Status{Status: "ok", Checks: map[string]string{}}
+	body := Readiness{Status: statusOK, Checks: map[string]string{}}
 	var failed []string
 	for i, chk := range r.checks {
 		if err := results[i]; err != nil {
 			// The cause may name hosts or carry driver text: log it, don't serve it.
 			r.log.Warn("readiness check failing", zap.String("check", chk.Name), zap.Error(err))
-			body.Checks[chk.Name] = "failing"
-			if !chk.Optional {
+			body.Checks[chk.Name] = checkFailing
+			if chk.Optional {
+				body.Status = statusDegraded
+			} else {
 				failed = append(failed, chk.Name)
 			}
 			continue
 		}
-		body.Checks[chk.Name] = "ok"
+		body.Checks[chk.Name] = checkOK
 	}
 	if len(failed) > 0 {
 		return derrors.New(derrors.CodeNotReady, "not ready: "+strings.Join(failed, ", ")).

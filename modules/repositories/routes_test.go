@@ -324,6 +324,12 @@ func TestRepositoryURLValidation(t *testing.T) {
 		{url: "https://169.254.169.254/a/b", allowPrivate: true, status: 201},
 		{url: "file:///srv/git/app.git", allowPrivate: true, status: 422, reason: "file://"},
 		{url: "http://127.0.0.1/a/b", allowFile: true, allowPrivate: true, status: 422, reason: "not allowed"},
+		// Local mode accepted this as the scp address host "javascript",
+		// path "alert(1)"; a web client showing it as a link runs it.
+		{url: "javascript:alert(1)", allowFile: true, allowPrivate: true, status: 422, reason: `scheme \"javascript\" is not allowed`},
+		{url: "data:text/html,<script>alert(1)</script>", allowFile: true, allowPrivate: true, status: 422, reason: `scheme \"data\" is not allowed`},
+		{url: "vbscript:msgbox(1)", allowFile: true, allowPrivate: true, status: 422, reason: `scheme \"vbscript\" is not allowed`},
+		{url: "git@git.example.org:team/app.git", allowFile: true, allowPrivate: true, status: 201},
 	}
 	for _, tt := range tests {
 		name := fmt.Sprintf("%.60q file=%v private=%v", tt.url, tt.allowFile, tt.allowPrivate)

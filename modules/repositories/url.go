@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"net/url"
 	"strings"
 	"time"
 	"unicode"
@@ -43,7 +42,9 @@ type Resolver = workspace.Resolver
 
 // URLPolicy decides which repository URLs may be stored and cloned:
 //
-//   - https://host/path, ssh://[user@]host[:port]/path and user@host:path;
+//   - https://host/path, ssh://[user@]host[:port]/path and user@host:path
+//     (host:path without a user only when the host is dotted, an IP
+//     address or localhost, so "javascript:alert(1)" is not an address);
 //     file:// URLs and absolute local paths only with AllowFile;
 //   - never http://, git://, remote helpers (ext::…), relative paths, a value
 //     starting with '-', whitespace or control characters, more than
@@ -56,7 +57,7 @@ type Resolver = workspace.Resolver
 //     ("2130706433", "0x7f.1") that git's resolver would read as one. Every
 //     address a name resolves to must pass, as git may connect to any.
 //
-// Syntax is workspace.CheckURL's, so what is stored is what a run can clone.
+// Syntax is workspace.ParseURL's, so what is stored is what a run can clone.
 // A stored URL's host may resolve elsewhere by the time it is cloned: the
 // runs module should call Check again right before cloning.
 type URLPolicy struct {
@@ -112,47 +113,15 @@ func (p *URLPolicy) parse(rawURL string) (remote, error) {
 	case strings.ContainsFunc(rawURL, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }):
 		return remote{}, refused("must not contain whitespace or control characters")
 	}
-	if err := workspace.CheckURL(rawURL, p.AllowFile); err != nil {
+	r, err := workspace.ParseURL(rawURL, p.AllowFile)
+	if err != nil {
 		reason := strings.TrimPrefix(err.Error(), workspace.ErrURLNotAllowed.Error()+": ")
 		return remote{}, refused("%s", reason)
 	}
-	lower := strings.ToLower(rawURL)
-	switch {
-	case strings.HasPrefix(lower, "https://"), strings.HasPrefix(lower, "ssh://"):
-		u, err := url.Parse(rawURL)
-		if err != nil {
-			return remote{}, refused("malformed url")
-		}
-		if u.User != nil {
-			if _, hasPassword := u.User.Password(); hasPassword || strings.EqualFold(u.Scheme, "https") {
-				return remote{}, refused("must not contain credentials (user information); use a credential helper or a deploy key")
-			}
-		}
-		return remote{host: u.Hostname(), path: u.Path}, nil
-	case strings.HasPrefix(lower, "file://"):
-		u, err := url.Parse(rawURL)
-		if err != nil {
-			return remote{}, refused("malformed url")
-		}
-		return remote{path: u.Path}, nil
-	case strings.HasPrefix(rawURL, "/"):
-		return remote{path: rawURL}, nil
+	if r.Password || (r.Userinfo && r.Transport == "https") {
+		return remote{}, refused("must not contain credentials (user information); use a credential helper or a deploy key")
 	}
-	// workspace.CheckURL let only the scp-like form through: [user@]host:path,
-	// the host possibly a bracketed IPv6 address.
-	rest := rawURL
-	if at := strings.IndexByte(rest, '@'); at >= 0 && at < strings.IndexByte(rest, ':') {
-		rest = rest[at+1:]
-	}
-	if strings.HasPrefix(rest, "[") {
-		end := strings.IndexByte(rest, ']')
-		if end < 0 || !strings.HasPrefix(rest[end+1:], ":") {
-			return remote{}, refused("malformed scp-style ssh address")
-		}
-		return remote{host: rest[1:end], path: rest[end+2:]}, nil
-	}
-	host, path, _ := strings.Cut(rest, ":")
-	return remote{host: host, path: path}, nil
+	return remote{host: r.Host, path: r.Path}, nil
 }
 
 // checkHost applies the private-network rule to host ("" for local URLs).

@@ -196,6 +196,20 @@ func TestURLPolicy(t *testing.T) {
 		{url: "http://127.0.0.1/a/b", allowPrivate: true, want: refusedURL, reason: "not allowed"},
 		{url: "https://u:p@127.0.0.1/a/b", allowPrivate: true, want: refusedURL, reason: "credentials"},
 		{url: "file:///srv/repo.git", allowPrivate: true, want: refusedURL, reason: "file://"},
+
+		// Only git transports, in every mode: "scheme:text" is not an scp
+		// address, whatever the network rule.
+		{url: "javascript:alert(1)", allowFile: true, allowPrivate: true, want: refusedURL, reason: `scheme "javascript" is not allowed`},
+		{url: "JAVASCRIPT:alert(1)", allowFile: true, allowPrivate: true, want: refusedURL, reason: `scheme "javascript" is not allowed`},
+		{url: "javascript:alert(1)", want: refusedURL, reason: `scheme "javascript" is not allowed`},
+		{url: "vbscript:msgbox(1)", allowFile: true, allowPrivate: true, want: refusedURL, reason: `scheme "vbscript" is not allowed`},
+		{url: "data:text/html,<script>alert(1)</script>", allowFile: true, allowPrivate: true, want: refusedURL, reason: `scheme "data" is not allowed`},
+		{url: "javascript://github.com/%0aalert(1)", allowFile: true, allowPrivate: true, want: refusedURL, reason: `scheme "javascript" is not allowed`},
+		{url: "file:/srv/repo.git", allowFile: true, allowPrivate: true, want: refusedURL, reason: `scheme "file" is not allowed`},
+		{url: "alias:team/app.git", allowFile: true, allowPrivate: true, want: refusedURL, reason: "user@host:path"},
+		{url: "git@alias:team/app.git", allowPrivate: true, want: ok},
+		{url: "localhost:team/app.git", allowPrivate: true, want: ok},
+		{url: "10.0.0.1:team/app.git", allowPrivate: true, want: ok},
 	}
 	for _, tt := range tests {
 		name := tt.url

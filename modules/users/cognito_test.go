@@ -54,6 +54,7 @@ func (p *pool) settings(s *settings.Settings) {
 	s.Auth.Cognito.ClientIDs = []string{"web-client"}
 	s.Auth.Cognito.JWKSURL = p.srv.URL + "/.well-known/jwks.json"
 	s.Auth.Cognito.RefreshInterval = time.Second
+	s.Auth.Cognito.UnknownKIDMinInterval = time.Second
 	s.Auth.Cognito.FetchTimeout = 2 * time.Second
 }
 

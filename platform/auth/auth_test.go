@@ -85,6 +85,9 @@ func FuzzHMACVerify(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
+	// Signed with our key but listing critical extensions: refused.
+	f.Add(signWithHeader(f, tokens, map[string]any{"crit": []string{"b64"}, "b64": false}))
+	f.Add(signWithHeader(f, tokens, map[string]any{"crit": []string{}}))
 	f.Fuzz(func(t *testing.T, raw string) {
 		c, err := tokens.Verify(context.Background(), raw)
 		if raw == good {
@@ -108,6 +111,9 @@ func FuzzHMACVerify(f *testing.F) {
 		require.NoError(t, json.Unmarshal(rawHeader, &header), "accepted a header that is not JSON")
 		require.Equal(t, "HS256", header.Alg)
 		require.Equal(t, tokens.kid, header.Kid)
+		var fields map[string]any
+		require.NoError(t, json.Unmarshal(rawHeader, &fields))
+		require.NotContains(t, fields, "crit", "a token listing critical extensions was accepted")
 		sig, err := base64.RawURLEncoding.DecodeString(segs[2])
 		require.NoError(t, err, "accepted a signature that is not base64url")
 		mac := hmac.New(sha256.New, key)

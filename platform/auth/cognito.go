@@ -37,7 +37,8 @@ func newCognito(lc fx.Lifecycle, s *settings.Settings, log *zap.Logger) (*cognit
 	v, err := cognito.New(cognito.Config{
 		Region: c.Region, UserPoolID: c.UserPoolID, ClientIDs: c.ClientIDs,
 		Issuer: c.Issuer, JWKSURL: c.JWKSURL, AcceptIDTokens: c.AcceptIDTokens,
-		Leeway: c.Leeway, RefreshInterval: c.RefreshInterval, FetchTimeout: c.FetchTimeout,
+		Leeway: c.Leeway, RefreshInterval: c.RefreshInterval, UnknownKIDInterval: c.UnknownKIDMinInterval,
+		FetchTimeout: c.FetchTimeout,
 	}, log.Named("cognito"))
 	if err != nil {
 		return nil, fmt.Errorf("cognito settings: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -63,10 +64,20 @@ func (t *HMACTokens) Issue(userID string) (string, error) {
 	return s, nil
 }
 
-// Verify checks signature, algorithm, issuer, audience, expiry and kid.
+// errCrit refuses tokens that list critical header extensions.
+var errCrit = errors.New("unsupported crit header")
+
+// Verify checks signature, algorithm, issuer, audience, expiry and kid, and
+// refuses a token whose header has "crit".
 func (t *HMACTokens) Verify(_ context.Context, raw string) (Claims, error) {
 	var claims jwt.RegisteredClaims
 	_, err := t.parser.ParseWithClaims(raw, &claims, func(tok *jwt.Token) (any, error) {
+		// RFC 7515 §4.1.11: a recipient must refuse a token listing an
+		// extension it does not understand, and we understand none. We never
+		// issue crit, so its presence alone is enough.
+		if _, ok := tok.Header["crit"]; ok {
+			return nil, errCrit
+		}
 		if kid, _ := tok.Header["kid"].(string); kid != t.kid {
 			return nil, fmt.Errorf("unknown key id")
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"slices"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -21,7 +22,8 @@ type Validator interface {
 
 // Decode reads the JSON object body of c into dst strictly: the media type
 // must be JSON (415), the body a JSON object (400), with no unknown fields
-// (422) and, when dst is a Validator, valid fields (422).
+// (422), no string anywhere in it holding NUL (422, see NULReason) and, when
+// dst is a Validator, valid fields (422).
 func Decode(c *fiber.Ctx, dst any) error {
 	ct := c.Get(fiber.HeaderContentType)
 	mt, _, err := mime.ParseMediaType(ct)
@@ -41,10 +43,16 @@ func Decode(c *fiber.Ctx, dst any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return derrors.New(derrors.CodeInvalidJSON, "request body must hold exactly one JSON object")
 	}
+	fields := nulFields(dst)
 	if v, ok := dst.(Validator); ok {
-		if fields := v.Validate(); len(fields) > 0 {
-			return derrors.Validation(fields...)
+		for _, f := range v.Validate() {
+			if !slices.ContainsFunc(fields, func(g derrors.FieldError) bool { return g.Field == f.Field }) {
+				fields = append(fields, f)
+			}
 		}
+	}
+	if len(fields) > 0 {
+		return derrors.Validation(fields...)
 	}
 	return nil
 }

@@ -112,6 +112,9 @@ func (s *Server) Register(ops ...Operation) error {
 		if op.Access != Public {
 			handlers = append(handlers, s.guard.Require(op.Access))
 		}
+		if h := refuseNULText(op); h != nil {
+			handlers = append(handlers, h)
+		}
 		handlers = append(handlers, op.Handler)
 		s.app.Add(op.Method, op.fullPath(), handlers...)
 		s.ops = append(s.ops, op)

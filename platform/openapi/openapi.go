@@ -149,7 +149,7 @@ var errorDescriptions = map[int]string{
 	409: "The request conflicts with the current state (`conflict`, `email_taken`, `run_finished`).",
 	413: "The body is over the configured limit (`payload_too_large`).",
 	415: "The body is not `application/json` (`unsupported_media_type`).",
-	422: "The request is well-formed but invalid (`validation_error`); `details.fields` lists `{field, reason}` for each bad field.",
+	422: "The request is well-formed but invalid (`validation_error`); `details.fields` lists `{field, reason}` for each bad field. No text may hold NUL (U+0000): a string anywhere in the body (named by its JSON path, such as `notes[1].text`), a query parameter or a header holding one is refused.",
 	429: "Too many requests (`rate_limited`, `quota_exceeded`); retryable after `Retry-After` seconds.",
 	431: "The request headers are over the server's limit (`headers_too_large`).",
 	500: "An unexpected error (`internal_error`); the body holds no internal detail.",

@@ -17,7 +17,8 @@ type Check struct {
 	Name  string
 	Probe func(ctx context.Context) error
 	// Optional checks report their state but never make /readyz fail
-	// (e.g. Docker on a laptop that only browses the API).
+	// (e.g. Docker on a laptop that only browses the API): while one fails,
+	// /readyz answers 200 with status "degraded".
 	Optional bool
 }
 

@@ -101,6 +101,7 @@ func bindings(s *Settings) []binding {
 		{"SLIPWAY_COGNITO_ISSUER", str(&s.Auth.Cognito.Issuer)},
 		{"SLIPWAY_COGNITO_JWKS_URL", str(&s.Auth.Cognito.JWKSURL)},
 		{"SLIPWAY_COGNITO_ACCEPT_ID_TOKENS", boolean(&s.Auth.Cognito.AcceptIDTokens)},
+		{"SLIPWAY_COGNITO_UNKNOWN_KID_MIN_INTERVAL", dur(&s.Auth.Cognito.UnknownKIDMinInterval)},
 		{"SLIPWAY_STORAGE_BACKEND", str(&s.Storage.Backend)},
 		{"SLIPWAY_DATA_DIR", str(&s.Storage.DataDir)},
 		{"SLIPWAY_DATABASE_URL", str(&s.Storage.DatabaseURL)},

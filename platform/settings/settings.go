@@ -77,7 +77,12 @@ type Cognito struct {
 	AcceptIDTokens  bool          `yaml:"accept_id_tokens"`
 	Leeway          time.Duration `yaml:"leeway"`
 	RefreshInterval time.Duration `yaml:"refresh_interval"`
-	FetchTimeout    time.Duration `yaml:"fetch_timeout"`
+	// UnknownKIDMinInterval spaces the JWKS fetches that tokens with an
+	// unknown kid ask for: the flood limit, and the longest a newly
+	// published key is refused. Apart from RefreshInterval so that one can
+	// stay long without delaying key rotation.
+	UnknownKIDMinInterval time.Duration `yaml:"unknown_kid_min_interval"`
+	FetchTimeout          time.Duration `yaml:"fetch_timeout"`
 }
 
 // Storage configures the records backend.

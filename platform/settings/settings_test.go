@@ -66,7 +66,10 @@ func TestEveryBadValueIsOneLineNamingTheSetting(t *testing.T) {
 		"SLIPWAY_RUN_MAX_CONCURRENT":   {"SLIPWAY_RUN_MAX_CONCURRENT": "0"},
 		"SLIPWAY_RUN_EXECUTE":          {"SLIPWAY_RUN_EXECUTE": "maybe"},
 		"SLIPWAY_COGNITO_USER_POOL_ID": {"SLIPWAY_AUTH_MODE": "cognito"},
-		"SLIPWAY_LOG_LEVEL":            {"SLIPWAY_LOG_LEVEL": "loud"},
+		"SLIPWAY_COGNITO_UNKNOWN_KID_MIN_INTERVAL": {"SLIPWAY_AUTH_MODE": "cognito", "SLIPWAY_COGNITO_REGION": "eu-west-1",
+			"SLIPWAY_COGNITO_USER_POOL_ID": "eu-west-1_Pool1", "SLIPWAY_COGNITO_CLIENT_IDS": "web",
+			"SLIPWAY_COGNITO_UNKNOWN_KID_MIN_INTERVAL": "10m"},
+		"SLIPWAY_LOG_LEVEL": {"SLIPWAY_LOG_LEVEL": "loud"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Load(env(kv))
@@ -89,5 +92,25 @@ func TestEnvNamesAreDocumented(t *testing.T) {
 	for _, n := range names {
 		require.True(t, strings.HasPrefix(n, "SLIPWAY_"), n)
 		require.True(t, strings.Contains(string(readme), "`"+n+"`"), "README.md does not document %s", n)
+	}
+}
+
+func TestUnknownKIDMinInterval(t *testing.T) {
+	cognito := func(interval string) map[string]string {
+		return map[string]string{"SLIPWAY_AUTH_MODE": "cognito", "SLIPWAY_COGNITO_REGION": "eu-west-1",
+			"SLIPWAY_COGNITO_USER_POOL_ID": "eu-west-1_Pool1", "SLIPWAY_COGNITO_CLIENT_IDS": "web",
+			"SLIPWAY_COGNITO_UNKNOWN_KID_MIN_INTERVAL": interval}
+	}
+	s, err := Load(env(cognito("")))
+	require.NoError(t, err)
+	require.Equal(t, 5*time.Second, s.Auth.Cognito.UnknownKIDMinInterval, "the default")
+	require.Equal(t, 5*time.Minute, s.Auth.Cognito.RefreshInterval, "kept apart from the flood limit")
+	for _, ok := range []string{"1s", "30s", "5m"} {
+		_, err := Load(env(cognito(ok)))
+		require.NoError(t, err, ok)
+	}
+	for _, bad := range []string{"0s", "999ms", "5m1s"} {
+		_, err := Load(env(cognito(bad)))
+		require.ErrorContains(t, err, "setting SLIPWAY_COGNITO_UNKNOWN_KID_MIN_INTERVAL: ", bad)
 	}
 }

@@ -38,6 +38,7 @@ func (s *Settings) Validate() error {
 		{"auth.login_limit_window", within(s.Auth.LoginLimitWindow, time.Second, 24*time.Hour)},
 		{"auth.password_memory_kib", between(int(s.Auth.PasswordMemoryKiB), 1024, 1<<20)},
 		{"SLIPWAY_COGNITO_USER_POOL_ID", s.checkCognito()},
+		{"SLIPWAY_COGNITO_UNKNOWN_KID_MIN_INTERVAL", s.checkUnknownKIDInterval()},
 		{"SLIPWAY_STORAGE_BACKEND", oneOf(s.Storage.Backend, BackendJSON, BackendPostgres)},
 		{"SLIPWAY_DATA_DIR", nonEmpty(s.Storage.DataDir)},
 		{"SLIPWAY_DATABASE_URL", s.checkDatabaseURL()},
@@ -104,6 +105,20 @@ func (s *Settings) checkCognito() string {
 	}
 	if c.RefreshInterval < time.Second || c.FetchTimeout <= 0 || c.Leeway < 0 || c.Leeway > 5*time.Minute {
 		return "auth.cognito refresh_interval must be ≥ 1s, fetch_timeout > 0, leeway within 0–5m"
+	}
+	return ""
+}
+
+// checkUnknownKIDInterval keeps the unknown-kid flood limit between one
+// second (an attacker's made-up kids may cost one JWKS fetch per interval)
+// and refresh_interval (a longer one would only delay new keys).
+func (s *Settings) checkUnknownKIDInterval() string {
+	c := s.Auth.Cognito
+	if s.Auth.Mode != AuthCognito {
+		return ""
+	}
+	if c.UnknownKIDMinInterval < time.Second || c.UnknownKIDMinInterval > c.RefreshInterval {
+		return fmt.Sprintf("%s is outside 1s–%s (auth.cognito.refresh_interval)", c.UnknownKIDMinInterval, c.RefreshInterval)
 	}
 	return ""
 }

@@ -34,21 +34,47 @@ type Resolver interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
+// Remote is a repository URL that git may clone, split into the parts a
+// caller's policy looks at. ParseURL is the one parser of repository URLs:
+// the repositories module stores what it accepts and Prepare clones it.
+type Remote struct {
+	// Transport is "https", "ssh" (ssh:// URLs and scp-style addresses) or
+	// "file" (file:// URLs and absolute local paths).
+	Transport string
+	// Host is the host name or IP address, without brackets; "" for file.
+	Host string
+	// Path is the repository path on the host, or the local path.
+	Path string
+	// User is the user name of an ssh:// URL or scp-style address.
+	User string
+	// Userinfo reports whether an https:// or ssh:// URL carries user
+	// information, and Password whether that includes a password.
+	Userinfo, Password bool
+}
+
 // CheckURL reports whether git may clone rawURL: https:// and ssh:// URLs and
 // scp-style ssh addresses (user@host:path) always, file:// URLs and absolute
 // local paths only when allowFile is true. Everything else — plain http, git://,
 // remote helpers ("ext::…"), relative paths, values starting with "-" or holding
-// control characters — is refused with an error wrapping ErrURLNotAllowed.
-// Whether the host may be reached (private ranges) is the caller's policy.
+// control characters, "scheme:text" such as javascript:alert(1) that only
+// looks like an scp-style address — is refused with an error wrapping
+// ErrURLNotAllowed. Whether the host may be reached (private ranges) is the
+// caller's policy.
 func CheckURL(rawURL string, allowFile bool) error {
-	_, err := checkURL(rawURL, allowFile)
+	_, err := ParseURL(rawURL, allowFile)
 	return err
 }
 
 // checkURL validates rawURL and returns the transport it will use.
 func checkURL(rawURL string, allowFile bool) (string, error) {
-	refuse := func(format string, args ...any) (string, error) {
-		return "", fmt.Errorf("%w: %s", ErrURLNotAllowed, fmt.Sprintf(format, args...))
+	r, err := ParseURL(rawURL, allowFile)
+	return r.Transport, err
+}
+
+// ParseURL checks rawURL as CheckURL does and splits it into its parts.
+func ParseURL(rawURL string, allowFile bool) (Remote, error) {
+	refuse := func(format string, args ...any) (Remote, error) {
+		return Remote{}, fmt.Errorf("%w: %s", ErrURLNotAllowed, fmt.Sprintf(format, args...))
 	}
 	switch {
 	case rawURL == "":
@@ -77,7 +103,12 @@ func checkURL(rawURL string, allowFile bool) (string, error) {
 			if u.Path == "" || u.Path == "/" {
 				return refuse("url has no repository path")
 			}
-			return scheme, nil
+			r := Remote{Transport: scheme, Host: u.Hostname(), Path: u.Path, Userinfo: u.User != nil}
+			if u.User != nil {
+				r.User = u.User.Username()
+				_, r.Password = u.User.Password()
+			}
+			return r, nil
 		case "file":
 			if !allowFile {
 				return refuse("file:// urls are not allowed here")
@@ -88,7 +119,7 @@ func checkURL(rawURL string, allowFile bool) (string, error) {
 			if u.Path == "" {
 				return refuse("file:// url has no path")
 			}
-			return "file", nil
+			return Remote{Transport: "file", Path: u.Path}, nil
 		default:
 			return refuse("scheme %q is not allowed (use https:// or ssh)", scheme)
 		}
@@ -100,16 +131,33 @@ func checkURL(rawURL string, allowFile bool) (string, error) {
 		if !allowFile {
 			return refuse("local paths are not allowed here")
 		}
-		return "file", nil
+		return Remote{Transport: "file", Path: rawURL}, nil
 	}
 	// git reads "host:path" as ssh when a colon comes before the first slash.
 	if colon := strings.IndexByte(rawURL, ':'); colon > 0 && !strings.Contains(rawURL[:colon], "/") {
-		if !scpRE.MatchString(rawURL) {
+		m := scpRE.FindStringSubmatch(rawURL)
+		if m == nil {
 			return refuse("malformed scp-style ssh address")
 		}
-		return "ssh", nil
+		user, host, path := m[1], m[2], m[3]
+		// "javascript:alert(1)" and "data:text/html,…" have the same shape
+		// as "host:path", and a web client showing the URL as a link would
+		// run them. Without a user, take it for an address only when the
+		// host is plainly one.
+		if user == "" && !scpHost(host) {
+			return refuse("scheme %q is not allowed (use https://, ssh:// or user@host:path)", strings.ToLower(rawURL[:colon]))
+		}
+		return Remote{Transport: "ssh", Host: strings.Trim(host, "[]"), Path: path, User: user}, nil
 	}
 	return refuse("relative paths are not allowed")
+}
+
+// scpHost reports whether the host of an scp-style address without a user
+// is plainly a host: a dotted name or IPv4 address, a bracketed IPv6
+// address, or localhost. No URL scheme a browser runs (javascript, data,
+// vbscript) has a dot.
+func scpHost(host string) bool {
+	return strings.Contains(host, ".") || strings.HasPrefix(host, "[") || strings.EqualFold(host, "localhost")
 }
 
 // validHost reports whether host is a DNS name or an IP address that cannot

@@ -52,6 +52,25 @@ func TestCheckURL(t *testing.T) {
 		{"https://github.com", false, ""},
 		{"https:///a/b", false, ""},
 		{"", false, ""},
+
+		// "scheme:text" that only looks like host:path: a web client showing
+		// the URL as a link would run it.
+		{"javascript:alert(1)", true, ""},
+		{"JavaScript:alert(document.cookie)", true, ""},
+		{"javascript:alert(1)//@github.com:a/b", true, ""},
+		{"vbscript:msgbox(1)", true, ""},
+		{"data:text/html,<script>alert(1)</script>", true, ""},
+		{"data:text/html;base64,PHNjcmlwdD4=", true, ""},
+		{"file:/srv/repo.git", true, ""},
+		{"https:github.com/a/b", true, ""},
+		{"alias:a/b.git", true, ""}, // an ssh config alias needs its user: git@alias:a/b.git
+		// Plainly an address: a user, a dotted host, an IP address, localhost.
+		{"git@alias:a/b.git", false, "ssh"},
+		{"git@javascript:a/b.git", false, "ssh"},
+		{"git.example.org:a/b.git", false, "ssh"},
+		{"10.0.0.1:a/b.git", false, "ssh"},
+		{"[::1]:a/b.git", false, "ssh"},
+		{"localhost:a/b.git", false, "ssh"},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%q allowFile=%v", tt.url, tt.allowFile), func(t *testing.T) {
@@ -65,6 +84,28 @@ func TestCheckURL(t *testing.T) {
 			require.Equal(t, tt.transport, got)
 		})
 	}
+}
+
+func TestParseURL(t *testing.T) {
+	tests := map[string]Remote{
+		"https://github.com/a/b.git":         {Transport: "https", Host: "github.com", Path: "/a/b.git"},
+		"https://tok@github.com/a/b":         {Transport: "https", Host: "github.com", Path: "/a/b", User: "tok", Userinfo: true},
+		"https://u:p@[2001:db8::1]:8443/a/b": {Transport: "https", Host: "2001:db8::1", Path: "/a/b", User: "u", Userinfo: true, Password: true},
+		"ssh://git@github.com:2222/a/b.git":  {Transport: "ssh", Host: "github.com", Path: "/a/b.git", User: "git", Userinfo: true},
+		"git@github.com:a/b.git":             {Transport: "ssh", Host: "github.com", Path: "a/b.git", User: "git"},
+		"github.com:a/b.git":                 {Transport: "ssh", Host: "github.com", Path: "a/b.git"},
+		"git@[2001:db8::1]:a/b.git":          {Transport: "ssh", Host: "2001:db8::1", Path: "a/b.git", User: "git"},
+		"file:///srv/repo.git":               {Transport: "file", Path: "/srv/repo.git"},
+		"/srv/repo.git":                      {Transport: "file", Path: "/srv/repo.git"},
+	}
+	for raw, want := range tests {
+		got, err := ParseURL(raw, true)
+		require.NoError(t, err, raw)
+		require.Equal(t, want, got, raw)
+	}
+	_, err := ParseURL("javascript:alert(1)", true)
+	require.ErrorIs(t, err, ErrURLNotAllowed)
+	require.ErrorContains(t, err, `scheme "javascript" is not allowed`)
 }
 
 func TestRedactURL(t *testing.T) {

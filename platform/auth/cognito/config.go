@@ -13,9 +13,10 @@ import (
 
 // Defaults applied by New to zero-valued durations.
 const (
-	DefaultRefreshInterval = 5 * time.Minute
-	DefaultFetchTimeout    = 10 * time.Second
-	DefaultMaxKeyAge       = time.Hour
+	DefaultRefreshInterval    = 5 * time.Minute
+	DefaultUnknownKIDInterval = 5 * time.Second
+	DefaultFetchTimeout       = 10 * time.Second
+	DefaultMaxKeyAge          = time.Hour
 )
 
 // Config says which user pool and app clients a Verifier trusts.
@@ -36,10 +37,17 @@ type Config struct {
 	AcceptIDTokens bool
 	// Leeway is the clock skew allowed on exp, nbf and iat.
 	Leeway time.Duration
-	// RefreshInterval is the minimum time between two JWKS fetches while keys
-	// are cached: an unknown kid triggers at most one refresh per interval.
-	// Default 5m.
+	// RefreshInterval is how long after a failed JWKS fetch the next one
+	// runs while keys are cached (unless an unknown kid asks sooner), and
+	// the longest wait between retries before the first success. Default 5m.
 	RefreshInterval time.Duration
+	// UnknownKIDInterval is the minimum time between the start of a fetch
+	// asked for by a token with an unknown kid and the start of the fetch
+	// before it: a flood of made-up kids causes at most one fetch per
+	// interval, and a key Cognito has just published is fetched at most one
+	// interval after its first token arrives, whatever came before. Default
+	// 5s, or RefreshInterval when that is shorter; it may not be longer.
+	UnknownKIDInterval time.Duration
 	// FetchTimeout bounds one JWKS HTTP fetch. Default 10s.
 	FetchTimeout time.Duration
 	// MaxKeyAge is how often cached keys are refetched when nothing else
@@ -117,6 +125,14 @@ func (cfg Config) withDefaults() (Config, error) {
 		bad("RefreshInterval %v is negative", cfg.RefreshInterval)
 	} else if cfg.RefreshInterval == 0 {
 		cfg.RefreshInterval = DefaultRefreshInterval
+	}
+	if cfg.UnknownKIDInterval < 0 {
+		bad("UnknownKIDInterval %v is negative", cfg.UnknownKIDInterval)
+	} else if cfg.UnknownKIDInterval == 0 {
+		cfg.UnknownKIDInterval = min(DefaultUnknownKIDInterval, cfg.RefreshInterval)
+	}
+	if cfg.RefreshInterval > 0 && cfg.UnknownKIDInterval > cfg.RefreshInterval {
+		bad("UnknownKIDInterval %v is longer than RefreshInterval %v", cfg.UnknownKIDInterval, cfg.RefreshInterval)
 	}
 	if cfg.FetchTimeout < 0 {
 		bad("FetchTimeout %v is negative", cfg.FetchTimeout)

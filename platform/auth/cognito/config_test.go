@@ -21,6 +21,7 @@ func TestNewConfig(t *testing.T) {
 			require.Equal(t, testIssuer, cfg.Issuer)
 			require.Equal(t, testIssuer+"/.well-known/jwks.json", cfg.JWKSURL)
 			require.Equal(t, DefaultRefreshInterval, cfg.RefreshInterval)
+			require.Equal(t, DefaultUnknownKIDInterval, cfg.UnknownKIDInterval)
 			require.Equal(t, DefaultFetchTimeout, cfg.FetchTimeout)
 			require.Equal(t, DefaultMaxKeyAge, cfg.MaxKeyAge)
 			require.Zero(t, cfg.Leeway)
@@ -36,11 +37,15 @@ func TestNewConfig(t *testing.T) {
 		}},
 		{name: "long refresh interval raises default max key age", mutate: func(c *Config) { c.RefreshInterval = 2 * time.Hour },
 			check: func(t *testing.T, cfg Config) { require.Equal(t, 2*time.Hour, cfg.MaxKeyAge) }},
+		{name: "short refresh interval caps the default unknown kid interval", mutate: func(c *Config) { c.RefreshInterval = time.Second },
+			check: func(t *testing.T, cfg Config) { require.Equal(t, time.Second, cfg.UnknownKIDInterval) }},
 		{name: "explicit values kept", mutate: func(c *Config) {
 			c.Leeway, c.RefreshInterval, c.FetchTimeout, c.MaxKeyAge = time.Minute, time.Second, 3*time.Second, time.Minute
+			c.UnknownKIDInterval = 500 * time.Millisecond
 		}, check: func(t *testing.T, cfg Config) {
 			require.Equal(t, time.Minute, cfg.Leeway)
 			require.Equal(t, time.Second, cfg.RefreshInterval)
+			require.Equal(t, 500*time.Millisecond, cfg.UnknownKIDInterval)
 			require.Equal(t, 3*time.Second, cfg.FetchTimeout)
 			require.Equal(t, time.Minute, cfg.MaxKeyAge)
 		}},
@@ -58,6 +63,9 @@ func TestNewConfig(t *testing.T) {
 		{name: "jwks relative", mutate: func(c *Config) { c.JWKSURL = "/jwks.json" }, wantErr: []string{"JWKSURL", "absolute"}},
 		{name: "negative leeway", mutate: func(c *Config) { c.Leeway = -time.Second }, wantErr: []string{"Leeway"}},
 		{name: "negative refresh interval", mutate: func(c *Config) { c.RefreshInterval = -time.Second }, wantErr: []string{"RefreshInterval"}},
+		{name: "negative unknown kid interval", mutate: func(c *Config) { c.UnknownKIDInterval = -time.Second }, wantErr: []string{"UnknownKIDInterval"}},
+		{name: "unknown kid interval above refresh interval", mutate: func(c *Config) { c.RefreshInterval, c.UnknownKIDInterval = time.Second, time.Minute },
+			wantErr: []string{"UnknownKIDInterval 1m0s is longer than RefreshInterval 1s"}},
 		{name: "negative fetch timeout", mutate: func(c *Config) { c.FetchTimeout = -time.Second }, wantErr: []string{"FetchTimeout"}},
 		{name: "negative max key age", mutate: func(c *Config) { c.MaxKeyAge = -time.Second }, wantErr: []string{"MaxKeyAge"}},
 		{name: "max key age below refresh interval", mutate: func(c *Config) { c.RefreshInterval, c.MaxKeyAge = time.Hour, time.Minute },

@@ -57,6 +57,7 @@ func FuzzVerify(f *testing.F) {
 		parts[0] + "." + parts[1] + ".",
 		parts[0] + ".." + parts[2],
 		rawToken(`{"alg":"RS256","kid":"kid-a","crit":["x"]}`, `{}`, nil),
+		rs256Header(f, keyA(), kidA, map[string]any{"crit": []string{"b64"}, "b64": false}, accessClaims()),
 		rawToken(`{"alg":"RS256","kid":"kid-a"}`, `{"exp":1e309}`, []byte("x")),
 		rawToken(`{"alg":"RS256","kid":"kid-a"}`, `{"exp":-9223372036854775808,"aud":[1]}`, []byte("x")),
 		"", ".", "..", "...", "a.b.c", "Bearer x.y.z",
@@ -92,6 +93,9 @@ func FuzzVerify(f *testing.F) {
 		if err := json.Unmarshal(rawHeader, &header); err != nil {
 			t.Fatalf("accepted a token whose header is not JSON: %v", err)
 		}
+		if bytesHasKey(rawHeader, "crit") {
+			t.Fatalf("accepted a token listing critical extensions")
+		}
 		key, ok := keys[header.Kid]
 		if header.Alg != "RS256" || !ok {
 			t.Fatalf("accepted alg %q kid %q", header.Alg, header.Kid)
@@ -109,4 +113,15 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("accepted an identity that breaks the rules: %+v", id)
 		}
 	})
+}
+
+// bytesHasKey reports whether the JSON object raw has key, whatever its
+// value (a null crit must be refused too).
+func bytesHasKey(raw []byte, key string) bool {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return false
+	}
+	_, ok := m[key]
+	return ok
 }

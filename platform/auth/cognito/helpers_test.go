@@ -249,6 +249,20 @@ func rs256(t testing.TB, key *rsa.PrivateKey, kid string, c jwt.MapClaims) strin
 	return sign(t, jwt.SigningMethodRS256, key, kid, c)
 }
 
+// rs256Header mints an RS256 token with kid and extra header fields, such as
+// a crit list, correctly signed so only the header can be at fault.
+func rs256Header(t testing.TB, key *rsa.PrivateKey, kid string, extra map[string]any, c jwt.MapClaims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, c)
+	tok.Header["kid"] = kid
+	for k, v := range extra {
+		tok.Header[k] = v
+	}
+	s, err := tok.SignedString(key)
+	require.NoError(t, err)
+	return s
+}
+
 // rawToken encodes header and claims as given and appends sig, for tokens no
 // library would produce.
 func rawToken(header, claims string, sig []byte) string {

@@ -207,9 +207,14 @@ func diffKids(old, cur *keySet) (added, removed []string) {
 }
 
 // nextRefresh says when the loop fetches next. While keys are cached, two
-// fetches are always at least RefreshInterval apart, whatever asks for them;
-// before the first success it retries sooner, backing off from one second up
-// to RefreshInterval, since every request fails until then.
+// fetches start at least UnknownKIDInterval apart, whatever asks for them:
+// an unknown kid asks for the next fetch one UnknownKIDInterval after the
+// last one started, so a flood of made-up kids costs one fetch per interval
+// and never delays a real new key by more than that. Without one, a failed
+// fetch is retried after RefreshInterval and good keys are refetched after
+// MaxKeyAge. Before the first success the loop retries sooner, backing off
+// from one second up to RefreshInterval, since every request fails until
+// then.
 func (v *Verifier) nextRefresh(unknownKID bool) time.Time {
 	interval := v.cfg.RefreshInterval
 	if v.keys.Load() == nil {
@@ -219,7 +224,10 @@ func (v *Verifier) nextRefresh(unknownKID bool) time.Time {
 		}
 		return v.state.lastAttempt.Add(min(backoff, interval))
 	}
-	if v.state.lastFailed || unknownKID {
+	switch {
+	case unknownKID:
+		return v.state.lastAttempt.Add(v.cfg.UnknownKIDInterval)
+	case v.state.lastFailed:
 		return v.state.lastAttempt.Add(interval)
 	}
 	return v.state.lastAttempt.Add(v.cfg.MaxKeyAge)

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -83,15 +85,7 @@ func floodUnknownKIDs(t *testing.T, v *Verifier, n int) []time.Duration {
 	t.Helper()
 	tokens := make([]string, n)
 	for i := range tokens {
-		// The kid lookup fails before any signature check, so a random
-		// signature is as good as a real one and much cheaper to make.
-		tok := jwt.NewWithClaims(jwt.SigningMethodRS256, accessClaims())
-		tok.Header["kid"] = fmt.Sprintf("attacker-%d-%s", i, rand.Text())
-		signing, err := tok.SigningString()
-		require.NoError(t, err)
-		sig := make([]byte, 256)
-		_, _ = rand.Read(sig)
-		tokens[i] = signing + "." + b64(sig)
+		tokens[i] = attackerToken(t, i)
 	}
 	latencies := make([]time.Duration, n)
 	errs := make([]error, n)
@@ -112,6 +106,20 @@ func floodUnknownKIDs(t *testing.T, v *Verifier, n int) []time.Duration {
 	}
 	slices.Sort(latencies)
 	return latencies
+}
+
+// attackerToken is a token with a made-up kid. The kid lookup fails before
+// any signature check, so a random signature is as good as a real one and
+// much cheaper to make.
+func attackerToken(t *testing.T, i int) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, accessClaims())
+	tok.Header["kid"] = fmt.Sprintf("attacker-%d-%s", i, rand.Text())
+	signing, err := tok.SigningString()
+	require.NoError(t, err)
+	sig := make([]byte, 256)
+	_, _ = rand.Read(sig)
+	return signing + "." + b64(sig)
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {
@@ -461,4 +469,76 @@ func TestErrorsNeverHoldTheToken(t *testing.T) {
 	}
 	require.NotContains(t, err.Error(), "secret-client")
 	require.False(t, errors.Is(err, derrors.ErrUnavailable))
+}
+
+// TestRotatedKeyAfterUnknownKIDFlood runs on synctest's fake clock: an
+// attacker sends tokens with made-up kids every 100ms for three minutes,
+// and a minute in Cognito publishes a new key that users start presenting.
+// Every Verify must answer without waiting (no fake time passes inside
+// it), the JWKS must be fetched at most once per UnknownKIDInterval, and
+// the new key must verify within one UnknownKIDInterval of its first token.
+//
+// The JWKS server lives outside the bubble, and the verifier's client keeps
+// no idle connections: a connection's goroutines blocked in a network read
+// would stop the fake clock.
+func TestRotatedKeyAfterUnknownKIDFlood(t *testing.T) {
+	srv := newJWKSServer(t, map[string]*rsa.PrivateKey{kidA: keyA()})
+	synctest.Test(t, func(t *testing.T) {
+		const (
+			flood   = 5 * time.Second
+			refresh = 5 * time.Minute
+			tick    = 100 * time.Millisecond
+		)
+		cfg := baseConfig(srv)
+		cfg.RefreshInterval = refresh
+		cfg.UnknownKIDInterval = flood
+		cfg.HTTPClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		v := newVerifier(t, cfg, nil)
+		began := time.Now()
+		startVerifier(t, v)
+		synctest.Wait()
+		require.EqualValues(t, 1, srv.hits.Load())
+
+		ctx := context.Background()
+		tokA := rs256(t, keyA(), kidA, accessClaims())
+		tokB := rs256(t, keyB(), kidB, accessClaims())
+		verify := func(tok string) error {
+			t.Helper()
+			before := time.Now()
+			_, err := v.Verify(ctx, tok)
+			require.Equal(t, before, time.Now(), "Verify waited")
+			return err
+		}
+		withinLimit := func() {
+			t.Helper()
+			synctest.Wait() // any fetch due has run
+			hits, elapsed := srv.hits.Load(), time.Since(began)
+			require.LessOrEqual(t, hits, 1+int64(elapsed/flood), "%d JWKS fetches in %v", hits, elapsed)
+		}
+
+		var published, acceptedAt time.Time
+		for i := 0; time.Since(began) < 3*time.Minute; i++ {
+			requireReason(t, verify(attackerToken(t, i)), "unknown signing key")
+			require.NoError(t, verify(tokA))
+			if published.IsZero() && time.Since(began) >= time.Minute {
+				srv.setKeys(map[string]*rsa.PrivateKey{kidA: keyA(), kidB: keyB()})
+				published = time.Now()
+			}
+			if !published.IsZero() && acceptedAt.IsZero() {
+				if err := verify(tokB); err == nil {
+					acceptedAt = time.Now()
+				} else {
+					requireReason(t, err, "unknown signing key")
+				}
+			}
+			time.Sleep(tick) // advances the fake clock: the attacker's pace
+			withinLimit()
+		}
+		require.False(t, acceptedAt.IsZero(), "the new key was never accepted")
+		delay := acceptedAt.Sub(published)
+		t.Logf("new key accepted %v after its first token, during a flood; %d JWKS fetches in %v",
+			delay, srv.hits.Load(), time.Since(began))
+		require.LessOrEqual(t, delay, flood)
+		require.GreaterOrEqual(t, srv.hits.Load(), int64(3*time.Minute/flood), "the flood keeps refreshing at its limit")
+	})
 }

@@ -218,7 +218,8 @@ var (
 // an error wrapping ErrInvalidToken; while no signing key has ever been
 // fetched it gives a derrors.ErrUnavailable error instead, since the token
 // may well be good. Verify never waits for the network: an unknown kid only
-// schedules a refresh (at most one per RefreshInterval) and is rejected now.
+// schedules a refresh (at most one per UnknownKIDInterval) and is rejected
+// now.
 func (v *Verifier) Verify(ctx context.Context, token string) (Identity, error) {
 	if err := ctx.Err(); err != nil {
 		return Identity{}, fmt.Errorf("cognito: verify: %w", err)

@@ -91,6 +91,12 @@ func TestVerify(t *testing.T) {
 		{name: "numeric kid", token: rawToken(`{"alg":"RS256","kid":7}`, string(goodClaims), []byte("x")), reason: "missing kid"},
 		{name: "unknown kid", token: rs256(t, keyA(), "kid-zzz", accessClaims()), reason: "unknown signing key"},
 		{name: "crit header", token: rawToken(`{"alg":"RS256","kid":"kid-a","crit":["exp"]}`, string(goodClaims), []byte("x")), reason: "unsupported crit header"},
+		// RFC 7515 §4.1.11, on tokens whose signature is good.
+		{name: "signed crit extension", token: rs256Header(t, keyA(), kidA, map[string]any{"crit": []string{"b64"}, "b64": false}, accessClaims()), reason: "unsupported crit header"},
+		{name: "signed empty crit", token: rs256Header(t, keyA(), kidA, map[string]any{"crit": []string{}}, accessClaims()), reason: "unsupported crit header"},
+		{name: "signed crit not a list", token: rs256Header(t, keyA(), kidA, map[string]any{"crit": "exp"}, accessClaims()), reason: "unsupported crit header"},
+		{name: "signed crit with unknown kid", token: rs256Header(t, keyA(), "kid-zzz", map[string]any{"crit": []string{"b64"}}, accessClaims()), reason: "unsupported crit header"},
+		{name: "signed other unknown header", token: rs256Header(t, keyA(), kidA, map[string]any{"x-ext": 1}, accessClaims()), want: wantAccess},
 
 		// Time claims, leeway 0.
 		{name: "expired", token: rs256(t, keyA(), kidA, with(accessClaims(), "exp", at(-time.Minute))), reason: "token expired"},
