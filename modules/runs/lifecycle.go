@@ -79,6 +79,18 @@ func (w *Worker) Start(ctx context.Context) (err error) {
 	return nil
 }
 
+// lifetime is the app-lifetime context; canceled before Start and after Stop.
+func (w *Worker) lifetime() context.Context {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ctx == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		return ctx
+	}
+	return w.ctx
+}
+
 // requeue puts every queued run of the records store on the queue, oldest
 // first: the store, not the queue, is what makes queued runs durable.
 func (w *Worker) requeue(ctx context.Context) error {

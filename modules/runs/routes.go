@@ -2,7 +2,6 @@ package runs
 
 import (
 	"bufio"
-	"context"
 	"net"
 	"net/http"
 	"strconv"
@@ -269,16 +268,4 @@ func (r *Routes) cleanup(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(CleanupResponse{Removed: n})
-}
-
-// lifetime is the app-lifetime context; canceled before Start and after Stop.
-func (w *Worker) lifetime() context.Context {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.ctx == nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		return ctx
-	}
-	return w.ctx
 }
