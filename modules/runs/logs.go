@@ -50,7 +50,11 @@ type subscription struct {
 	ch chan chunk
 	// lagged is set when the follower fell behind and ch was closed early.
 	lagged bool
+	from   *logWriter
 }
+
+// cancel ends the subscription; ch is closed when it was still open.
+func (s *subscription) cancel() { s.from.unsubscribe(s) }
 
 func newLogWriter(runID string, store objects.Store, log *zap.Logger, every time.Duration, max int) *logWriter {
 	return &logWriter{runID: runID, store: store, log: log, every: every, max: max,
@@ -140,7 +144,7 @@ func (w *logWriter) subscribe() (s *subscription, pending chunk, ok bool) {
 	if w.closed {
 		return nil, chunk{}, false
 	}
-	s = &subscription{ch: make(chan chunk, subscriberBuffer)}
+	s = &subscription{ch: make(chan chunk, subscriberBuffer), from: w}
 	w.subs[s] = struct{}{}
 	return s, chunk{Start: w.flushed, Data: append([]byte(nil), w.pending...)}, true
 }
@@ -189,4 +193,14 @@ func (h *logHub) get(runID string) *logWriter {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.writers[runID]
+}
+
+// subscribe implements localRuns: it follows the live log of a run this
+// instance works.
+func (w *Worker) subscribe(runID string) (*subscription, chunk, bool) {
+	lw := w.hub.get(runID)
+	if lw == nil {
+		return nil, chunk{}, false
+	}
+	return lw.subscribe()
 }

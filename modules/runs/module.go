@@ -19,7 +19,7 @@ import (
 // to the app's lifecycle. It needs containers.Engine, queue.Queue,
 // objects.Store and access.Repositories from their own modules.
 var Module = fx.Module("runs",
-	fx.Provide(fx.Private, NewStore, NewWorkspaces),
+	fx.Provide(fx.Private, NewStore, NewWorkspaces, func(w *Worker) localRuns { return w }),
 	fx.Provide(
 		newTuning,
 		NewWorker,

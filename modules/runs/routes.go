@@ -224,7 +224,7 @@ func (r *Routes) logs(c *fiber.Ctx) error {
 	hdr.Del(fiber.HeaderTransferEncoding)
 	hdr.SetConnectionClose()
 	head := append([]byte(nil), hdr.Header()...)
-	ctx := r.svc.worker.lifetime()
+	ctx := r.svc.lifetime()
 	svc := r.svc
 	c.Context().HijackSetNoResponse(true)
 	// The stream outlives the handler and must not touch c. It ends with

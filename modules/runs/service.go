@@ -68,6 +68,23 @@ func DefaultTuning() Tuning {
 // it needs root's view of every repository.
 var systemPrincipal = identity.Principal{ID: "system:runs", Groups: []string{identity.GroupRoot}}
 
+// localRuns is what the Service needs of the Worker, which works runs on
+// this instance: to stop one, to follow one's live log, and the lifetime log
+// streams live on (the instance's, not a request's).
+type localRuns interface {
+	// requestCancel stops the run if this instance works it; other
+	// instances see its CancelRequested at their next heartbeat.
+	requestCancel(runID string)
+	// subscribe follows the live log of a run this instance works: the
+	// bytes not yet stored, then every later chunk on sub. ok is false when
+	// the run is not, or no longer, worked here.
+	subscribe(runID string) (sub *subscription, pending chunk, ok bool)
+	// lifetime ends when the instance stops; it has ended before it starts.
+	lifetime() context.Context
+}
+
+var _ localRuns = (*Worker)(nil)
+
 // Service holds the rules of runs: ownership, validation, quota and
 // idempotency, cancellation, and reading logs and patches.
 type Service struct {
@@ -76,7 +93,7 @@ type Service struct {
 	repos   access.Repositories
 	engine  containers.Engine
 	objects objects.Store
-	worker  *Worker
+	worker  localRuns
 	cfg     settings.Runs
 	tuning  Tuning
 	log     *zap.Logger
@@ -95,7 +112,7 @@ type ServiceParams struct {
 	Repos    access.Repositories
 	Engine   containers.Engine
 	Objects  objects.Store
-	Worker   *Worker
+	Worker   localRuns // the Worker, as far as the service needs it
 	Settings *settings.Settings
 	Tuning   Tuning
 	Log      *zap.Logger

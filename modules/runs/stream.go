@@ -96,13 +96,11 @@ func (s *Service) follow(ctx context.Context, runID string, from int64, w *bufio
 	poll := time.NewTicker(s.tuning.Poll)
 	defer poll.Stop()
 	for {
-		if lw := s.worker.hub.get(runID); lw != nil {
-			if sub, pending, ok := lw.subscribe(); ok {
-				if err := f.live(ctx, lw, sub, pending); err != nil {
-					return err
-				}
-				continue
+		if sub, pending, ok := s.worker.subscribe(runID); ok {
+			if err := f.live(ctx, sub, pending); err != nil {
+				return err
 			}
+			continue
 		}
 		// Not (or no longer) worked here: the store has the truth. Read the
 		// status first: a terminal status is written after the last log byte.
@@ -156,8 +154,8 @@ func (f *follower) send(c chunk) (bool, error) {
 // live follows a run worked here: the stored prefix, the bytes not yet
 // flushed, then each chunk as the container writes it. It returns nil when
 // the writer closes or drops a lagging follower.
-func (f *follower) live(ctx context.Context, lw *logWriter, sub *subscription, pending chunk) error {
-	defer lw.unsubscribe(sub)
+func (f *follower) live(ctx context.Context, sub *subscription, pending chunk) error {
+	defer sub.cancel()
 	if err := f.fromStore(ctx); err != nil {
 		return err
 	}
@@ -182,6 +180,10 @@ func (f *follower) live(ctx context.Context, lw *logWriter, sub *subscription, p
 		}
 	}
 }
+
+// lifetime is the context log streams live on: the instance's, which ends
+// when the server stops, not a request's.
+func (s *Service) lifetime() context.Context { return s.worker.lifetime() }
 
 // Followers returns how many log streams are open.
 func (s *Service) Followers() int { return int(s.followers.Load()) }
