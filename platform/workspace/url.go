@@ -188,36 +188,3 @@ func RedactURL(rawURL string) string {
 func redactText(s string) string {
 	return userinfo.ReplaceAllString(s, "$1")
 }
-
-// checkBranch refuses branch names git would reject or read as options. The
-// empty name means the remote's default branch.
-func checkBranch(branch string) error {
-	if branch == "" {
-		return nil
-	}
-	bad := func(why string) error {
-		return fmt.Errorf("%w: branch name %q %s", ErrURLNotAllowed, branch, why)
-	}
-	switch {
-	case len(branch) > 255:
-		return bad("is too long")
-	case strings.HasPrefix(branch, "-"):
-		return bad("starts with '-'")
-	case strings.HasPrefix(branch, "/"), strings.HasSuffix(branch, "/"), strings.Contains(branch, "//"):
-		return bad("has an empty component")
-	case strings.HasSuffix(branch, "."), strings.HasSuffix(branch, ".lock"):
-		return bad("has a forbidden ending")
-	case strings.Contains(branch, ".."), strings.Contains(branch, "@{"), branch == "@":
-		return bad("holds a forbidden sequence")
-	case strings.ContainsFunc(branch, func(r rune) bool {
-		return r <= 0x20 || r == 0x7f || strings.ContainsRune(`~^:?*[\`, r)
-	}):
-		return bad("holds a forbidden character")
-	}
-	for _, part := range strings.Split(branch, "/") {
-		if strings.HasPrefix(part, ".") {
-			return bad("has a component starting with '.'")
-		}
-	}
-	return nil
-}

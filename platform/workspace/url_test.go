@@ -123,18 +123,6 @@ func TestRedactURL(t *testing.T) {
 	}
 }
 
-func TestCheckBranch(t *testing.T) {
-	for _, ok := range []string{"", "main", "feature/x", "release-1.2", "v1.0", "a_b", "ünïcode"} {
-		require.NoError(t, checkBranch(ok), ok)
-	}
-	for _, bad := range []string{
-		"-x", "--upload-pack=x", "a..b", "a b", "a\tb", "a~1", "a^", "a:b", "a?", "a*", "a[", `a\b`,
-		"a/", "/a", "a//b", "a.", "a.lock", "@", "a@{1}", ".hidden", "a/.b", "a\x7f", strings.Repeat("a", 256),
-	} {
-		require.ErrorIs(t, checkBranch(bad), ErrURLNotAllowed, bad)
-	}
-}
-
 func TestClassify(t *testing.T) {
 	tests := []struct {
 		stderr string

@@ -171,8 +171,8 @@ func (m *Manager) Prepare(ctx context.Context, runID, url, branch string) (_ *Wo
 	}
 	redacted := RedactURL(url)
 	transport, err := checkURL(url, m.cfg.AllowFile)
-	if err == nil {
-		err = checkBranch(branch)
+	if r := CheckBranch(branch); err == nil && r != "" {
+		err = fmt.Errorf("%w: branch name %q %s", ErrURLNotAllowed, branch, r)
 	}
 	if err != nil {
 		return nil, &CloneError{Reason: ReasonRefused, URL: redacted, Branch: branch, Err: err}

@@ -132,7 +132,7 @@ func TestPrepareErrors(t *testing.T) {
 		{"file url refused", false, "r1", src, "", ReasonRefused, ErrURLNotAllowed, "file:// urls are not allowed"},
 		{"local path refused", false, "r1", strings.TrimPrefix(src, "file://"), "", ReasonRefused, ErrURLNotAllowed, "local paths are not allowed"},
 		{"remote helper refused", true, "r1", "ext::sh -c touch% /tmp/pwned", "", ReasonRefused, ErrURLNotAllowed, "remote helper"},
-		{"option as branch", true, "r1", src, "--upload-pack=touch /tmp/pwned", ReasonRefused, ErrURLNotAllowed, "starts with '-'"},
+		{"option as branch", true, "r1", src, "--upload-pack=touch /tmp/pwned", ReasonRefused, ErrURLNotAllowed, `must not start with "-"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
