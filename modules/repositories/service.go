@@ -10,6 +10,7 @@ import (
 	"github.com/slipwayhq/slipway/platform/identity"
 	"github.com/slipwayhq/slipway/platform/ids"
 	"github.com/slipwayhq/slipway/platform/storage/page"
+	"github.com/slipwayhq/slipway/platform/workspace"
 )
 
 // Service holds the rules of repositories: who may see and change them
@@ -64,7 +65,7 @@ func (s *Service) Create(ctx context.Context, caller identity.Principal, project
 				Reason: "could not be taken from the url (it " + r + "); send a name"})
 		}
 	}
-	if r := checkBranch(in.DefaultBranch); r != "" {
+	if r := workspace.CheckBranch(in.DefaultBranch); r != "" {
 		fields = append(fields, derrors.FieldError{Field: "default_branch", Reason: r})
 	}
 	if len(fields) > 0 {
@@ -206,7 +207,7 @@ func (s *Service) Update(ctx context.Context, caller identity.Principal, id stri
 		}
 	}
 	if ch.DefaultBranch != nil {
-		if r := checkBranch(*ch.DefaultBranch); r != "" {
+		if r := workspace.CheckBranch(*ch.DefaultBranch); r != "" {
 			fields = append(fields, derrors.FieldError{Field: "default_branch", Reason: r})
 		}
 	}

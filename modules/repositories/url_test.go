@@ -315,15 +315,3 @@ func TestNameFromURL(t *testing.T) {
 		require.Equal(t, want, nameFromURL(r), raw)
 	}
 }
-
-func TestCheckBranch(t *testing.T) {
-	for _, b := range []string{"", "main", "release/1.2", "feature/x-y_z", "v1.0", "ünïcode", strings.Repeat("b", 255)} {
-		require.Empty(t, checkBranch(b), b)
-	}
-	for _, b := range []string{
-		"-main", "a..b", "a b", "a\tb", "a\x00b", "a\x7fb", "a~1", "a^", "a:b", "a?", "a*", "a[b", `a\b`,
-		"a.lock", "a/", "/a", "a//b", "a.", ".a", "a/.b", "a.lock/b", "a@{1}", "@", strings.Repeat("b", 256),
-	} {
-		require.NotEmpty(t, checkBranch(b), "%q", b)
-	}
-}

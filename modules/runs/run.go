@@ -4,6 +4,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/slipwayhq/slipway/platform/workspace"
 )
 
 // Status is where a run is in its life.
@@ -103,7 +105,7 @@ type Instance struct {
 // Limits of a run request.
 const (
 	MaxPromptBytes         = 64 << 10
-	MaxBranchLen           = 255
+	MaxBranchLen           = workspace.MaxBranchLen
 	MaxIdempotencyKeyBytes = 255
 )
 
@@ -118,36 +120,6 @@ func checkPrompt(p string) string {
 		return "must be valid UTF-8"
 	case strings.ContainsRune(p, 0):
 		return "must not contain NUL characters"
-	}
-	return ""
-}
-
-// checkBranch returns why a branch name is not a safe git ref name, or "".
-// The empty name means the repository's default branch.
-func checkBranch(b string) string {
-	if b == "" {
-		return ""
-	}
-	switch {
-	case len(b) > MaxBranchLen:
-		return "must be at most 255 characters"
-	case strings.HasPrefix(b, "-"):
-		return "must not start with '-'"
-	case strings.HasPrefix(b, "/"), strings.HasSuffix(b, "/"), strings.Contains(b, "//"):
-		return "must not have an empty path component"
-	case strings.HasSuffix(b, "."), strings.HasSuffix(b, ".lock"):
-		return "must not end with '.' or '.lock'"
-	case strings.Contains(b, ".."), strings.Contains(b, "@{"), b == "@":
-		return "must not contain '..' or '@{'"
-	case strings.ContainsFunc(b, func(r rune) bool {
-		return r <= 0x20 || r == 0x7f || strings.ContainsRune(`~^:?*[\`, r)
-	}):
-		return "must not contain spaces, control characters or any of ~^:?*[\\"
-	}
-	for _, part := range strings.Split(b, "/") {
-		if strings.HasPrefix(part, ".") {
-			return "must not have a path component starting with '.'"
-		}
 	}
 	return ""
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/slipwayhq/slipway/platform/settings"
 	"github.com/slipwayhq/slipway/platform/storage/objects"
 	"github.com/slipwayhq/slipway/platform/storage/page"
+	"github.com/slipwayhq/slipway/platform/workspace"
 )
 
 // Tuning holds the intervals of the module that are not settings; tests
@@ -156,7 +157,7 @@ func (s *Service) Create(ctx context.Context, caller identity.Principal, in Crea
 	if r := checkPrompt(in.Prompt); r != "" {
 		fields = append(fields, derrors.FieldError{Field: "prompt", Reason: r})
 	}
-	if r := checkBranch(in.Branch); r != "" {
+	if r := workspace.CheckBranch(in.Branch); r != "" {
 		fields = append(fields, derrors.FieldError{Field: "branch", Reason: r})
 	}
 	maxSecs := int(s.cfg.MaxTimeout / time.Second)
