@@ -133,17 +133,17 @@ func (s *Service) checkHost(ctx context.Context, target remote) error {
 	return err
 }
 
-// CheckURL reports whether rawURL may be cloned now under the configured
-// policy: nil, a derrors validation error on "url", or an outage of DNS.
-// The runs module can call it right before cloning, as a host may resolve
-// elsewhere by then.
-func (s *Service) CheckURL(ctx context.Context, rawURL string) error {
-	err := s.urls.Check(ctx, rawURL)
+// CheckURL implements access.Repositories: the reason the configured
+// policy refuses rawURL now ("" when it may be cloned), or an error when
+// it cannot tell (an outage of DNS). The runs module calls it right before
+// cloning, as a host may resolve elsewhere by then.
+func (s *Service) CheckURL(ctx context.Context, rawURL string) (refusal string, err error) {
+	err = s.urls.Check(ctx, rawURL)
 	var ue *URLError
 	if errors.As(err, &ue) {
-		return derrors.InvalidField("url", ue.Reason)
+		return ue.Reason, nil
 	}
-	return err
+	return "", err
 }
 
 // find returns a repository whose project the caller may see (write: may

@@ -226,16 +226,16 @@ func (w *Worker) work(ctx context.Context, run *Run) outcome {
 		return failed("could not look the repository up")
 	}
 
-	if err := w.repos.CheckURL(ctx, repo.URL); err != nil {
-		if ctx.Err() != nil {
-			return stopped(ctx)
-		}
-		log.Warn("repository URL refused at clone time", zap.Error(err))
-		var de *derrors.Error
-		if errors.As(err, &de) && de.Code.Kind() == derrors.KindInvalid {
-			return failed("the repository URL is no longer allowed: %s", de.Message)
-		}
+	refusal, err := w.repos.CheckURL(ctx, repo.URL)
+	switch {
+	case ctx.Err() != nil:
+		return stopped(ctx)
+	case err != nil:
+		log.Error("checking the repository URL failed", zap.Error(err))
 		return failed("could not check the repository URL")
+	case refusal != "":
+		log.Warn("repository URL refused at clone time", zap.String("reason", refusal))
+		return failed("the repository URL is no longer allowed: %s", refusal)
 	}
 	ws, err := w.wsm.Prepare(ctx, run.ID, repo.URL, run.Branch)
 	if err != nil {

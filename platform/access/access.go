@@ -36,8 +36,12 @@ type Repositories interface {
 	VisibleRepository(ctx context.Context, caller identity.Principal, repositoryID string) (Repository, error)
 	// WritableRepository is VisibleRepository for starting runs and changes.
 	WritableRepository(ctx context.Context, caller identity.Principal, repositoryID string) (Repository, error)
-	// CheckURL applies the URL policy again (a 422 naming url when the URL
-	// is refused). Runs call it right before cloning: the host a name
+	// CheckURL applies the URL policy to rawURL now. A refusal is not an
+	// error: refusal says why the policy refuses the URL, in a phrase fit
+	// for the user that never repeats the URL nor an address it resolves
+	// to, and is "" when the URL may be cloned. err means no verdict could
+	// be reached (derrors.ErrUnavailable when the host's name servers do
+	// not answer). Runs call it right before cloning: the host a name
 	// resolves to may have changed since the repository was registered.
-	CheckURL(ctx context.Context, rawURL string) error
+	CheckURL(ctx context.Context, rawURL string) (refusal string, err error)
 }
