@@ -1,11 +1,9 @@
 package runs
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -185,193 +183,6 @@ func (w *Worker) execute(d queue.Delivery) {
 
 var errNotQueued = errors.New("run is not queued")
 
-// outcome is how a run ended.
-type outcome struct {
-	status   Status
-	exitCode *int
-	message  string
-}
-
-// stopped is the outcome of a run whose context ended, by its cause.
-func stopped(ctx context.Context) outcome {
-	switch context.Cause(ctx) {
-	case errCanceled:
-		return outcome{status: StatusCanceled, message: msgCanceled}
-	case errDeleted:
-		return outcome{status: StatusCanceled, message: errDeleted.Error()}
-	case errLost:
-		return outcome{status: StatusInterrupted, message: errLost.Error()}
-	}
-	return outcome{status: StatusInterrupted, message: msgInterrupted}
-}
-
-func failed(format string, args ...any) outcome {
-	return outcome{status: StatusFailed, message: fmt.Sprintf(format, args...)}
-}
-
-// work prepares the workspace, runs the container and keeps log and patch.
-// Whatever happens, the container and the workspace are gone when it returns.
-func (w *Worker) work(ctx context.Context, run *Run) outcome {
-	log := w.log.With(zap.String("run_id", run.ID))
-	bg := context.WithoutCancel(ctx)
-
-	repo, err := w.repos.VisibleRepository(ctx, systemPrincipal, run.RepositoryID)
-	switch {
-	case ctx.Err() != nil:
-		return stopped(ctx)
-	case errors.Is(err, derrors.ErrNotFound):
-		return failed("repository %s no longer exists", run.RepositoryID)
-	case err != nil:
-		log.Error("repository lookup failed", zap.Error(err))
-		return failed("could not look the repository up")
-	}
-
-	refusal, err := w.repos.CheckURL(ctx, repo.URL)
-	switch {
-	case ctx.Err() != nil:
-		return stopped(ctx)
-	case err != nil:
-		log.Error("checking the repository URL failed", zap.Error(err))
-		return failed("could not check the repository URL")
-	case refusal != "":
-		log.Warn("repository URL refused at clone time", zap.String("reason", refusal))
-		return failed("the repository URL is no longer allowed: %s", refusal)
-	}
-	ws, err := w.wsm.Prepare(ctx, run.ID, repo.URL, run.Branch)
-	if err != nil {
-		if ctx.Err() != nil {
-			return stopped(ctx)
-		}
-		var ce *workspace.CloneError
-		if errors.As(err, &ce) {
-			log.Info("clone failed", zap.Error(err))
-			return failed("%s", ce.Message())
-		}
-		log.Error("preparing workspace failed", zap.Error(err))
-		return failed("could not prepare the workspace")
-	}
-	defer func() {
-		if err := ws.Remove(); err != nil {
-			log.Error("removing workspace failed", zap.Error(err))
-		}
-	}()
-	if run.Branch == "" && ws.Branch() != "" {
-		if r, err := w.update(run.ID, func(r *Run) error { r.Branch = ws.Branch(); return nil }); err == nil {
-			run = r
-		}
-	}
-
-	cid, err := w.engine.Start(ctx, w.spec(run, ws.TreeDir()))
-	if err != nil {
-		if ctx.Err() != nil {
-			return stopped(ctx)
-		}
-		log.Error("starting container failed", zap.Error(err))
-		switch {
-		case errors.Is(err, containers.ErrImageNotFound):
-			return failed("the agent image %q is not present on the docker host", w.cfg.Image)
-		case errors.Is(err, derrors.ErrUnavailable):
-			return failed("docker is unavailable: the agent container could not start")
-		}
-		return failed("the agent container could not start")
-	}
-	defer func() {
-		rctx, cancel := context.WithTimeout(bg, dockerCallTimeout)
-		defer cancel()
-		if err := w.engine.Remove(rctx, cid); err != nil {
-			log.Error("removing container failed", zap.String("container_id", cid), zap.Error(err))
-		}
-	}()
-
-	started := nowUTC()
-	if _, err := w.update(run.ID, func(r *Run) error {
-		if !CanMove(r.Status, StatusRunning) {
-			return errLost
-		}
-		r.Status, r.StartedAt, r.ContainerID = StatusRunning, &started, cid
-		return nil
-	}); err != nil {
-		w.cancelRun(run.ID, causeOf(err))
-	}
-
-	lw := newLogWriter(run.ID, w.objects, log, w.tuning.FlushInterval, w.tuning.FlushBytes)
-	w.hub.add(lw)
-	defer w.hub.remove(run.ID)
-	flushCtx, stopFlush := context.WithCancel(bg)
-	flushDone := make(chan struct{})
-	go func() { defer close(flushDone); lw.run(flushCtx) }()
-	logsCtx, stopLogs := context.WithCancel(bg)
-	defer stopLogs()
-	pumpDone := make(chan struct{})
-	if rc, err := w.engine.Logs(logsCtx, cid); err != nil {
-		log.Warn("following container log failed", zap.Error(err))
-		close(pumpDone)
-	} else {
-		go func() {
-			defer close(pumpDone)
-			defer rc.Close()
-			_, _ = io.Copy(lw, rc)
-		}()
-	}
-
-	out := w.wait(ctx, run, cid, log)
-
-	// The log stream ends when the container has exited; a daemon that keeps
-	// it open is cut after a short while.
-	select {
-	case <-pumpDone:
-	case <-time.After(logDrainTimeout):
-		stopLogs()
-		<-pumpDone
-	}
-	stopFlush()
-	<-flushDone
-	w.flushAll(bg, lw)
-	lw.close()
-
-	if out.status != StatusInterrupted {
-		if msg := w.keepPatch(bg, run.ID, ws, log); msg != "" && out.status == StatusSucceeded {
-			out = failed("%s", msg)
-		}
-	}
-	return out
-}
-
-// wait waits for the container within the run's timeout and stops it when
-// the run is canceled, times out or the server stops.
-func (w *Worker) wait(ctx context.Context, run *Run, cid string, log *zap.Logger) outcome {
-	bg := context.WithoutCancel(ctx)
-	waitCtx, cancel := context.WithTimeout(ctx, time.Duration(run.TimeoutSeconds)*time.Second)
-	defer cancel()
-	exit, err := w.engine.Wait(waitCtx, cid)
-	var out outcome
-	switch {
-	case err == nil && exit.OOMKilled:
-		code := exit.Code
-		return outcome{status: StatusFailed, exitCode: &code,
-			message: fmt.Sprintf("out of memory (limit %d MiB)", w.cfg.MemoryBytes>>20)}
-	case err == nil && exit.Code == 0:
-		code := 0
-		return outcome{status: StatusSucceeded, exitCode: &code}
-	case err == nil:
-		code := exit.Code
-		return outcome{status: StatusFailed, exitCode: &code, message: fmt.Sprintf("the agent exited with code %d", code)}
-	case ctx.Err() != nil:
-		out = stopped(ctx)
-	case waitCtx.Err() != nil:
-		out = outcome{status: StatusTimedOut, message: fmt.Sprintf("the run exceeded its timeout of %d seconds", run.TimeoutSeconds)}
-	default:
-		log.Error("waiting for container failed", zap.Error(err))
-		out = failed("lost contact with docker while the agent ran")
-	}
-	sctx, cancelStop := context.WithTimeout(bg, w.grace()+dockerCallTimeout)
-	defer cancelStop()
-	if err := w.engine.Stop(sctx, cid, w.grace()); err != nil && !errors.Is(err, derrors.ErrNotFound) {
-		log.Warn("stopping container failed; removing it", zap.Error(err))
-	}
-	return out
-}
-
 // grace is the stop grace period: the setting, shortened to fit the
 // deadline of a server stop.
 func (w *Worker) grace() time.Duration {
@@ -404,26 +215,6 @@ func (w *Worker) flushAll(ctx context.Context, lw *logWriter) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// keepPatch stores the workspace's diff (empty when nothing changed) and
-// returns a message when it could not.
-func (w *Worker) keepPatch(ctx context.Context, runID string, ws *workspace.Workspace, log *zap.Logger) string {
-	pctx, cancel := context.WithTimeout(ctx, patchTimeout)
-	defer cancel()
-	patch, err := ws.Patch(pctx)
-	if errors.Is(err, workspace.ErrPatchTooLarge) {
-		return fmt.Sprintf("the agent's changes exceed the patch limit of %d bytes", w.cfg.MaxPatchBytes)
-	}
-	if err != nil {
-		log.Error("computing patch failed", zap.Error(err))
-		return "the patch could not be computed"
-	}
-	if err := w.objects.Put(pctx, patchKey(runID), bytes.NewReader(patch)); err != nil {
-		log.Error("storing patch failed", zap.Error(err))
-		return "the patch could not be stored"
-	}
-	return ""
 }
 
 // finish records the outcome. A run deleted meanwhile has its objects removed.

@@ -1,0 +1,328 @@
+package runs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/slipwayhq/slipway/platform/access"
+	"github.com/slipwayhq/slipway/platform/containers"
+	"github.com/slipwayhq/slipway/platform/derrors"
+	"github.com/slipwayhq/slipway/platform/workspace"
+)
+
+// work takes a claimed run through its steps and returns how it ended.
+// Whatever happens, the container and the workspace are gone when it
+// returns.
+func (w *Worker) work(ctx context.Context, run *Run) outcome {
+	x := &execution{w: w, run: run, log: w.log.With(zap.String("run_id", run.ID))}
+	defer x.cleanUp(context.WithoutCancel(ctx))
+	steps := []func(context.Context) error{x.checkRepository, x.prepareWorkspace, x.startContainer, x.markRunning}
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			return x.decide(ctx, err, ending{})
+		}
+	}
+	pump := x.pumpLog(context.WithoutCancel(ctx))
+	end := x.waitContainer(ctx)
+	x.drainLog(context.WithoutCancel(ctx), pump)
+	return x.decide(ctx, nil, end)
+}
+
+// execution is one run on its way through work's steps: each step leaves
+// here what the next needs, and cleanUp removes what they made.
+type execution struct {
+	w    *Worker
+	run  *Run
+	log  *zap.Logger
+	repo access.Repository
+	ws   *workspace.Workspace // once prepared
+	cid  string               // the container, once started
+}
+
+// failure is a step's reason to fail the run, written for the user; the
+// step has logged whatever cause the user must not see.
+type failure string
+
+func (f failure) Error() string { return string(f) }
+
+func fail(format string, args ...any) error { return failure(fmt.Sprintf(format, args...)) }
+
+// outcome is how a run ended.
+type outcome struct {
+	status   Status
+	exitCode *int
+	message  string
+}
+
+// ending is how waiting for the agent's container ended.
+type ending struct {
+	exit     containers.Exit // when err is nil: the container exited
+	err      error
+	stopped  bool // the run's context ended the wait
+	timedOut bool // the run's timeout ended the wait
+}
+
+// decide is where a run's outcome is made: by the step that failed (err),
+// else by how its container ended. A run whose context ended (canceled,
+// deleted, taken over, the server stopping) says why, unless its container
+// had exited. A run whose container ran keeps its patch unless the run was
+// interrupted, and a success whose patch could not be kept has failed.
+func (x *execution) decide(ctx context.Context, err error, end ending) outcome {
+	var out outcome
+	var f failure
+	switch {
+	case err == nil && end.err == nil:
+		out = x.exited(end.exit)
+	case err == nil && end.stopped, errors.Is(err, context.Canceled):
+		out = stopped(ctx)
+	case errors.As(err, &f):
+		return failed("%s", f)
+	case err != nil:
+		x.log.Error("run step failed", zap.Error(err))
+		return failed("the run failed")
+	case end.timedOut:
+		out = outcome{status: StatusTimedOut, message: fmt.Sprintf("the run exceeded its timeout of %d seconds", x.run.TimeoutSeconds)}
+	default:
+		out = failed("lost contact with docker while the agent ran")
+	}
+	if err != nil || out.status == StatusInterrupted {
+		return out // no container ran, or the server is going: no patch
+	}
+	if msg := x.collectPatch(context.WithoutCancel(ctx)); msg != "" && out.status == StatusSucceeded {
+		out = failed("%s", msg)
+	}
+	return out
+}
+
+// exited is the outcome of a container that exited by itself.
+func (x *execution) exited(exit containers.Exit) outcome {
+	code := exit.Code
+	switch {
+	case exit.OOMKilled:
+		return outcome{status: StatusFailed, exitCode: &code,
+			message: fmt.Sprintf("out of memory (limit %d MiB)", x.w.cfg.MemoryBytes>>20)}
+	case code == 0:
+		return outcome{status: StatusSucceeded, exitCode: &code}
+	}
+	return outcome{status: StatusFailed, exitCode: &code, message: fmt.Sprintf("the agent exited with code %d", code)}
+}
+
+// stopped is the outcome of a run whose context ended, by its cause.
+func stopped(ctx context.Context) outcome {
+	switch context.Cause(ctx) {
+	case errCanceled:
+		return outcome{status: StatusCanceled, message: msgCanceled}
+	case errDeleted:
+		return outcome{status: StatusCanceled, message: errDeleted.Error()}
+	case errLost:
+		return outcome{status: StatusInterrupted, message: errLost.Error()}
+	}
+	return outcome{status: StatusInterrupted, message: msgInterrupted}
+}
+
+func failed(format string, args ...any) outcome {
+	return outcome{status: StatusFailed, message: fmt.Sprintf(format, args...)}
+}
+
+// checkRepository looks the run's repository up and applies the URL policy
+// to it again: its host may resolve elsewhere than when it was registered.
+func (x *execution) checkRepository(ctx context.Context) error {
+	repo, err := x.w.repos.VisibleRepository(ctx, systemPrincipal, x.run.RepositoryID)
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, derrors.ErrNotFound):
+		return fail("repository %s no longer exists", x.run.RepositoryID)
+	case err != nil:
+		x.log.Error("repository lookup failed", zap.Error(err))
+		return fail("could not look the repository up")
+	}
+	refusal, err := x.w.repos.CheckURL(ctx, repo.URL)
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case err != nil:
+		x.log.Error("checking the repository URL failed", zap.Error(err))
+		return fail("could not check the repository URL")
+	case refusal != "":
+		x.log.Warn("repository URL refused at clone time", zap.String("reason", refusal))
+		return fail("the repository URL is no longer allowed: %s", refusal)
+	}
+	x.repo = repo
+	return nil
+}
+
+// prepareWorkspace clones the run's branch into a new workspace, and records
+// the branch the clone found when the run named none.
+func (x *execution) prepareWorkspace(ctx context.Context) error {
+	ws, err := x.w.wsm.Prepare(ctx, x.run.ID, x.repo.URL, x.run.Branch)
+	var ce *workspace.CloneError
+	switch {
+	case ctx.Err() != nil && err != nil:
+		return ctx.Err()
+	case errors.As(err, &ce):
+		x.log.Info("clone failed", zap.Error(err))
+		return failure(ce.Message())
+	case err != nil:
+		x.log.Error("preparing workspace failed", zap.Error(err))
+		return fail("could not prepare the workspace")
+	}
+	x.ws = ws
+	if x.run.Branch == "" && ws.Branch() != "" {
+		if r, err := x.w.update(x.run.ID, func(r *Run) error { r.Branch = ws.Branch(); return nil }); err == nil {
+			x.run = r
+		}
+	}
+	return nil
+}
+
+// startContainer starts the agent's container on the workspace.
+func (x *execution) startContainer(ctx context.Context) error {
+	cid, err := x.w.engine.Start(ctx, x.w.spec(x.run, x.ws.TreeDir()))
+	switch {
+	case ctx.Err() != nil && err != nil:
+		return ctx.Err()
+	case err != nil:
+		x.log.Error("starting container failed", zap.Error(err))
+		switch {
+		case errors.Is(err, containers.ErrImageNotFound):
+			return fail("the agent image %q is not present on the docker host", x.w.cfg.Image)
+		case errors.Is(err, derrors.ErrUnavailable):
+			return fail("docker is unavailable: the agent container could not start")
+		}
+		return fail("the agent container could not start")
+	}
+	x.cid = cid
+	return nil
+}
+
+// markRunning records the run as running in its container; a run deleted
+// or taken over meanwhile is stopped, which waitContainer then sees.
+func (x *execution) markRunning(context.Context) error {
+	started := nowUTC()
+	if _, err := x.w.update(x.run.ID, func(r *Run) error {
+		if !CanMove(r.Status, StatusRunning) {
+			return errLost
+		}
+		r.Status, r.StartedAt, r.ContainerID = StatusRunning, &started, x.cid
+		return nil
+	}); err != nil {
+		x.w.cancelRun(x.run.ID, causeOf(err))
+	}
+	return nil
+}
+
+// logPump carries a container's output into its run's log writer.
+type logPump struct {
+	lw                  *logWriter
+	stopLogs, stopFlush context.CancelFunc
+	pumped, flushed     chan struct{}
+}
+
+// pumpLog copies the container's output into a log writer that appends it
+// to the object store in batches and hands it at once to the followers on
+// this instance.
+func (x *execution) pumpLog(bg context.Context) *logPump {
+	p := &logPump{lw: newLogWriter(x.run.ID, x.w.objects, x.log, x.w.tuning.FlushInterval, x.w.tuning.FlushBytes),
+		pumped: make(chan struct{}), flushed: make(chan struct{})}
+	x.w.hub.add(p.lw)
+	var flushCtx, logsCtx context.Context
+	flushCtx, p.stopFlush = context.WithCancel(bg)
+	go func() { defer close(p.flushed); p.lw.run(flushCtx) }()
+	logsCtx, p.stopLogs = context.WithCancel(bg)
+	rc, err := x.w.engine.Logs(logsCtx, x.cid)
+	if err != nil {
+		x.log.Warn("following container log failed", zap.Error(err))
+		close(p.pumped)
+		return p
+	}
+	go func() {
+		defer close(p.pumped)
+		defer rc.Close()
+		_, _ = io.Copy(p.lw, rc)
+	}()
+	return p
+}
+
+// drainLog waits for the container's output to end, stores the rest and
+// closes the writer, which ends its followers' subscriptions. The stream
+// ends when the container has exited; a daemon that keeps it open is cut
+// after a short while.
+func (x *execution) drainLog(bg context.Context, p *logPump) {
+	select {
+	case <-p.pumped:
+	case <-time.After(logDrainTimeout):
+		p.stopLogs()
+		<-p.pumped
+	}
+	p.stopLogs()
+	p.stopFlush()
+	<-p.flushed
+	x.w.flushAll(bg, p.lw)
+	p.lw.close()
+	x.w.hub.remove(x.run.ID)
+}
+
+// waitContainer waits for the container within the run's timeout, and
+// stops it when the run is canceled, times out or the server stops.
+func (x *execution) waitContainer(ctx context.Context) ending {
+	waitCtx, cancel := context.WithTimeout(ctx, time.Duration(x.run.TimeoutSeconds)*time.Second)
+	defer cancel()
+	exit, err := x.w.engine.Wait(waitCtx, x.cid)
+	if err == nil {
+		return ending{exit: exit}
+	}
+	end := ending{err: err, stopped: ctx.Err() != nil, timedOut: ctx.Err() == nil && waitCtx.Err() != nil}
+	if !end.stopped && !end.timedOut {
+		x.log.Error("waiting for container failed", zap.Error(err))
+	}
+	grace := x.w.grace()
+	sctx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), grace+dockerCallTimeout)
+	defer cancelStop()
+	if err := x.w.engine.Stop(sctx, x.cid, grace); err != nil && !errors.Is(err, derrors.ErrNotFound) {
+		x.log.Warn("stopping container failed; removing it", zap.Error(err))
+	}
+	return end
+}
+
+// collectPatch stores the workspace's diff (empty when nothing changed) and
+// returns a message when it could not.
+func (x *execution) collectPatch(bg context.Context) string {
+	pctx, cancel := context.WithTimeout(bg, patchTimeout)
+	defer cancel()
+	patch, err := x.ws.Patch(pctx)
+	if errors.Is(err, workspace.ErrPatchTooLarge) {
+		return fmt.Sprintf("the agent's changes exceed the patch limit of %d bytes", x.w.cfg.MaxPatchBytes)
+	}
+	if err != nil {
+		x.log.Error("computing patch failed", zap.Error(err))
+		return "the patch could not be computed"
+	}
+	if err := x.w.objects.Put(pctx, patchKey(x.run.ID), bytes.NewReader(patch)); err != nil {
+		x.log.Error("storing patch failed", zap.Error(err))
+		return "the patch could not be stored"
+	}
+	return ""
+}
+
+// cleanUp removes the container and the workspace, whichever exist.
+func (x *execution) cleanUp(bg context.Context) {
+	if x.cid != "" {
+		rctx, cancel := context.WithTimeout(bg, dockerCallTimeout)
+		if err := x.w.engine.Remove(rctx, x.cid); err != nil {
+			x.log.Error("removing container failed", zap.String("container_id", x.cid), zap.Error(err))
+		}
+		cancel()
+	}
+	if x.ws != nil {
+		if err := x.ws.Remove(); err != nil {
+			x.log.Error("removing workspace failed", zap.Error(err))
+		}
+	}
+}
