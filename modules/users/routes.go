@@ -124,7 +124,7 @@ func (r *Routes) logIn(c *fiber.Ctx) error {
 	if err := httpserver.Decode(c, &req); err != nil {
 		return err
 	}
-	s, err := r.svc.Login(c.UserContext(), req.Email, req.Password, c.IP())
+	s, err := r.svc.Login(c.UserContext(), req.Email, req.Password, httpserver.ClientAddr(c))
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/slipwayhq/slipway/platform/auth"
+	"github.com/slipwayhq/slipway/platform/clientip"
 	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/identity"
 	"github.com/slipwayhq/slipway/platform/ids"
@@ -125,9 +127,9 @@ var errBadCredentials = derrors.New(derrors.CodeInvalidCredentials, "email or pa
 // Login checks an email and password, rate limited per email and per client
 // address. An unknown email, a wrong password and a disabled account all get
 // the same answer.
-func (s *Service) Login(ctx context.Context, email, password, clientAddr string) (*Session, error) {
+func (s *Service) Login(ctx context.Context, email, password string, client netip.Addr) (*Session, error) {
 	email = NormalizeEmail(email)
-	if ok, retry := s.byIP.Allow(clientAddr); !ok {
+	if ok, retry := s.byIP.Allow(clientip.LimitKey(client)); !ok {
 		return nil, derrors.TooMany(derrors.CodeRateLimited, "too many login attempts from this address", retry)
 	}
 	if ok, retry := s.byEmail.Allow(email); !ok {

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/slipwayhq/slipway/platform/clientip"
 )
 
 // MinTokenSecretBytes is the shortest HMAC key accepted for custom tokens.
@@ -26,6 +28,7 @@ func (s *Settings) Validate() error {
 		{"SLIPWAY_MAX_BODY_BYTES", between(s.HTTP.MaxBodyBytes, 1024, 64<<20)},
 		{"http.max_header_bytes", between(s.HTTP.MaxHeaderBytes, 1024, 1<<20)},
 		{"SLIPWAY_CORS_ORIGINS", checkOrigins(s.HTTP.CORSOrigins)},
+		{"SLIPWAY_TRUSTED_PROXIES", checkProxies(s.HTTP.TrustedProxies)},
 		{"SLIPWAY_LOG_LEVEL", oneOf(s.Log.Level, "debug", "info", "warn", "error")},
 		{"SLIPWAY_LOG_FORMAT", oneOf(s.Log.Format, "console", "json")},
 		{"SLIPWAY_AUTH_MODE", oneOf(s.Auth.Mode, AuthCustom, AuthCognito)},
@@ -160,6 +163,13 @@ func checkOrigins(origins []string) string {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
 			return fmt.Sprintf("%q is not an origin such as https://app.example.com", o)
 		}
+	}
+	return ""
+}
+
+func checkProxies(list []string) string {
+	if _, err := clientip.ParseTrusted(list); err != nil {
+		return err.Error()
 	}
 	return ""
 }
