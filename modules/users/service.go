@@ -29,6 +29,7 @@ type Service struct {
 	signup  bool
 	byEmail *ratelimit.Limiter
 	byIP    *ratelimit.Limiter
+	signups *ratelimit.Limiter // per client address
 	log     *zap.Logger
 	now     func() time.Time
 	// dummyHash makes a login for an unknown email cost what a real one does,
@@ -47,6 +48,7 @@ func NewService(store Store, hasher auth.Hasher, tokens *auth.HMACTokens, s *set
 		store: store, hasher: hasher, tokens: tokens, signup: s.Auth.SignupEnabled,
 		byEmail: ratelimit.New(s.Auth.LoginLimitPerEmail, s.Auth.LoginLimitWindow),
 		byIP:    ratelimit.New(s.Auth.LoginLimitPerIP, s.Auth.LoginLimitWindow),
+		signups: ratelimit.New(s.Auth.SignupLimitPerIP, s.Auth.SignupLimitWindow),
 		log:     log.Named("users"), now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
 		// A store nobody else writes to is always in step with the cache; one
 		// that others write to must first report that it is listening.
@@ -109,10 +111,15 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*User, error) {
 	return u, nil
 }
 
-// SignUp creates a user and signs them in, when sign-up is enabled.
-func (s *Service) SignUp(ctx context.Context, in CreateInput) (*Session, error) {
+// SignUp creates a user and signs them in, when sign-up is enabled. Each
+// client address has a few sign-ups per window: every one costs a password
+// hash and a stored record.
+func (s *Service) SignUp(ctx context.Context, in CreateInput, client netip.Addr) (*Session, error) {
 	if !s.signup {
 		return nil, derrors.New(derrors.CodeSignupDisabled, "sign-up is disabled on this server")
+	}
+	if ok, retry := s.signups.Allow(clientip.LimitKey(client)); !ok {
+		return nil, derrors.TooMany(derrors.CodeRateLimited, "too many sign-ups from this address", retry)
 	}
 	in.Groups = nil // nobody signs themselves up into a group
 	u, err := s.Create(ctx, in)

@@ -57,6 +57,8 @@ type Auth struct {
 	LoginLimitPerEmail int           `yaml:"login_limit_per_email"`
 	LoginLimitPerIP    int           `yaml:"login_limit_per_ip"`
 	LoginLimitWindow   time.Duration `yaml:"login_limit_window"`
+	SignupLimitPerIP   int           `yaml:"signup_limit_per_ip"`
+	SignupLimitWindow  time.Duration `yaml:"signup_limit_window"`
 	PasswordMemoryKiB  uint32        `yaml:"password_memory_kib"`
 	Cognito            Cognito       `yaml:"cognito"`
 }

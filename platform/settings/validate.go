@@ -39,6 +39,8 @@ func (s *Settings) Validate() error {
 		{"auth.login_limit_per_email", between(s.Auth.LoginLimitPerEmail, 1, 1_000_000)},
 		{"auth.login_limit_per_ip", between(s.Auth.LoginLimitPerIP, 1, 1_000_000)},
 		{"auth.login_limit_window", within(s.Auth.LoginLimitWindow, time.Second, 24*time.Hour)},
+		{"auth.signup_limit_per_ip", between(s.Auth.SignupLimitPerIP, 1, 1_000_000)},
+		{"auth.signup_limit_window", within(s.Auth.SignupLimitWindow, time.Second, 24*time.Hour)},
 		{"auth.password_memory_kib", between(int(s.Auth.PasswordMemoryKiB), 1024, 1<<20)},
 		{"SLIPWAY_COGNITO_USER_POOL_ID", s.checkCognito()},
 		{"SLIPWAY_COGNITO_UNKNOWN_KID_MIN_INTERVAL", s.checkUnknownKIDInterval()},
