@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -33,9 +32,7 @@ type Service struct {
 	log     *zap.Logger
 	now     func() time.Time
 	// dummyHash makes a login for an unknown email cost what a real one does,
-	// so response time does not reveal which emails exist. Made on first use:
-	// hashing at start would cost startup time and memory.
-	dummyOnce sync.Once
+	// so response time does not reveal which emails exist.
 	dummyHash string
 	cache     *userCache
 }
@@ -46,10 +43,11 @@ var _ auth.PrincipalSource = (*Service)(nil)
 func NewService(store Store, hasher auth.Hasher, tokens *auth.HMACTokens, s *settings.Settings, log *zap.Logger) (*Service, error) {
 	return &Service{
 		store: store, hasher: hasher, tokens: tokens, signup: s.Auth.SignupEnabled,
-		byEmail: ratelimit.New(s.Auth.LoginLimitPerEmail, s.Auth.LoginLimitWindow),
-		byIP:    ratelimit.New(s.Auth.LoginLimitPerIP, s.Auth.LoginLimitWindow),
-		signups: ratelimit.New(s.Auth.SignupLimitPerIP, s.Auth.SignupLimitWindow),
-		log:     log.Named("users"), now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+		byEmail:   ratelimit.New(s.Auth.LoginLimitPerEmail, s.Auth.LoginLimitWindow),
+		byIP:      ratelimit.New(s.Auth.LoginLimitPerIP, s.Auth.LoginLimitWindow),
+		signups:   ratelimit.New(s.Auth.SignupLimitPerIP, s.Auth.SignupLimitWindow),
+		dummyHash: hasher.DummyHash(),
+		log:       log.Named("users"), now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
 		// A store nobody else writes to is always in step with the cache; one
 		// that others write to must first report that it is listening.
 		cache: newUserCache(!isWatched(store), userCacheTTL, userCacheSize),
@@ -88,7 +86,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*User, error) {
 	if len(fields) > 0 {
 		return nil, derrors.Validation(fields...)
 	}
-	hash, err := s.hasher.Hash(in.Password)
+	hash, err := s.hasher.Hash(ctx, in.Password)
 	if err != nil {
 		return nil, err
 	}
@@ -143,18 +141,18 @@ func (s *Service) Login(ctx context.Context, email, password string, client neti
 		return nil, derrors.TooMany(derrors.CodeRateLimited, "too many login attempts for this account", retry)
 	}
 	u, err := s.store.GetByEmail(ctx, email)
-	if errors.Is(err, derrors.ErrNotFound) {
-		s.burnTime(password)
+	if errors.Is(err, derrors.ErrNotFound) || (err == nil && u.PasswordHash == "") {
+		// The same cost, and under load the same 503, as a real check: an
+		// unknown email must not answer faster or differently.
+		if _, err := s.hasher.Verify(ctx, s.dummyHash, password); err != nil {
+			return nil, err
+		}
 		return nil, errBadCredentials
 	}
 	if err != nil {
 		return nil, err
 	}
-	if u.PasswordHash == "" {
-		s.burnTime(password)
-		return nil, errBadCredentials
-	}
-	ok, err := s.hasher.Verify(u.PasswordHash, password)
+	ok, err := s.hasher.Verify(ctx, u.PasswordHash, password)
 	if err != nil {
 		return nil, err
 	}
@@ -162,12 +160,6 @@ func (s *Service) Login(ctx context.Context, email, password string, client neti
 		return nil, errBadCredentials
 	}
 	return s.session(u)
-}
-
-// burnTime spends what checking a real password costs.
-func (s *Service) burnTime(password string) {
-	s.dummyOnce.Do(func() { s.dummyHash, _ = s.hasher.Hash("not a real password, only for timing") })
-	_, _ = s.hasher.Verify(s.dummyHash, password)
 }
 
 func (s *Service) session(u *User) (*Session, error) {

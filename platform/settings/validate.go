@@ -42,6 +42,9 @@ func (s *Settings) Validate() error {
 		{"auth.signup_limit_per_ip", between(s.Auth.SignupLimitPerIP, 1, 1_000_000)},
 		{"auth.signup_limit_window", within(s.Auth.SignupLimitWindow, time.Second, 24*time.Hour)},
 		{"auth.password_memory_kib", between(int(s.Auth.PasswordMemoryKiB), 1024, 1<<20)},
+		{"SLIPWAY_AUTH_PASSWORD_MEMORY_BUDGET", s.checkPasswordBudget()},
+		{"auth.password_queue_length", between(s.Auth.PasswordQueueLength, 0, 100_000)},
+		{"auth.password_queue_wait", within(s.Auth.PasswordQueueWait, 0, time.Minute)},
 		{"SLIPWAY_COGNITO_USER_POOL_ID", s.checkCognito()},
 		{"SLIPWAY_COGNITO_UNKNOWN_KID_MIN_INTERVAL", s.checkUnknownKIDInterval()},
 		{"SLIPWAY_STORAGE_BACKEND", oneOf(s.Storage.Backend, BackendJSON, BackendPostgres)},
@@ -89,6 +92,17 @@ func (s *Settings) checkSecret() string {
 		return fmt.Sprintf("is %d bytes, needs at least %d", n, MinTokenSecretBytes)
 	}
 	return ""
+}
+
+// checkPasswordBudget requires room for at least one hash of the configured
+// cost, or no password could ever be checked. A hash counts twice its
+// memory: while it runs and as garbage until the next collection.
+func (s *Settings) checkPasswordBudget() string {
+	one := 2 * int(s.Auth.PasswordMemoryKiB) * 1024
+	if s.Auth.PasswordMemoryBudget < one {
+		return fmt.Sprintf("%d bytes is less than one hash of auth.password_memory_kib (%d bytes, counted twice)", s.Auth.PasswordMemoryBudget, one)
+	}
+	return between(s.Auth.PasswordMemoryBudget, one, 1<<40)
 }
 
 func (s *Settings) checkCognito() string {
