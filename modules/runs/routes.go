@@ -109,7 +109,7 @@ func (r *Routes) Operations() []httpserver.Operation {
 		{Method: http.MethodPost, Path: "/runs/:run_id/cancel", ID: "cancelRun", Tags: tags, Access: httpserver.User,
 			Summary:   "Cancel a run: a queued one at once, an active one by stopping its container",
 			Responses: []httpserver.Response{{Status: 202, Body: RunResponse{}}},
-			Errors:    []int{401, 404, 409}, Handler: r.cancel},
+			Errors:    []int{401, 403, 404, 409}, Handler: r.cancel},
 		{Method: http.MethodGet, Path: "/runs/:run_id/logs", ID: "getRunLogs", Tags: tags, Access: httpserver.User,
 			Summary: "The run's log so far, or (follow=true) a server-sent event stream until it ends", Query: LogsQuery{},
 			Headers: []httpserver.Header{{Name: "Last-Event-ID", Description: "with follow=true: resume after this event id (a byte offset)"}},

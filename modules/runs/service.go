@@ -282,13 +282,16 @@ func (s *Service) List(ctx context.Context, caller identity.Principal, in ListIn
 }
 
 // Cancel stops a run: a queued one at once, an active one by asking the
-// instance that works it. The owner and operators may cancel.
+// instance that works it. Only the owner and root may cancel: operators read
+// every run but change none that is not theirs, as with projects.
 func (s *Service) Cancel(ctx context.Context, caller identity.Principal, id string) (*Run, error) {
 	if _, err := s.Get(ctx, caller, id); err != nil {
 		return nil, err
 	}
 	r, err := s.store.Update(ctx, id, func(r *Run) error {
 		switch {
+		case r.OwnerID != caller.ID && !caller.Has(identity.GroupRoot):
+			return derrors.Forbidden(identity.GroupRoot)
 		case r.Status.Terminal():
 			return derrors.New(derrors.CodeRunFinished, fmt.Sprintf("run %s has already finished (%s)", id, r.Status)).
 				WithDetail("status", string(r.Status))

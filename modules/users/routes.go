@@ -94,7 +94,7 @@ func (r *Routes) Operations() []httpserver.Operation {
 			Method: http.MethodPost, Path: "/auth/signup", ID: "signUp", Tags: []string{"auth"},
 			Summary: "Create an account and sign in", Request: SignUpRequest{},
 			Responses: []httpserver.Response{{Status: 201, Body: SessionResponse{}}},
-			Errors:    []int{400, 403, 409, 413, 415, 422},
+			Errors:    []int{400, 403, 409, 413, 415, 422, 429},
 			Handler:   r.signUp,
 		},
 		httpserver.Operation{
@@ -112,7 +112,8 @@ func (r *Routes) signUp(c *fiber.Ctx) error {
 	if err := httpserver.Decode(c, &req); err != nil {
 		return err
 	}
-	s, err := r.svc.SignUp(c.UserContext(), CreateInput{Email: req.Email, Password: req.Password, DisplayName: req.DisplayName})
+	s, err := r.svc.SignUp(c.UserContext(), CreateInput{Email: req.Email, Password: req.Password, DisplayName: req.DisplayName},
+		httpserver.ClientAddr(c))
 	if err != nil {
 		return err
 	}
@@ -124,7 +125,7 @@ func (r *Routes) logIn(c *fiber.Ctx) error {
 	if err := httpserver.Decode(c, &req); err != nil {
 		return err
 	}
-	s, err := r.svc.Login(c.UserContext(), req.Email, req.Password, c.IP())
+	s, err := r.svc.Login(c.UserContext(), req.Email, req.Password, httpserver.ClientAddr(c))
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package users_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -111,6 +112,32 @@ func TestLoginRateLimitedPerAddress(t *testing.T) {
 	}
 	res := a.Post("/v1/auth/login", "", map[string]any{"email": "fresh@example.com", "password": "whatever!!"})
 	require.Equal(t, http.StatusTooManyRequests, res.Status)
+}
+
+func TestSignUpRateLimitedPerAddress(t *testing.T) {
+	a := apptest.Start(t, func(s *settings.Settings) {
+		s.Auth.SignupLimitPerIP = 3
+		s.HTTP.TrustedProxies = []string{"127.0.0.1"}
+	})
+	signUp := func(i int, from string) *apptest.Response {
+		return a.Do(apptest.Request{Method: http.MethodPost, Path: "/v1/auth/signup",
+			Body:   map[string]any{"email": fmt.Sprintf("new%d@example.com", i), "password": "correct horse battery"},
+			Header: map[string]string{"X-Forwarded-For": from}})
+	}
+	for i := range 3 {
+		res := signUp(i, "198.51.100.1")
+		require.Equal(t, http.StatusCreated, res.Status, "%s", res.Body)
+	}
+	res := signUp(3, "198.51.100.1")
+	require.Equal(t, http.StatusTooManyRequests, res.Status, "%s", res.Body)
+	require.Equal(t, "rate_limited", res.ErrorCode(t))
+	require.NotEmpty(t, res.Header.Get("Retry-After"))
+	// A forged address in front of the real one changes nothing.
+	res = signUp(4, "203.0.113.50, 198.51.100.1")
+	require.Equal(t, http.StatusTooManyRequests, res.Status, "%s", res.Body)
+
+	res = signUp(5, "198.51.100.2")
+	require.Equal(t, http.StatusCreated, res.Status, "another address is not limited: %s", res.Body)
 }
 
 func TestTokenRejections(t *testing.T) {

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/slipwayhq/slipway/platform/auth"
+	"github.com/slipwayhq/slipway/platform/clientip"
 	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/identity"
 	"github.com/slipwayhq/slipway/platform/ids"
@@ -27,12 +28,11 @@ type Service struct {
 	signup  bool
 	byEmail *ratelimit.Limiter
 	byIP    *ratelimit.Limiter
+	signups *ratelimit.Limiter // per client address
 	log     *zap.Logger
 	now     func() time.Time
 	// dummyHash makes a login for an unknown email cost what a real one does,
-	// so response time does not reveal which emails exist. Made on first use:
-	// hashing at start would cost startup time and memory.
-	dummyOnce sync.Once
+	// so response time does not reveal which emails exist.
 	dummyHash string
 	cache     *userCache
 }
@@ -43,9 +43,11 @@ var _ auth.PrincipalSource = (*Service)(nil)
 func NewService(store Store, hasher auth.Hasher, tokens *auth.HMACTokens, s *settings.Settings, log *zap.Logger) (*Service, error) {
 	return &Service{
 		store: store, hasher: hasher, tokens: tokens, signup: s.Auth.SignupEnabled,
-		byEmail: ratelimit.New(s.Auth.LoginLimitPerEmail, s.Auth.LoginLimitWindow),
-		byIP:    ratelimit.New(s.Auth.LoginLimitPerIP, s.Auth.LoginLimitWindow),
-		log:     log.Named("users"), now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+		byEmail:   ratelimit.New(s.Auth.LoginLimitPerEmail, s.Auth.LoginLimitWindow),
+		byIP:      ratelimit.New(s.Auth.LoginLimitPerIP, s.Auth.LoginLimitWindow),
+		signups:   ratelimit.New(s.Auth.SignupLimitPerIP, s.Auth.SignupLimitWindow),
+		dummyHash: hasher.DummyHash(),
+		log:       log.Named("users"), now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
 		// A store nobody else writes to is always in step with the cache; one
 		// that others write to must first report that it is listening.
 		cache: newUserCache(!isWatched(store), userCacheTTL, userCacheSize),
@@ -84,7 +86,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*User, error) {
 	if len(fields) > 0 {
 		return nil, derrors.Validation(fields...)
 	}
-	hash, err := s.hasher.Hash(in.Password)
+	hash, err := s.hasher.Hash(ctx, in.Password)
 	if err != nil {
 		return nil, err
 	}
@@ -107,10 +109,15 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*User, error) {
 	return u, nil
 }
 
-// SignUp creates a user and signs them in, when sign-up is enabled.
-func (s *Service) SignUp(ctx context.Context, in CreateInput) (*Session, error) {
+// SignUp creates a user and signs them in, when sign-up is enabled. Each
+// client address has a few sign-ups per window: every one costs a password
+// hash and a stored record.
+func (s *Service) SignUp(ctx context.Context, in CreateInput, client netip.Addr) (*Session, error) {
 	if !s.signup {
 		return nil, derrors.New(derrors.CodeSignupDisabled, "sign-up is disabled on this server")
+	}
+	if ok, retry := s.signups.Allow(clientip.LimitKey(client)); !ok {
+		return nil, derrors.TooMany(derrors.CodeRateLimited, "too many sign-ups from this address", retry)
 	}
 	in.Groups = nil // nobody signs themselves up into a group
 	u, err := s.Create(ctx, in)
@@ -125,27 +132,27 @@ var errBadCredentials = derrors.New(derrors.CodeInvalidCredentials, "email or pa
 // Login checks an email and password, rate limited per email and per client
 // address. An unknown email, a wrong password and a disabled account all get
 // the same answer.
-func (s *Service) Login(ctx context.Context, email, password, clientAddr string) (*Session, error) {
+func (s *Service) Login(ctx context.Context, email, password string, client netip.Addr) (*Session, error) {
 	email = NormalizeEmail(email)
-	if ok, retry := s.byIP.Allow(clientAddr); !ok {
+	if ok, retry := s.byIP.Allow(clientip.LimitKey(client)); !ok {
 		return nil, derrors.TooMany(derrors.CodeRateLimited, "too many login attempts from this address", retry)
 	}
 	if ok, retry := s.byEmail.Allow(email); !ok {
 		return nil, derrors.TooMany(derrors.CodeRateLimited, "too many login attempts for this account", retry)
 	}
 	u, err := s.store.GetByEmail(ctx, email)
-	if errors.Is(err, derrors.ErrNotFound) {
-		s.burnTime(password)
+	if errors.Is(err, derrors.ErrNotFound) || (err == nil && u.PasswordHash == "") {
+		// The same cost, and under load the same 503, as a real check: an
+		// unknown email must not answer faster or differently.
+		if _, err := s.hasher.Verify(ctx, s.dummyHash, password); err != nil {
+			return nil, err
+		}
 		return nil, errBadCredentials
 	}
 	if err != nil {
 		return nil, err
 	}
-	if u.PasswordHash == "" {
-		s.burnTime(password)
-		return nil, errBadCredentials
-	}
-	ok, err := s.hasher.Verify(u.PasswordHash, password)
+	ok, err := s.hasher.Verify(ctx, u.PasswordHash, password)
 	if err != nil {
 		return nil, err
 	}
@@ -153,12 +160,6 @@ func (s *Service) Login(ctx context.Context, email, password, clientAddr string)
 		return nil, errBadCredentials
 	}
 	return s.session(u)
-}
-
-// burnTime spends what checking a real password costs.
-func (s *Service) burnTime(password string) {
-	s.dummyOnce.Do(func() { s.dummyHash, _ = s.hasher.Hash("not a real password, only for timing") })
-	_, _ = s.hasher.Verify(s.dummyHash, password)
 }
 
 func (s *Service) session(u *User) (*Session, error) {

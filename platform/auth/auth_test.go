@@ -124,26 +124,34 @@ func FuzzHMACVerify(f *testing.F) {
 }
 
 func TestPasswordHash(t *testing.T) {
+	ctx := context.Background()
 	h := Hasher{MemoryKiB: 1024, Time: 1, Threads: 1}
-	hash, err := h.Hash("correct horse")
+	hash, err := h.Hash(ctx, "correct horse")
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(hash, "$argon2id$v=19$m=1024,t=1,p=1$"))
-	ok, err := h.Verify(hash, "correct horse")
+	ok, err := h.Verify(ctx, hash, "correct horse")
 	require.NoError(t, err)
 	require.True(t, ok)
-	ok, err = h.Verify(hash, "wrong horse")
+	ok, err = h.Verify(ctx, hash, "wrong horse")
 	require.NoError(t, err)
 	require.False(t, ok)
-	other, _ := h.Hash("correct horse")
+	other, _ := h.Hash(ctx, "correct horse")
 	require.NotEqual(t, hash, other, "salted")
 
 	stronger := Hasher{MemoryKiB: 2048, Time: 2, Threads: 1}
-	ok, err = stronger.Verify(hash, "correct horse")
+	ok, err = stronger.Verify(ctx, hash, "correct horse")
 	require.NoError(t, err)
 	require.True(t, ok, "old hashes verify after the parameters change")
 
-	for _, bad := range []string{"", "$argon2id$", "$bcrypt$v=19$m=1,t=1,p=1$aa$bb", "$argon2id$v=19$m=x$aa$bb"} {
-		_, err := h.Verify(bad, "x")
+	dummy := h.DummyHash()
+	require.True(t, strings.HasPrefix(dummy, "$argon2id$v=19$m=1024,t=1,p=1$"))
+	ok, err = h.Verify(ctx, dummy, "correct horse")
+	require.NoError(t, err, "the dummy hash is well formed, so checking it costs a real check")
+	require.False(t, ok)
+
+	for _, bad := range []string{"", "$argon2id$", "$bcrypt$v=19$m=1,t=1,p=1$aa$bb", "$argon2id$v=19$m=x$aa$bb",
+		"$argon2id$v=19$m=1024,t=0,p=1$c2FsdHNhbHRzYWx0c2FsdA$a2V5", "$argon2id$v=19$m=1024,t=1,p=0$c2FsdHNhbHRzYWx0c2FsdA$a2V5"} {
+		_, err := h.Verify(ctx, bad, "x")
 		require.Error(t, err, bad)
 	}
 }

@@ -18,13 +18,7 @@ import (
 // PrincipalSource.
 var Module = fx.Module("auth",
 	fx.Provide(
-		func(lc fx.Lifecycle, s *settings.Settings) Hasher {
-			h := DefaultHasher
-			h.MemoryKiB = s.Auth.PasswordMemoryKiB
-			h.Release = NewIdleRelease(2 * time.Second)
-			lc.Append(fx.StopHook(h.Release.Stop))
-			return h
-		},
+		newHasher,
 		newHMACTokens,
 		newVerifier,
 		fx.Annotate(func(v *cognito.Verifier) []readiness.Check {
@@ -35,6 +29,20 @@ var Module = fx.Module("auth",
 		}, fx.ResultTags(`group:"readiness,flatten"`)),
 	),
 )
+
+// newHasher is the password hasher of the settings: every hash passes
+// through one gate sized by auth.password_memory_budget.
+func newHasher(lc fx.Lifecycle, s *settings.Settings, log *zap.Logger) Hasher {
+	h := DefaultHasher
+	h.MemoryKiB = s.Auth.PasswordMemoryKiB
+	h.Gate = NewGate(int64(s.Auth.PasswordMemoryBudget), s.Auth.PasswordQueueLength, s.Auth.PasswordQueueWait)
+	h.Release = NewIdleRelease(2 * time.Second)
+	lc.Append(fx.StopHook(h.Release.Stop))
+	log.Debug("password hashing bounded", zap.Int64("at_once", h.Gate.Slots(h.MemoryKiB)),
+		zap.Int("budget_bytes", s.Auth.PasswordMemoryBudget), zap.Int("queue", s.Auth.PasswordQueueLength),
+		zap.Duration("wait", s.Auth.PasswordQueueWait))
+	return h
+}
 
 func newHMACTokens(s *settings.Settings, log *zap.Logger) (*HMACTokens, error) {
 	if s.Auth.Mode != settings.AuthCustom {

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -25,6 +26,13 @@ type Hasher struct {
 	// Release, when set, is told after each hash so it can hand the hash's
 	// memory back to the OS once logins go quiet.
 	Release *IdleRelease
+	// Gate, when set, admits every hash and verification, so the memory they
+	// hold at once stays within its budget however many clients sign up or
+	// log in together.
+	Gate *Gate
+
+	// idKey is argon2.IDKey; tests replace it to hold hashes running.
+	idKey func(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte
 }
 
 // IdleRelease returns freed heap to the OS after a quiet period. Each argon2id
@@ -74,22 +82,58 @@ const (
 	MaxPasswordLen = 256
 )
 
-// Hash returns the PHC-format argon2id hash of password.
-func (h Hasher) Hash(password string) (string, error) {
+// Hash returns the PHC-format argon2id hash of password. It waits for the
+// gate (see Gate) while ctx lives, and fails with 503 service_unavailable
+// when no room comes free in time.
+func (h Hasher) Hash(ctx context.Context, password string) (string, error) {
 	salt := make([]byte, 16)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("hash password: %w", err)
 	}
-	key := argon2.IDKey([]byte(password), salt, h.Time, h.MemoryKiB, h.Threads, 32)
-	h.Release.touch()
+	key, err := h.derive(ctx, []byte(password), salt, h.Time, h.MemoryKiB, h.Threads, 32)
+	if err != nil {
+		return "", err
+	}
+	return h.format(salt, key), nil
+}
+
+func (h Hasher) format(salt, key []byte) string {
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, h.MemoryKiB, h.Time, h.Threads,
-		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+}
+
+// DummyHash returns a hash of h's cost that no password matches, made
+// without hashing: verifying against it costs what checking a real
+// password does (login spends it on unknown emails).
+func (h Hasher) DummyHash() string {
+	salt, key := make([]byte, 16), make([]byte, 32)
+	_, _ = rand.Read(salt)
+	_, _ = rand.Read(key)
+	return h.format(salt, key)
+}
+
+// derive runs argon2id inside the gate.
+func (h Hasher) derive(ctx context.Context, password, salt []byte, time, memoryKiB uint32, threads uint8, keyLen uint32) ([]byte, error) {
+	leave, err := h.Gate.Enter(ctx, memoryKiB)
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
+	idKey := h.idKey
+	if idKey == nil {
+		idKey = argon2.IDKey
+	}
+	key := idKey(password, salt, time, memoryKiB, threads, keyLen)
+	h.Release.touch()
+	return key, nil
 }
 
 var errBadHash = errors.New("malformed password hash")
 
 // Verify reports whether password matches the PHC hash, in constant time.
-func (h Hasher) Verify(hash, password string) (bool, error) {
+// Like Hash it passes through the gate, with the memory the hash's own
+// parameters need.
+func (h Hasher) Verify(ctx context.Context, hash, password string) (bool, error) {
 	parts := strings.Split(hash, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
 		return false, errBadHash
@@ -100,8 +144,8 @@ func (h Hasher) Verify(hash, password string) (bool, error) {
 	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
 		return false, errBadHash
 	}
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
-		return false, errBadHash
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || t < 1 || p < 1 || m < 8*uint32(p) {
+		return false, errBadHash // argon2 panics on such parameters
 	}
 	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
 	if err != nil {
@@ -111,7 +155,9 @@ func (h Hasher) Verify(hash, password string) (bool, error) {
 	if err != nil || len(want) == 0 {
 		return false, errBadHash
 	}
-	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
-	h.Release.touch()
+	got, err := h.derive(ctx, []byte(password), salt, t, m, p, uint32(len(want)))
+	if err != nil {
+		return false, err
+	}
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }

@@ -1,5 +1,5 @@
-// Package httpserver owns the Fiber app: its middleware chain (recover →
-// request id → access log → CORS; the body limit is Fiber's own), the /v1
-// group that domain modules fill through the Registrar value group, and the
-// listener's lifecycle. It never imports a domain package.
+// Package httpserver owns the Fiber app: its middleware chain (client address
+// → request id → access log → recover → CORS; the body limit is Fiber's own),
+// the /v1 group that domain modules fill through the Registrar value group,
+// and the listener's lifecycle. It never imports a domain package.
 package httpserver

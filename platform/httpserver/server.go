@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/slipwayhq/slipway/platform/apierror"
+	"github.com/slipwayhq/slipway/platform/clientip"
 	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/httpserver/middleware"
 	"github.com/slipwayhq/slipway/platform/settings"
@@ -76,14 +77,20 @@ func New(p Params) (*Server, error) {
 		// ids read from params are stored and logged (fiber #426).
 		Immutable: true,
 	}
-	if len(s.cfg.TrustedProxies) > 0 {
-		cfg.EnableTrustedProxyCheck = true
-		cfg.TrustedProxies = s.cfg.TrustedProxies
-		cfg.ProxyHeader = fiber.HeaderXForwardedFor
+	trusted, err := clientip.ParseTrusted(s.cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("setting SLIPWAY_TRUSTED_PROXIES: %w", err)
 	}
+	// No ProxyHeader: Fiber's c.IP() would return the left-most, client-written
+	// X-Forwarded-For entry. The client's address comes from ClientAddr only;
+	// c.IP() stays the peer. The proxy check stays on so that Fiber believes
+	// X-Forwarded-Proto and -Host only from the configured proxies.
+	cfg.EnableTrustedProxyCheck = true
+	cfg.TrustedProxies = s.cfg.TrustedProxies
 	s.app = fiber.New(cfg)
 	guardMethods(s.app)
 	s.app.Use(
+		middleware.ClientAddr(trusted),
 		middleware.RequestID(),
 		middleware.AccessLog(s.log.Named("access").WithOptions(zap.WithCaller(false))), // the caller is always this line
 		middleware.Recover(s.log),

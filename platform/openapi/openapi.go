@@ -153,7 +153,7 @@ var errorDescriptions = map[int]string{
 	429: "Too many requests (`rate_limited`, `quota_exceeded`); retryable after `Retry-After` seconds.",
 	431: "The request headers are over the server's limit (`headers_too_large`).",
 	500: "An unexpected error (`internal_error`); the body holds no internal detail.",
-	503: "A service the server depends on is unavailable (`service_unavailable`, or `not_ready` from readiness); retryable.",
+	503: "A service the server depends on is unavailable, or the server is at capacity (`service_unavailable`, naming it in `details.service`; `not_ready` from readiness); retryable, after `Retry-After` seconds when sent.",
 }
 
 // accessDescriptions say who may call an operation, by its Access.

@@ -95,6 +95,7 @@ func bindings(s *Settings) []binding {
 		{"SLIPWAY_AUTH_TOKEN_SECRET", str(&s.Auth.TokenSecret)},
 		{"SLIPWAY_AUTH_TOKEN_TTL", dur(&s.Auth.TokenTTL)},
 		{"SLIPWAY_AUTH_SIGNUP_ENABLED", boolean(&s.Auth.SignupEnabled)},
+		{"SLIPWAY_AUTH_PASSWORD_MEMORY_BUDGET", integer(&s.Auth.PasswordMemoryBudget)},
 		{"SLIPWAY_COGNITO_REGION", str(&s.Auth.Cognito.Region)},
 		{"SLIPWAY_COGNITO_USER_POOL_ID", str(&s.Auth.Cognito.UserPoolID)},
 		{"SLIPWAY_COGNITO_CLIENT_IDS", list(&s.Auth.Cognito.ClientIDs)},

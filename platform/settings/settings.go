@@ -57,8 +57,18 @@ type Auth struct {
 	LoginLimitPerEmail int           `yaml:"login_limit_per_email"`
 	LoginLimitPerIP    int           `yaml:"login_limit_per_ip"`
 	LoginLimitWindow   time.Duration `yaml:"login_limit_window"`
+	SignupLimitPerIP   int           `yaml:"signup_limit_per_ip"`
+	SignupLimitWindow  time.Duration `yaml:"signup_limit_window"`
 	PasswordMemoryKiB  uint32        `yaml:"password_memory_kib"`
-	Cognito            Cognito       `yaml:"cognito"`
+	// PasswordMemoryBudget (bytes) bounds the memory of the password hashes
+	// running at once: budget ÷ (2 × PasswordMemoryKiB) of them, each counted
+	// with the garbage it leaves until the next GC. Others wait in a queue of
+	// PasswordQueueLength for at most PasswordQueueWait, then get a retryable
+	// 503.
+	PasswordMemoryBudget int           `yaml:"password_memory_budget"`
+	PasswordQueueLength  int           `yaml:"password_queue_length"`
+	PasswordQueueWait    time.Duration `yaml:"password_queue_wait"`
+	Cognito              Cognito       `yaml:"cognito"`
 }
 
 // Auth modes.

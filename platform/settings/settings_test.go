@@ -58,6 +58,7 @@ func TestEveryBadValueIsOneLineNamingTheSetting(t *testing.T) {
 		"SLIPWAY_AUTH_TOKEN_SECRET":    {"SLIPWAY_AUTH_TOKEN_SECRET": "short"},
 		"SLIPWAY_AUTH_TOKEN_TTL":       {"SLIPWAY_AUTH_TOKEN_TTL": "forever"},
 		"SLIPWAY_CORS_ORIGINS":         {"SLIPWAY_CORS_ORIGINS": "*"},
+		"SLIPWAY_TRUSTED_PROXIES":      {"SLIPWAY_TRUSTED_PROXIES": "10.0.0.0/8,lb.internal"},
 		"SLIPWAY_HTTP_ADDR":            {"SLIPWAY_HTTP_ADDR": "example.com:80"},
 		"SLIPWAY_STORAGE_BACKEND":      {"SLIPWAY_STORAGE_BACKEND": "mysql"},
 		"SLIPWAY_DATABASE_URL":         {"SLIPWAY_STORAGE_BACKEND": "postgres", "SLIPWAY_DATABASE_URL": "mysql://x"},

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/slipwayhq/slipway/platform/clientip"
 )
 
 // MinTokenSecretBytes is the shortest HMAC key accepted for custom tokens.
@@ -26,6 +28,7 @@ func (s *Settings) Validate() error {
 		{"SLIPWAY_MAX_BODY_BYTES", between(s.HTTP.MaxBodyBytes, 1024, 64<<20)},
 		{"http.max_header_bytes", between(s.HTTP.MaxHeaderBytes, 1024, 1<<20)},
 		{"SLIPWAY_CORS_ORIGINS", checkOrigins(s.HTTP.CORSOrigins)},
+		{"SLIPWAY_TRUSTED_PROXIES", checkProxies(s.HTTP.TrustedProxies)},
 		{"SLIPWAY_LOG_LEVEL", oneOf(s.Log.Level, "debug", "info", "warn", "error")},
 		{"SLIPWAY_LOG_FORMAT", oneOf(s.Log.Format, "console", "json")},
 		{"SLIPWAY_AUTH_MODE", oneOf(s.Auth.Mode, AuthCustom, AuthCognito)},
@@ -36,7 +39,12 @@ func (s *Settings) Validate() error {
 		{"auth.login_limit_per_email", between(s.Auth.LoginLimitPerEmail, 1, 1_000_000)},
 		{"auth.login_limit_per_ip", between(s.Auth.LoginLimitPerIP, 1, 1_000_000)},
 		{"auth.login_limit_window", within(s.Auth.LoginLimitWindow, time.Second, 24*time.Hour)},
+		{"auth.signup_limit_per_ip", between(s.Auth.SignupLimitPerIP, 1, 1_000_000)},
+		{"auth.signup_limit_window", within(s.Auth.SignupLimitWindow, time.Second, 24*time.Hour)},
 		{"auth.password_memory_kib", between(int(s.Auth.PasswordMemoryKiB), 1024, 1<<20)},
+		{"SLIPWAY_AUTH_PASSWORD_MEMORY_BUDGET", s.checkPasswordBudget()},
+		{"auth.password_queue_length", between(s.Auth.PasswordQueueLength, 0, 100_000)},
+		{"auth.password_queue_wait", within(s.Auth.PasswordQueueWait, 0, time.Minute)},
 		{"SLIPWAY_COGNITO_USER_POOL_ID", s.checkCognito()},
 		{"SLIPWAY_COGNITO_UNKNOWN_KID_MIN_INTERVAL", s.checkUnknownKIDInterval()},
 		{"SLIPWAY_STORAGE_BACKEND", oneOf(s.Storage.Backend, BackendJSON, BackendPostgres)},
@@ -84,6 +92,17 @@ func (s *Settings) checkSecret() string {
 		return fmt.Sprintf("is %d bytes, needs at least %d", n, MinTokenSecretBytes)
 	}
 	return ""
+}
+
+// checkPasswordBudget requires room for at least one hash of the configured
+// cost, or no password could ever be checked. A hash counts twice its
+// memory: while it runs and as garbage until the next collection.
+func (s *Settings) checkPasswordBudget() string {
+	one := 2 * int(s.Auth.PasswordMemoryKiB) * 1024
+	if s.Auth.PasswordMemoryBudget < one {
+		return fmt.Sprintf("%d bytes is less than one hash of auth.password_memory_kib (%d bytes, counted twice)", s.Auth.PasswordMemoryBudget, one)
+	}
+	return between(s.Auth.PasswordMemoryBudget, one, 1<<40)
 }
 
 func (s *Settings) checkCognito() string {
@@ -160,6 +179,13 @@ func checkOrigins(origins []string) string {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
 			return fmt.Sprintf("%q is not an origin such as https://app.example.com", o)
 		}
+	}
+	return ""
+}
+
+func checkProxies(list []string) string {
+	if _, err := clientip.ParseTrusted(list); err != nil {
+		return err.Error()
 	}
 	return ""
 }

@@ -55,7 +55,7 @@ func AccessLog(log *zap.Logger) fiber.Handler {
 			zap.Int("status", status),
 			zap.Duration("latency", time.Since(start)),
 			zap.Int("bytes", bytes), // -1: streamed
-			zap.String("remote", c.IP()),
+			zap.String("remote", ClientAddrOf(c).String()),
 		}
 		if uid, ok := c.Locals(UserIDKey).(string); ok && uid != "" {
 			fields = append(fields, zap.String("user_id", uid))

@@ -1,3 +1,3 @@
 // Package middleware holds the Fiber middleware every request passes through,
-// one concern per file: recover, request id, access log, CORS.
+// one concern per file: client address, request id, access log, recover, CORS.
 package middleware
