@@ -75,12 +75,38 @@ func Unavailable(err error) bool {
 	return errors.As(err, &netErr)
 }
 
-// Translate maps an outage to derrors.Unavailable("postgres", err) and
-// returns any other error unchanged. Stores call it on every driver error
-// after mapping the constraint violations they know.
+// Translate maps an outage to derrors.Unavailable("postgres", err), a
+// foreign key violation to derrors.MissingParent, and returns any other
+// error unchanged. Stores call it on every driver error after mapping the
+// constraint violations they know.
+//
+// Every foreign key of the schema cascades on delete (ON DELETE CASCADE),
+// so the only write a foreign key refuses is a child's insert or update
+// naming a parent that does not exist.
 func Translate(err error) error {
-	if Unavailable(err) {
+	switch {
+	case Unavailable(err):
 		return derrors.Unavailable(Service, err)
+	case SQLState(err) == CodeForeignKeyViolation:
+		return derrors.MissingParent(foreignKeyField(err), err)
 	}
 	return err
+}
+
+// foreignKeyField names the referencing field of a foreign key violation as
+// "<table>.<column>", the way the JSON store names its index, from
+// PostgreSQL's default constraint name "<table>_<column>_fkey"; another
+// constraint name is returned as it is.
+func foreignKeyField(err error) string {
+	var pgErr pgdriver.Error
+	if !errors.As(err, &pgErr) {
+		return ""
+	}
+	table, name := pgErr.Field('t'), pgErr.Field('n')
+	rest, prefixed := strings.CutPrefix(name, table+"_")
+	column, suffixed := strings.CutSuffix(rest, "_fkey")
+	if table == "" || !prefixed || !suffixed || column == "" {
+		return name
+	}
+	return table + "." + column
 }

@@ -224,3 +224,20 @@ func warm(t *testing.T, db *bun.DB, n int) {
 		require.NoError(t, c.Close())
 	}
 }
+
+// TestForeignKeyViolationIsMissingParent: a row naming a parent that does
+// not exist is refused as derrors.MissingParent on "<table>.<column>", the
+// name the JSON store gives the same refusal.
+func TestForeignKeyViolationIsMissingParent(t *testing.T) {
+	db := pgtest.Open(t, pgtest.NewDB(t))
+	_, err := db.ExecContext(context.Background(),
+		"INSERT INTO projects (id, owner_id, name, created_at, updated_at) VALUES ('prj_1', 'usr_missing', 'p', now(), now())")
+	require.Equal(t, postgres.CodeForeignKeyViolation, postgres.SQLState(err))
+	err = postgres.Translate(err)
+	require.ErrorIs(t, err, derrors.ErrMissingParent)
+	require.ErrorIs(t, err, derrors.ErrConflict)
+	var ce *derrors.ConflictError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, "projects.owner_id", ce.What)
+	require.False(t, postgres.Unavailable(err))
+}
