@@ -26,6 +26,11 @@ type CollectionSpec[T any] struct {
 	Order func(*T) page.Cursor
 	// Indexes are the secondary indexes kept in memory.
 	Indexes []Index[T]
+	// OnDelete, when set, runs inside the deleting transaction for every
+	// document removed, by Delete or by a cascade from a parent, as an
+	// AFTER DELETE trigger does; an error from it fails that Delete (and
+	// the transaction, once fn returns it).
+	OnDelete func(tx *Tx, v *T) error
 }
 
 // Index is a secondary index over a field of T. Within one key, entries are
@@ -41,9 +46,14 @@ type Index[T any] struct {
 	// example a lower-cased email); ok=false leaves the document out of the
 	// index, as for a null field.
 	Key func(*T) (key string, ok bool)
-	// References names a parent collection whose ids this index holds.
-	// Deleting a parent deletes its children in the same transaction, like
-	// ON DELETE CASCADE; cascades follow through grandchildren.
+	// References names a parent collection whose ids this index holds, as
+	// a foreign key with ON DELETE CASCADE does. Insert and Put refuse a
+	// document whose key names no document of the parent collection (Put
+	// only when the key changes, as a foreign key is checked only then) with
+	// derrors.MissingParent on "<collection>.<index>", the check and the
+	// write being one step under the store's single writer. Deleting a
+	// parent deletes its children in the same transaction; cascades follow
+	// through grandchildren.
 	References string
 }
 
@@ -80,6 +90,15 @@ func NewCollection[T any](s *Store, spec CollectionSpec[T]) (*Collection[T], err
 			references: ix.References})
 	}
 	c := &Collection[T]{s: s, spec: spec, meta: m}
+	if spec.OnDelete != nil {
+		m.onDelete = func(tx *Tx, d *doc) error {
+			v, err := c.decode(d)
+			if err != nil {
+				return err
+			}
+			return spec.OnDelete(tx, &v)
+		}
+	}
 	if err := s.register(spec.Name, c.build); err != nil {
 		return nil, fmt.Errorf("new collection %q: %w", spec.Name, err)
 	}

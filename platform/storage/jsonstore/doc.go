@@ -17,6 +17,12 @@
 // trees with path copying: a transaction works on its own version, and a
 // reader holds a whole consistent version with one pointer and no lock.
 //
+// An index may reference a parent collection (Index.References), as a
+// foreign key with ON DELETE CASCADE does: a write naming a parent that does
+// not exist is refused with derrors.MissingParent, and deleting a parent
+// deletes its children in the same transaction. CollectionSpec.OnDelete is
+// the AFTER DELETE trigger, run for each deleted document, cascades too.
+//
 // All writes go through Store.Update, one writer at a time; Store.View runs
 // readers concurrently on the latest durable version. Values passed in are
 // encoded at the call and values returned are decoded from the stored JSON,

@@ -34,6 +34,8 @@ type collMeta struct {
 	ordered bool
 	indexes []indexMeta
 	byName  map[string]int
+	// onDelete runs for each deleted document, or is nil.
+	onDelete func(tx *Tx, d *doc) error
 }
 
 type indexMeta struct {
@@ -154,6 +156,22 @@ func (tx *Tx) put(m *collMeta, d *doc, insertOnly bool) error {
 			return derrors.Conflict(ix.what, nil)
 		}
 	}
+	for i, ix := range m.indexes {
+		if ix.references == "" || d.keys[i] == "" {
+			continue
+		}
+		prefix := d.keys[i][:d.plen[i]]
+		if exists && old.keys[i] != "" && old.keys[i][:old.plen[i]] == prefix {
+			continue // unchanged: a foreign key is checked only when it changes
+		}
+		parent, _ := decodeIndexKey(prefix)
+		if ix.references == m.name && parent == d.id {
+			continue // a document may name itself
+		}
+		if !tx.exists(ix.references, parent) {
+			return derrors.MissingParent(ix.what, fmt.Errorf("no %s %q", ix.references, parent))
+		}
+	}
 
 	cs = tx.writable(m.name)
 	if exists && old.ord != d.ord {
@@ -195,7 +213,23 @@ func (tx *Tx) del(m *collMeta, id string) error {
 		}
 	}
 	tx.ops = append(tx.ops, op{coll: m.name, id: id})
+	if m.onDelete != nil {
+		if err := m.onDelete(tx, old); err != nil {
+			return fmt.Errorf("on delete of %s %q: %w", m.name, id, err)
+		}
+	}
 	return tx.cascade(m.name, id)
+}
+
+// exists reports whether the collection named coll holds a document with id,
+// as this transaction sees it (registered or not).
+func (tx *Tx) exists(coll, id string) bool {
+	cs := tx.coll(coll)
+	if cs == nil {
+		return false
+	}
+	_, ok := cs.docs.Get(id)
+	return ok
 }
 
 // cascade deletes the documents of child collections whose referencing index
