@@ -1,8 +1,6 @@
 package projects
 
 import (
-	"fmt"
-
 	"go.uber.org/fx"
 
 	"github.com/slipwayhq/slipway/platform/access"
@@ -22,11 +20,5 @@ var Module = fx.Module("projects",
 
 // NewStore returns the Store for the configured records backend.
 func NewStore(r *storage.Records) (Store, error) {
-	switch {
-	case r.JSON != nil:
-		return newJSONStore(r.JSON)
-	case r.DB != nil:
-		return newPostgresStore(r.DB), nil
-	}
-	return nil, fmt.Errorf("projects: no store for records backend %q", r.Backend)
+	return storage.Select(r, newJSONStore, newPostgresStore)
 }

@@ -16,7 +16,7 @@ type jsonStore struct {
 
 var _ Store = (*jsonStore)(nil)
 
-func newJSONStore(db *jsonstore.Store) (*jsonStore, error) {
+func newJSONStore(db *jsonstore.Store) (Store, error) {
 	c, err := jsonstore.NewCollection(db, jsonstore.CollectionSpec[Project]{
 		Name:  "projects",
 		ID:    func(p *Project) string { return p.ID },

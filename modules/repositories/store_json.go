@@ -21,7 +21,7 @@ type jsonStore struct {
 
 var _ Store = (*jsonStore)(nil)
 
-func newJSONStore(db *jsonstore.Store) (*jsonStore, error) {
+func newJSONStore(db *jsonstore.Store) (Store, error) {
 	c, err := jsonstore.NewCollection(db, jsonstore.CollectionSpec[Repository]{
 		Name:  "repositories",
 		ID:    func(r *Repository) string { return r.ID },

@@ -23,7 +23,7 @@ type pgStore struct {
 
 var _ Store = (*pgStore)(nil)
 
-func newPostgresStore(db *bun.DB) *pgStore {
+func newPostgresStore(db *bun.DB) Store {
 	return &pgStore{db: db, byID: postgres.NewLookup[repositoryRow](db, "id")}
 }
 

@@ -50,13 +50,7 @@ func newTuning(in tuningIn) Tuning {
 
 // NewStore returns the Store for the configured records backend.
 func NewStore(r *storage.Records) (Store, error) {
-	switch {
-	case r.JSON != nil:
-		return newJSONStore(r.JSON)
-	case r.DB != nil:
-		return newPostgresStore(r.DB), nil
-	}
-	return nil, fmt.Errorf("runs: no store for records backend %q", r.Backend)
+	return storage.Select(r, newJSONStore, newPostgresStore)
 }
 
 // NewWorkspaces builds the workspace manager: one directory per run under

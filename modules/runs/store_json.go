@@ -34,7 +34,7 @@ var _ Store = (*jsonStore)(nil)
 // sep joins the parts of composite index keys; ids never contain it.
 const sep = "\x00"
 
-func newJSONStore(db *jsonstore.Store) (*jsonStore, error) {
+func newJSONStore(db *jsonstore.Store) (Store, error) {
 	key := func(f func(*Run) string) func(*Run) (string, bool) {
 		return func(r *Run) (string, bool) { return f(r), true }
 	}

@@ -19,7 +19,7 @@ type pgStore struct {
 	byID *postgres.Lookup[runRow]
 }
 
-func newPostgresStore(db *bun.DB) *pgStore {
+func newPostgresStore(db *bun.DB) Store {
 	return &pgStore{db: db, byID: postgres.NewLookup[runRow](db, "id")}
 }
 

@@ -2,7 +2,6 @@ package users
 
 import (
 	"context"
-	"fmt"
 
 	"go.uber.org/fx"
 
@@ -29,13 +28,7 @@ var Module = fx.Module("users",
 
 // NewStore returns the Store for the configured records backend.
 func NewStore(r *storage.Records) (Store, error) {
-	switch {
-	case r.JSON != nil:
-		return newJSONStore(r.JSON)
-	case r.DB != nil:
-		return newPostgresStore(r.DB), nil
-	}
-	return nil, fmt.Errorf("users: no store for records backend %q", r.Backend)
+	return storage.Select(r, newJSONStore, newPostgresStore)
 }
 
 // watchChanges runs the cache's change watcher for the app's lifetime.

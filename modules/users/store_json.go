@@ -16,7 +16,7 @@ type jsonStore struct {
 
 var _ Store = (*jsonStore)(nil)
 
-func newJSONStore(db *jsonstore.Store) (*jsonStore, error) {
+func newJSONStore(db *jsonstore.Store) (Store, error) {
 	users, err := jsonstore.NewCollection(db, jsonstore.CollectionSpec[User]{
 		Name:  "users",
 		ID:    func(u *User) string { return u.ID },

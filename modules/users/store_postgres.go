@@ -22,7 +22,7 @@ type pgStore struct {
 
 var _ Store = (*pgStore)(nil)
 
-func newPostgresStore(db *bun.DB) *pgStore {
+func newPostgresStore(db *bun.DB) Store {
 	return &pgStore{db: db, byID: postgres.NewLookup[userRow](db, "id")}
 }
 
