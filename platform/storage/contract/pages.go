@@ -3,7 +3,9 @@
 // only says which records to use: Pages checks a list against the page
 // contract (items in (created_at, id) order, cursors that resume exactly after
 // the last item even across equal creation times, a zero Next exactly at the
-// end); Increments checks that concurrent read-modify-writes lose nothing.
+// end); Increments checks that concurrent read-modify-writes lose nothing;
+// MissingParent and ParentDeletedDuringCreates check that a child never
+// outlives, nor is created without, its parent.
 package contract
 
 import (
