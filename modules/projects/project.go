@@ -3,8 +3,12 @@ package projects
 import (
 	"time"
 
+	"github.com/slipwayhq/slipway/platform/ids"
 	"github.com/slipwayhq/slipway/platform/validate"
 )
+
+// IDPrefix starts every project id: "prj_01j…".
+const IDPrefix ids.Prefix = "prj"
 
 // Project is a stored project.
 type Project struct {

@@ -34,7 +34,7 @@ func (s *Service) Create(ctx context.Context, caller identity.Principal, name, d
 		return nil, derrors.Validation(fields...)
 	}
 	now := s.now()
-	p := &Project{ID: ids.New(ids.Project), OwnerID: caller.ID, Name: name, Description: description,
+	p := &Project{ID: ids.New(IDPrefix), OwnerID: caller.ID, Name: name, Description: description,
 		CreatedAt: now, UpdatedAt: now}
 	if err := s.store.Create(ctx, p); err != nil {
 		return nil, err
@@ -59,7 +59,7 @@ func checkFields(name, description *string) []derrors.FieldError {
 
 // Get returns a project the caller may see; anyone else's is not found.
 func (s *Service) Get(ctx context.Context, caller identity.Principal, id string) (*Project, error) {
-	if !ids.Valid(ids.Project, id) {
+	if !ids.Valid(IDPrefix, id) {
 		return nil, derrors.NotFound("project", id)
 	}
 	p, err := s.store.Get(ctx, id)
@@ -94,7 +94,7 @@ func (s *Service) Update(ctx context.Context, caller identity.Principal, id stri
 	if fields := checkFields(ch.Name, ch.Description); len(fields) > 0 {
 		return nil, derrors.Validation(fields...)
 	}
-	if !ids.Valid(ids.Project, id) {
+	if !ids.Valid(IDPrefix, id) {
 		return nil, derrors.NotFound("project", id)
 	}
 	// Visibility and the right to change are checked on the record the

@@ -38,7 +38,7 @@ func newPostgresStore(t testing.TB, db *bun.DB) projects.Store {
 // insertUser adds a users row for projects to belong to, without the users
 // module (domains do not import each other).
 func insertUser(t testing.TB, db *bun.DB) string {
-	id := ids.New(ids.User)
+	id := ids.New("usr")
 	_, err := db.ExecContext(context.Background(),
 		"INSERT INTO users (id, email, created_at, updated_at) VALUES (?, ?, now(), now())", id, id+"@example.com")
 	require.NoError(t, err)
@@ -47,7 +47,7 @@ func insertUser(t testing.TB, db *bun.DB) string {
 
 func TestJSONStoreContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Backend {
-		return storetest.Backend{Store: newJSONStore(t), NewOwner: func(*testing.T) string { return ids.New(ids.User) }}
+		return storetest.Backend{Store: newJSONStore(t), NewOwner: func(*testing.T) string { return ids.New("usr") }}
 	})
 }
 
@@ -68,11 +68,11 @@ func TestPostgresDeletingUserCascadesProjects(t *testing.T) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	var goneIDs []string
 	for i := range 3 {
-		p := &projects.Project{ID: ids.New(ids.Project), OwnerID: gone, Name: fmt.Sprint("p", i), CreatedAt: now, UpdatedAt: now}
+		p := &projects.Project{ID: ids.New(projects.IDPrefix), OwnerID: gone, Name: fmt.Sprint("p", i), CreatedAt: now, UpdatedAt: now}
 		require.NoError(t, s.Create(ctx, p))
 		goneIDs = append(goneIDs, p.ID)
 	}
-	other := &projects.Project{ID: ids.New(ids.Project), OwnerID: kept, Name: "kept", CreatedAt: now, UpdatedAt: now}
+	other := &projects.Project{ID: ids.New(projects.IDPrefix), OwnerID: kept, Name: "kept", CreatedAt: now, UpdatedAt: now}
 	require.NoError(t, s.Create(ctx, other))
 
 	_, err := db.ExecContext(ctx, "DELETE FROM users WHERE id = ?", gone)
@@ -92,7 +92,7 @@ func TestPostgresUnknownOwnerIsConflict(t *testing.T) {
 	db := pgtest.Open(t, pgtest.NewDB(t))
 	s := newPostgresStore(t, db)
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	p := &projects.Project{ID: ids.New(ids.Project), OwnerID: ids.New(ids.User), Name: "orphan", CreatedAt: now, UpdatedAt: now}
+	p := &projects.Project{ID: ids.New(projects.IDPrefix), OwnerID: ids.New("usr"), Name: "orphan", CreatedAt: now, UpdatedAt: now}
 	err := s.Create(context.Background(), p)
 	require.ErrorIs(t, err, derrors.ErrConflict)
 	var ce *derrors.ConflictError
@@ -112,7 +112,7 @@ func TestPostgresStoreOutage(t *testing.T) {
 	ctx := context.Background()
 	owner := insertUser(t, db)
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	p := &projects.Project{ID: ids.New(ids.Project), OwnerID: owner, Name: "p", CreatedAt: now, UpdatedAt: now}
+	p := &projects.Project{ID: ids.New(projects.IDPrefix), OwnerID: owner, Name: "p", CreatedAt: now, UpdatedAt: now}
 	require.NoError(t, s.Create(ctx, p))
 
 	for _, mode := range []struct {
@@ -142,7 +142,7 @@ func TestPostgresStoreOutage(t *testing.T) {
 			calls := map[string]func() error{
 				"Create": func() error {
 					q := *p
-					q.ID = ids.New(ids.Project)
+					q.ID = ids.New(projects.IDPrefix)
 					return s.Create(ctx, &q)
 				},
 				"Get": func() error { _, err := s.Get(ctx, p.ID); return err },
@@ -150,7 +150,7 @@ func TestPostgresStoreOutage(t *testing.T) {
 					_, err := s.Update(ctx, p.ID, func(*projects.Project) error { return nil })
 					return err
 				},
-				"Delete": func() error { return s.Delete(ctx, ids.New(ids.Project)) },
+				"Delete": func() error { return s.Delete(ctx, ids.New(projects.IDPrefix)) },
 				"List":   func() error { _, err := s.List(ctx, owner, page.Request{}); return err },
 			}
 			pgtest.RequireOutage(t, calls)
@@ -215,7 +215,7 @@ func TestPostgresListQueriesUseIndexes(t *testing.T) {
 // BenchmarkStoreGet measures one Get by primary key on each backend.
 func BenchmarkStoreGet(b *testing.B) {
 	backends := map[string]func(b *testing.B) (projects.Store, string){
-		"json": func(b *testing.B) (projects.Store, string) { return newJSONStore(b), ids.New(ids.User) },
+		"json": func(b *testing.B) (projects.Store, string) { return newJSONStore(b), ids.New("usr") },
 		"postgres": func(b *testing.B) (projects.Store, string) {
 			db := pgtest.Open(b, pgtest.NewDB(b))
 			return newPostgresStore(b, db), insertUser(b, db)
@@ -225,7 +225,7 @@ func BenchmarkStoreGet(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			s, owner := backends[name](b)
 			now := time.Now().UTC().Truncate(time.Microsecond)
-			p := &projects.Project{ID: ids.New(ids.Project), OwnerID: owner, Name: "bench", CreatedAt: now, UpdatedAt: now}
+			p := &projects.Project{ID: ids.New(projects.IDPrefix), OwnerID: owner, Name: "bench", CreatedAt: now, UpdatedAt: now}
 			require.NoError(b, s.Create(context.Background(), p))
 			ctx := context.Background()
 			b.ReportAllocs()

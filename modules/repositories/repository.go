@@ -3,9 +3,13 @@ package repositories
 import (
 	"time"
 
+	"github.com/slipwayhq/slipway/platform/ids"
 	"github.com/slipwayhq/slipway/platform/validate"
 	"github.com/slipwayhq/slipway/platform/workspace"
 )
+
+// IDPrefix starts every repository id: "rep_01j…".
+const IDPrefix ids.Prefix = "rep"
 
 // Repository is a stored repository.
 type Repository struct {

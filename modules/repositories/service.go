@@ -71,9 +71,6 @@ func (s *Service) Create(ctx context.Context, caller identity.Principal, project
 	if len(fields) > 0 {
 		return nil, derrors.Validation(fields...)
 	}
-	if !ids.Valid(ids.Project, projectID) {
-		return nil, derrors.NotFound("project", projectID)
-	}
 	if _, err := s.projects.WritableProject(ctx, caller, projectID); err != nil {
 		return nil, err
 	}
@@ -81,7 +78,7 @@ func (s *Service) Create(ctx context.Context, caller identity.Principal, project
 		return nil, err
 	}
 	now := s.now()
-	r := &Repository{ID: ids.New(ids.Repository), ProjectID: projectID, Name: name, URL: in.URL,
+	r := &Repository{ID: ids.New(IDPrefix), ProjectID: projectID, Name: name, URL: in.URL,
 		DefaultBranch: in.DefaultBranch, CreatedAt: now, UpdatedAt: now}
 	err := s.store.Create(ctx, r)
 	if errors.Is(err, derrors.ErrConflict) && !isIDConflict(err) {
@@ -149,7 +146,7 @@ func (s *Service) CheckURL(ctx context.Context, rawURL string) (refusal string, 
 // find returns a repository whose project the caller may see (write: may
 // change), with the project's owner; anyone else gets not found.
 func (s *Service) find(ctx context.Context, caller identity.Principal, id string, write bool) (*Repository, string, error) {
-	if !ids.Valid(ids.Repository, id) {
+	if !ids.Valid(IDPrefix, id) {
 		return nil, "", derrors.NotFound("repository", id)
 	}
 	r, err := s.store.Get(ctx, id)
@@ -182,9 +179,6 @@ func (s *Service) Get(ctx context.Context, caller identity.Principal, id string)
 
 // List pages through the repositories of a project the caller may see.
 func (s *Service) List(ctx context.Context, caller identity.Principal, projectID string, req page.Request) (page.Result[Repository], error) {
-	if !ids.Valid(ids.Project, projectID) {
-		return page.Result[Repository]{}, derrors.NotFound("project", projectID)
-	}
 	if _, err := s.projects.VisibleProject(ctx, caller, projectID); err != nil {
 		return page.Result[Repository]{}, err
 	}
@@ -214,7 +208,7 @@ func (s *Service) Update(ctx context.Context, caller identity.Principal, id stri
 	if len(fields) > 0 {
 		return nil, derrors.Validation(fields...)
 	}
-	if !ids.Valid(ids.Repository, id) {
+	if !ids.Valid(IDPrefix, id) {
 		return nil, derrors.NotFound("repository", id)
 	}
 	if ch.URL != nil {

@@ -34,9 +34,9 @@ func TestCreateRaceWithProjectDelete(t *testing.T) {
 	t.Cleanup(func() { require.NoError(t, db.Close()) })
 	store, err := newJSONStore(db)
 	require.NoError(t, err)
-	owner := ids.New(ids.User)
+	owner := ids.New("usr")
 	svc := NewService(store, vanishingProjects{owner: owner}, &URLPolicy{AllowPrivate: true})
-	pid := ids.New(ids.Project)
+	pid := ids.New("prj")
 
 	_, err = svc.Create(context.Background(), identity.Principal{ID: owner}, pid, Input{URL: "https://h.example/a/b"})
 	var ae *derrors.Error

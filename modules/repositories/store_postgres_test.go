@@ -30,7 +30,7 @@ func newPostgresStore(t testing.TB, db *bun.DB) repositories.Store {
 // other).
 func insertProject(t testing.TB, db *bun.DB) string {
 	ctx := context.Background()
-	user, project := ids.New(ids.User), ids.New(ids.Project)
+	user, project := ids.New("usr"), ids.New("prj")
 	_, err := db.ExecContext(ctx,
 		"INSERT INTO users (id, email, created_at, updated_at) VALUES (?, ?, now(), now())", user, user+"@example.com")
 	require.NoError(t, err)
@@ -66,7 +66,7 @@ func TestPostgresUnknownProjectIsConflict(t *testing.T) {
 	db := pgtest.Open(t, pgtest.NewDB(t))
 	s := newPostgresStore(t, db)
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	r := &repositories.Repository{ID: ids.New(ids.Repository), ProjectID: ids.New(ids.Project), Name: "orphan",
+	r := &repositories.Repository{ID: ids.New(repositories.IDPrefix), ProjectID: ids.New("prj"), Name: "orphan",
 		URL: "https://h.example/a/b", CreatedAt: now, UpdatedAt: now}
 	err := s.Create(context.Background(), r)
 	require.ErrorIs(t, err, derrors.ErrConflict)
@@ -87,7 +87,7 @@ func TestPostgresStoreOutage(t *testing.T) {
 	ctx := context.Background()
 	pid := insertProject(t, db)
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	r := &repositories.Repository{ID: ids.New(ids.Repository), ProjectID: pid, Name: "r",
+	r := &repositories.Repository{ID: ids.New(repositories.IDPrefix), ProjectID: pid, Name: "r",
 		URL: "https://h.example/a/b", CreatedAt: now, UpdatedAt: now}
 	require.NoError(t, s.Create(ctx, r))
 
@@ -95,7 +95,7 @@ func TestPostgresStoreOutage(t *testing.T) {
 	pgtest.RequireOutage(t, map[string]func() error{
 		"Create": func() error {
 			q := *r
-			q.ID = ids.New(ids.Repository)
+			q.ID = ids.New(repositories.IDPrefix)
 			return s.Create(ctx, &q)
 		},
 		"Get": func() error { _, err := s.Get(ctx, r.ID); return err },
@@ -103,7 +103,7 @@ func TestPostgresStoreOutage(t *testing.T) {
 			_, err := s.Update(ctx, r.ID, func(*repositories.Repository) error { return nil })
 			return err
 		},
-		"Delete": func() error { return s.Delete(ctx, ids.New(ids.Repository)) },
+		"Delete": func() error { return s.Delete(ctx, ids.New(repositories.IDPrefix)) },
 		"List":   func() error { _, err := s.List(ctx, pid, page.Request{}); return err },
 	})
 	proxy.Up()

@@ -39,7 +39,7 @@ func jsonBackend(t *testing.T) storetest.Backend {
 	return storetest.Backend{
 		Store: s,
 		NewProject: func(t *testing.T) string {
-			p := &projectDoc{ID: ids.New(ids.Project), CreatedAt: time.Now().UTC()}
+			p := &projectDoc{ID: ids.New("prj"), CreatedAt: time.Now().UTC()}
 			require.NoError(t, db.Update(context.Background(), func(tx *jsonstore.Tx) error { return projects.Insert(tx, p) }))
 			return p.ID
 		},

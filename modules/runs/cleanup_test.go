@@ -73,7 +73,7 @@ func newCleanupFixture(t *testing.T) *cleanupFixture {
 func (f *cleanupFixture) run(t *testing.T, status runs.Status) string {
 	t.Helper()
 	ctx := context.Background()
-	r := &runs.Run{ID: ids.New(ids.Run), ProjectID: ids.New(ids.Project), RepositoryID: ids.New(ids.Repository),
+	r := &runs.Run{ID: ids.New(runs.IDPrefix), ProjectID: ids.New("prj"), RepositoryID: ids.New("rep"),
 		OwnerID: "usr_cleanup", Status: runs.StatusQueued, Prompt: "p", TimeoutSeconds: 60, CreatedAt: time.Now().UTC()}
 	_, err := f.store.Create(ctx, r, 1000)
 	require.NoError(t, err)

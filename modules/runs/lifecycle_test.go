@@ -126,12 +126,12 @@ func TestStartReapsOnlyDeadInstances(t *testing.T) {
 	dead, live, foreign := "ins_dead"+suffix, "ins_live"+suffix, "ins_foreign"+suffix
 	host, _ := os.Hostname()
 	now := time.Now().UTC()
-	stale := runs.Run{ID: ids.New(ids.Run), ProjectID: repo.ProjectID, RepositoryID: repo.ID, OwnerID: u.ID,
+	stale := runs.Run{ID: ids.New(runs.IDPrefix), ProjectID: repo.ProjectID, RepositoryID: repo.ID, OwnerID: u.ID,
 		Status: runs.StatusRunning, Prompt: "p", TimeoutSeconds: 60, InstanceID: dead, CreatedAt: now}
 	preparing := stale
-	preparing.ID, preparing.Status = ids.New(ids.Run), runs.StatusPreparing
+	preparing.ID, preparing.Status = ids.New(runs.IDPrefix), runs.StatusPreparing
 	busy := stale
-	busy.ID, busy.InstanceID = ids.New(ids.Run), live
+	busy.ID, busy.InstanceID = ids.New(runs.IDPrefix), live
 	forge(t, s.Storage.DataDir, []runs.Instance{
 		// A process of this machine that is gone (pid far beyond pid_max's default).
 		{ID: dead, Hostname: host, BootID: strings.TrimSpace(readFile(t, "/proc/sys/kernel/random/boot_id")), PID: 1 << 30, StartedAt: now, HeartbeatAt: now},

@@ -54,7 +54,7 @@ func TestMeasureStartCleanup(t *testing.T) {
 	h := startWith(t, s, rt, image)
 	h.Stop()
 
-	dead := ids.New("ins")
+	dead := ids.New(runs.InstanceIDPrefix)
 	host, _ := os.Hostname()
 	now := time.Now().UTC()
 	forge(t, s.Storage.DataDir, []runs.Instance{{ID: dead, Hostname: host,
@@ -68,7 +68,7 @@ func TestMeasureStartCleanup(t *testing.T) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			sleeper(t, rt, image, ids.New(ids.Run), dead)
+			sleeper(t, rt, image, ids.New(runs.IDPrefix), dead)
 		}()
 	}
 	wg.Wait()

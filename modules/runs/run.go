@@ -5,7 +5,15 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/slipwayhq/slipway/platform/ids"
 	"github.com/slipwayhq/slipway/platform/workspace"
+)
+
+// The prefixes of the ids this module makes: runs ("run_01j…") and the
+// process starts that work them ("ins_01j…").
+const (
+	IDPrefix         ids.Prefix = "run"
+	InstanceIDPrefix ids.Prefix = "ins"
 )
 
 // Status is where a run is in its life.

@@ -23,7 +23,7 @@ func TestJSONStoreContract(t *testing.T) {
 		s, err := runs.NewStore(&storage.Records{Backend: settings.BackendJSON, JSON: db})
 		require.NoError(t, err)
 		return storetest.Backend{Store: s, Repository: func(*testing.T, string) (string, string) {
-			return ids.New(ids.Project), ids.New(ids.Repository)
+			return ids.New("prj"), ids.New("rep")
 		}}
 	})
 }
@@ -35,7 +35,7 @@ func TestPostgresStoreContract(t *testing.T) {
 		require.NoError(t, err)
 		return storetest.Backend{Store: s, Repository: func(t *testing.T, owner string) (string, string) {
 			ctx := context.Background()
-			project, repo := ids.New(ids.Project), ids.New(ids.Repository)
+			project, repo := ids.New("prj"), ids.New("rep")
 			_, err := db.ExecContext(ctx, `INSERT INTO users (id, email, created_at, updated_at)
 				VALUES (?, '', now(), now()) ON CONFLICT DO NOTHING`, owner)
 			require.NoError(t, err)
@@ -57,7 +57,7 @@ func TestPostgresCascadeRecordsDeletedRuns(t *testing.T) {
 	s, err := runs.NewStore(&storage.Records{Backend: settings.BackendPostgres, DB: db})
 	require.NoError(t, err)
 	ctx := context.Background()
-	owner, project, repo := ids.New(ids.User), ids.New(ids.Project), ids.New(ids.Repository)
+	owner, project, repo := ids.New("usr"), ids.New("prj"), ids.New("rep")
 	for _, q := range []string{
 		`INSERT INTO users (id, email, created_at, updated_at) VALUES ('` + owner + `', '', now(), now())`,
 		`INSERT INTO projects (id, owner_id, name, created_at, updated_at) VALUES ('` + project + `', '` + owner + `', 'p', now(), now())`,
@@ -66,7 +66,7 @@ func TestPostgresCascadeRecordsDeletedRuns(t *testing.T) {
 		_, err := db.ExecContext(ctx, q)
 		require.NoError(t, err)
 	}
-	run := &runs.Run{ID: ids.New(ids.Run), ProjectID: project, RepositoryID: repo, OwnerID: owner,
+	run := &runs.Run{ID: ids.New(runs.IDPrefix), ProjectID: project, RepositoryID: repo, OwnerID: owner,
 		Status: runs.StatusQueued, Prompt: "p", TimeoutSeconds: 1}
 	_, err = s.Create(ctx, run, 5)
 	require.NoError(t, err)

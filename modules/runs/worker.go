@@ -95,7 +95,7 @@ type WorkerParams struct {
 func NewWorker(p WorkerParams) *Worker {
 	return &Worker{store: p.Store, queue: p.Queue, engine: p.Engine, wsm: p.Workspaces, objects: p.Objects,
 		repos: p.Repos, cfg: p.Settings.Runs, tuning: p.Tuning, log: p.Log.Named("runs.worker"),
-		hub: newLogHub(), self: Instance{ID: ids.New("ins")}, active: map[string]*activeRun{}}
+		hub: newLogHub(), self: Instance{ID: ids.New(InstanceIDPrefix)}, active: map[string]*activeRun{}}
 }
 
 // InstanceID is this process start's id, the label of its containers.

@@ -96,7 +96,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*User, error) {
 		groups = []string{}
 	}
 	u := &User{
-		ID: ids.New(ids.User), Email: email, DisplayName: in.DisplayName, PasswordHash: hash,
+		ID: ids.New(IDPrefix), Email: email, DisplayName: in.DisplayName, PasswordHash: hash,
 		Groups: groups, CreatedAt: now, UpdatedAt: now,
 	}
 	if err := s.store.Create(ctx, u); err != nil {
@@ -235,7 +235,7 @@ func (s *Service) Principal(ctx context.Context, c auth.Claims) (identity.Princi
 
 // externalIDPrefix makes a user id from an identity provider's subject, so
 // every user id keeps the usr_ prefix.
-const externalIDPrefix = ids.User + "_"
+const externalIDPrefix = string(IDPrefix) + "_"
 
 // externalPrincipal finds or creates the user of an identity-provider token:
 // the first request creates the record, later ones refresh email and groups

@@ -9,8 +9,13 @@ import (
 	"github.com/slipwayhq/slipway/platform/auth"
 	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/identity"
+	"github.com/slipwayhq/slipway/platform/ids"
 	"github.com/slipwayhq/slipway/platform/validate"
 )
+
+// IDPrefix starts every user id: "usr_01j…", or "usr_" and the subject for
+// users of an identity provider.
+const IDPrefix ids.Prefix = "usr"
 
 // User is a stored user.
 type User struct {

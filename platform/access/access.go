@@ -1,7 +1,12 @@
 // Package access holds the small interfaces one domain module implements and
 // another consumes, so that domains never import each other: projects answers
 // "may this caller use this project", repositories answers the same for a
-// repository. Each is provided into fx by its owner with fx.As.
+// repository. The owner's module provides each with a one-line adapter
+// constructor, fx.Provide(func(s *Service) access.Projects { return s }),
+// and the consumer takes the interface as a constructor parameter.
+//
+// Callers pass ids as they got them: the owner checks their shape (it
+// alone knows its id prefix), so junk is answered like a missing record.
 package access
 
 import (
@@ -13,7 +18,8 @@ import (
 // Projects is implemented by the projects module.
 type Projects interface {
 	// VisibleProject returns the owner of a project the caller may see, or
-	// a derrors not_found for anyone else (and for a missing project).
+	// a derrors not_found for anyone else (and for a missing project or
+	// an id that is not a project id).
 	VisibleProject(ctx context.Context, caller identity.Principal, projectID string) (ownerID string, err error)
 	// WritableProject is VisibleProject for changes: the owner or root; a
 	// caller who may only read it gets 403.
@@ -31,8 +37,8 @@ type Repository struct {
 
 // Repositories is implemented by the repositories module.
 type Repositories interface {
-	// VisibleRepository returns a repository the caller may see, or an
-	// derrors not_found.
+	// VisibleRepository returns a repository the caller may see, or a
+	// derrors not_found (also for an id that is not a repository id).
 	VisibleRepository(ctx context.Context, caller identity.Principal, repositoryID string) (Repository, error)
 	// WritableRepository is VisibleRepository for starting runs and changes.
 	WritableRepository(ctx context.Context, caller identity.Principal, repositoryID string) (Repository, error)

@@ -21,14 +21,6 @@ import (
 // as a constant, by the module that owns the kind.
 type Prefix string
 
-// The prefixes of the first modules, until each declares its own.
-const (
-	User       = "usr"
-	Project    = "prj"
-	Repository = "rep"
-	Run        = "run"
-)
-
 var (
 	mu      sync.Mutex
 	entropy = ulid.Monotonic(rand.Reader, 0)

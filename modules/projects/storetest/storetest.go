@@ -53,7 +53,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 var base = time.Date(2025, 6, 1, 12, 0, 0, 123456000, time.UTC)
 
 func newProject(owner, name string, at time.Time) *projects.Project {
-	return &projects.Project{ID: ids.New(ids.Project), OwnerID: owner, Name: name, CreatedAt: at, UpdatedAt: at}
+	return &projects.Project{ID: ids.New(projects.IDPrefix), OwnerID: owner, Name: name, CreatedAt: at, UpdatedAt: at}
 }
 
 func create(t *testing.T, b Backend, p *projects.Project) *projects.Project {
@@ -86,7 +86,7 @@ func testCreateGet(t *testing.T, b Backend) {
 func testNotFound(t *testing.T, b Backend) {
 	ctx := context.Background()
 	create(t, b, newProject(b.NewOwner(t), "exists", base))
-	missing := ids.New(ids.Project)
+	missing := ids.New(projects.IDPrefix)
 	_, err := b.Store.Get(ctx, missing)
 	require.ErrorIs(t, err, derrors.ErrNotFound)
 	called := false

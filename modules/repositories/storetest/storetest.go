@@ -58,7 +58,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 var base = time.Date(2025, 6, 1, 12, 0, 0, 123456000, time.UTC)
 
 func newRepo(project, name string, at time.Time) *repositories.Repository {
-	return &repositories.Repository{ID: ids.New(ids.Repository), ProjectID: project, Name: name,
+	return &repositories.Repository{ID: ids.New(repositories.IDPrefix), ProjectID: project, Name: name,
 		URL: "https://git.example.org/team/" + name + ".git", CreatedAt: at, UpdatedAt: at}
 }
 
@@ -95,7 +95,7 @@ func testCreateGet(t *testing.T, b Backend) {
 func testNotFound(t *testing.T, b Backend) {
 	ctx := context.Background()
 	create(t, b, newRepo(b.NewProject(t), "exists", base))
-	missing := ids.New(ids.Repository)
+	missing := ids.New(repositories.IDPrefix)
 	_, err := b.Store.Get(ctx, missing)
 	require.ErrorIs(t, err, derrors.ErrNotFound)
 	called := false
@@ -137,7 +137,7 @@ func testUpdate(t *testing.T, b Backend) {
 func testUpdateKeepsID(t *testing.T, b Backend) {
 	r := create(t, b, newRepo(b.NewProject(t), "kept", base))
 	got, err := b.Store.Update(context.Background(), r.ID, func(r *repositories.Repository) error {
-		r.ID = ids.New(ids.Repository)
+		r.ID = ids.New(repositories.IDPrefix)
 		r.Name = "renamed"
 		return nil
 	})

@@ -54,7 +54,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 var base = time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC)
 
 func newRun(owner, project, repo string, at time.Time) *runs.Run {
-	return &runs.Run{ID: ids.New(ids.Run), ProjectID: project, RepositoryID: repo, OwnerID: owner,
+	return &runs.Run{ID: ids.New(runs.IDPrefix), ProjectID: project, RepositoryID: repo, OwnerID: owner,
 		Status: runs.StatusQueued, Prompt: "do it", TimeoutSeconds: 60, CreatedAt: at}
 }
 
@@ -86,9 +86,9 @@ func testCreateGet(t *testing.T, b Backend) {
 
 func testNotFound(t *testing.T, b Backend) {
 	ctx := context.Background()
-	_, err := b.Store.Get(ctx, ids.New(ids.Run))
+	_, err := b.Store.Get(ctx, ids.New(runs.IDPrefix))
 	require.ErrorIs(t, err, derrors.ErrNotFound)
-	_, err = b.Store.Update(ctx, ids.New(ids.Run), func(*runs.Run) error { return nil })
+	_, err = b.Store.Update(ctx, ids.New(runs.IDPrefix), func(*runs.Run) error { return nil })
 	require.ErrorIs(t, err, derrors.ErrNotFound)
 	require.NoError(t, b.Store.DeleteInstance(ctx, "ins_absent"))
 }

@@ -47,7 +47,7 @@ func Run(t *testing.T, newStore func(t *testing.T) users.Store) {
 var base = time.Date(2025, 6, 1, 12, 0, 0, 123456000, time.UTC)
 
 func newUser(email string, at time.Time) *users.User {
-	return &users.User{ID: ids.New(ids.User), Email: email, Groups: []string{}, CreatedAt: at, UpdatedAt: at}
+	return &users.User{ID: ids.New(users.IDPrefix), Email: email, Groups: []string{}, CreatedAt: at, UpdatedAt: at}
 }
 
 func create(t *testing.T, s users.Store, u *users.User) *users.User {
@@ -74,7 +74,7 @@ func requireConflict(t *testing.T, err error, what string) {
 func testCreateGet(t *testing.T, s users.Store) {
 	ctx := context.Background()
 	full := &users.User{
-		ID: ids.New(ids.User), Email: "ada@example.com", DisplayName: "Ada Lovelace ✓",
+		ID: ids.New(users.IDPrefix), Email: "ada@example.com", DisplayName: "Ada Lovelace ✓",
 		PasswordHash: "$argon2id$v=19$m=1024,t=1,p=1$c2FsdA$aGFzaA", Groups: []string{"operator", "root"},
 		ExternalGroups: []string{"operator"}, Disabled: true, External: true,
 		CreatedAt: base, UpdatedAt: base.Add(time.Second),
@@ -106,14 +106,14 @@ func testCreateGet(t *testing.T, s users.Store) {
 func testNotFound(t *testing.T, s users.Store) {
 	ctx := context.Background()
 	create(t, s, newUser("someone@example.com", base))
-	_, err := s.Get(ctx, ids.New(ids.User))
+	_, err := s.Get(ctx, ids.New(users.IDPrefix))
 	require.ErrorIs(t, err, derrors.ErrNotFound)
 	_, err = s.GetByEmail(ctx, "nobody@example.com")
 	require.ErrorIs(t, err, derrors.ErrNotFound)
 	_, err = s.GetByEmail(ctx, "")
 	require.ErrorIs(t, err, derrors.ErrNotFound)
 	called := false
-	_, err = s.Update(ctx, ids.New(ids.User), func(*users.User) error { called = true; return nil })
+	_, err = s.Update(ctx, ids.New(users.IDPrefix), func(*users.User) error { called = true; return nil })
 	require.ErrorIs(t, err, derrors.ErrNotFound)
 	require.False(t, called, "fn is not called for a missing user")
 }
