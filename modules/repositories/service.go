@@ -9,6 +9,7 @@ import (
 	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/identity"
 	"github.com/slipwayhq/slipway/platform/ids"
+	"github.com/slipwayhq/slipway/platform/storage"
 	"github.com/slipwayhq/slipway/platform/storage/page"
 	"github.com/slipwayhq/slipway/platform/workspace"
 )
@@ -80,33 +81,12 @@ func (s *Service) Create(ctx context.Context, caller identity.Principal, project
 	now := s.now()
 	r := &Repository{ID: ids.New(IDPrefix), ProjectID: projectID, Name: name, URL: in.URL,
 		DefaultBranch: in.DefaultBranch, CreatedAt: now, UpdatedAt: now}
-	err := s.store.Create(ctx, r)
-	if errors.Is(err, derrors.ErrConflict) && !isIDConflict(err) {
-		// PostgreSQL's foreign key: the project was deleted meanwhile.
-		return nil, derrors.NotFound("project", projectID).WithCause(err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	// The JSON store has no foreign keys: a project deleted between the check
-	// above and the insert would leave this repository behind, so look again
-	// (a deletion after the insert cascades to it).
-	if _, err := s.projects.VisibleProject(ctx, caller, projectID); err != nil {
-		if errors.Is(err, derrors.ErrNotFound) {
-			if err := s.store.Delete(ctx, r.ID); err != nil && !errors.Is(err, derrors.ErrNotFound) {
-				return nil, err
-			}
-		}
+	// A project deleted since the check above makes the store refuse the
+	// insert: the caller learns the project is gone, and nothing is left.
+	if err := storage.CreateChild("project", projectID, func() error { return s.store.Create(ctx, r) }); err != nil {
 		return nil, err
 	}
 	return r, nil
-}
-
-// isIDConflict reports whether err is a clash on the repository id rather
-// than on its project.
-func isIDConflict(err error) bool {
-	var ce *derrors.ConflictError
-	return errors.As(err, &ce) && ce.What == "repositories.id"
 }
 
 // checkURLSyntax checks a URL without I/O, returning its parts or the reason

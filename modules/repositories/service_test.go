@@ -13,8 +13,9 @@ import (
 	"github.com/slipwayhq/slipway/platform/storage/page"
 )
 
-// vanishingProjects lets the caller change a project, then reports it gone:
-// the project was deleted while a repository was being added to it.
+// vanishingProjects lets the caller change a project that the store does
+// not hold: the project was deleted between the service's check and its
+// insert.
 type vanishingProjects struct{ owner string }
 
 func (v vanishingProjects) VisibleProject(_ context.Context, _ identity.Principal, id string) (string, error) {
@@ -25,9 +26,10 @@ func (v vanishingProjects) WritableProject(context.Context, identity.Principal, 
 	return v.owner, nil
 }
 
-// TestCreateRaceWithProjectDelete: on the JSON store, which has no foreign
-// keys, a repository inserted just after its project was deleted is removed
-// again and the caller told the project is gone.
+// TestCreateRaceWithProjectDelete: a project deleted after the service's
+// access check makes the store refuse the insert, and the caller is told the
+// project is gone (the store contract checks the same on both backends, with
+// real concurrent deletes).
 func TestCreateRaceWithProjectDelete(t *testing.T) {
 	db, err := jsonstore.Open(t.TempDir(), jsonstore.Options{})
 	require.NoError(t, err)

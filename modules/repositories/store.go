@@ -11,7 +11,8 @@ import (
 // same transaction: PostgreSQL by its foreign key, the JSON store by the
 // project_id index's reference to the projects collection.
 type Store interface {
-	// Create adds a repository; a taken id is derrors.ErrConflict.
+	// Create adds a repository; a taken id is derrors.ErrConflict, a
+	// missing project derrors.MissingParent on "repositories.project_id".
 	Create(ctx context.Context, r *Repository) error
 	// Get returns the repository or derrors.ErrNotFound.
 	Get(ctx context.Context, id string) (*Repository, error)

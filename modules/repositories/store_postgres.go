@@ -2,8 +2,6 @@ package repositories
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -51,10 +49,6 @@ func (row *repositoryRow) repository() *Repository {
 		DefaultBranch: row.DefaultBranch, CreatedAt: row.CreatedAt.UTC(), UpdatedAt: row.UpdatedAt.UTC()}
 }
 
-// errNoProject is the cause of the error Create returns when the project
-// does not exist (deleted meanwhile); it matches derrors.ErrConflict.
-var errNoProject = errors.New("project does not exist")
-
 // translate maps driver errors to the categories callers test for.
 func (s *pgStore) translate(err error) error {
 	switch postgres.SQLState(err) {
@@ -63,8 +57,6 @@ func (s *pgStore) translate(err error) error {
 			return derrors.Conflict("repositories.id", err)
 		}
 		return derrors.Conflict("repositories", err)
-	case postgres.CodeForeignKeyViolation:
-		return derrors.Conflict("repositories.project_id", fmt.Errorf("%w: %w", errNoProject, err))
 	}
 	return postgres.Translate(err)
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/slipwayhq/slipway/modules/repositories"
 	"github.com/slipwayhq/slipway/modules/repositories/storetest"
-	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/ids"
 	"github.com/slipwayhq/slipway/platform/settings"
 	"github.com/slipwayhq/slipway/platform/storage"
@@ -57,23 +56,6 @@ func pgBackend(t *testing.T) storetest.Backend {
 
 func TestPostgresStoreContract(t *testing.T) {
 	storetest.Run(t, pgBackend)
-}
-
-// TestPostgresUnknownProjectIsConflict: a repository of a project that does
-// not exist (deleted meanwhile) is refused by the foreign key as a conflict
-// on project_id, which the service answers as the project's 404.
-func TestPostgresUnknownProjectIsConflict(t *testing.T) {
-	db := pgtest.Open(t, pgtest.NewDB(t))
-	s := newPostgresStore(t, db)
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	r := &repositories.Repository{ID: ids.New(repositories.IDPrefix), ProjectID: ids.New("prj"), Name: "orphan",
-		URL: "https://h.example/a/b", CreatedAt: now, UpdatedAt: now}
-	err := s.Create(context.Background(), r)
-	require.ErrorIs(t, err, derrors.ErrConflict)
-	var ce *derrors.ConflictError
-	require.ErrorAs(t, err, &ce)
-	require.Equal(t, "repositories.project_id", ce.What)
-	require.Contains(t, err.Error(), "project does not exist")
 }
 
 // TestPostgresStoreOutage: with the database out of reach every method

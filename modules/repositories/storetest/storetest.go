@@ -45,6 +45,8 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"ConcurrentUpdatesLoseNothing", testConcurrentUpdates},
 		{"DeleteRemovesOnlyThatRepository", testDelete},
 		{"DeletingProjectDeletesItsRepositories", testProjectCascade},
+		{"MissingProjectIsRefused", testMissingProject},
+		{"ProjectDeletedDuringCreates", testProjectDeletedDuringCreates},
 		{"ListPagesByProject", testListPagesByProject},
 		{"ListDefaultLimit", testListDefaultLimit},
 		{"ListEmpty", testListEmpty},
@@ -203,6 +205,54 @@ func testProjectCascade(t *testing.T, b Backend) {
 	require.NoError(t, err)
 	require.Empty(t, res.Items)
 	require.Equal(t, other, get(t, b, other.ID))
+}
+
+// family is the store as the child checks of contract see it: repositories
+// are children of projects.
+func family(t *testing.T, b Backend) contract.Family {
+	ctx := context.Background()
+	return contract.Family{
+		Kind:         "project",
+		NewParent:    func() string { return b.NewProject(t) },
+		DeleteParent: func(id string) { b.DeleteProject(t, id) },
+		Create: func(project string) (string, error) {
+			r := newRepo(project, "child", base)
+			return r.ID, b.Store.Create(ctx, r)
+		},
+		Exists: func(id string) bool {
+			_, err := b.Store.Get(ctx, id)
+			if errors.Is(err, derrors.ErrNotFound) {
+				return false
+			}
+			require.NoError(t, err)
+			return true
+		},
+		Count: func(project string) int {
+			res, err := b.Store.List(ctx, project, page.Request{})
+			require.NoError(t, err)
+			return len(res.Items)
+		},
+	}
+}
+
+// testMissingProject: a repository of a project that is gone is refused by
+// both backends with the same error, a conflict on its project_id, and the
+// service's helper makes that the project's not found.
+func testMissingProject(t *testing.T, b Backend) {
+	contract.MissingParent(t, family(t, b))
+	gone := b.NewProject(t)
+	b.DeleteProject(t, gone)
+	err := b.Store.Create(context.Background(), newRepo(gone, "orphan", base))
+	require.ErrorIs(t, err, derrors.ErrMissingParent)
+	var ce *derrors.ConflictError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, "repositories.project_id", ce.What)
+}
+
+// testProjectDeletedDuringCreates: a project deleted while repositories
+// are being added to it leaves none behind.
+func testProjectDeletedDuringCreates(t *testing.T, b Backend) {
+	contract.ParentDeletedDuringCreates(t, family(t, b))
 }
 
 // testListPagesByProject pages through two projects' repositories,
