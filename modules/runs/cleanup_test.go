@@ -51,6 +51,9 @@ type cleanupFixture struct {
 	svc      *runs.Service
 	host     *fakeHost
 	instance string
+	// parent adds a project and a repository for a run to belong to: the
+	// store refuses a run of a missing repository.
+	parent func(t *testing.T) (projectID, repositoryID string)
 }
 
 func newCleanupFixture(t *testing.T) *cleanupFixture {
@@ -58,9 +61,25 @@ func newCleanupFixture(t *testing.T) *cleanupFixture {
 	db, err := jsonstore.Open(t.TempDir(), jsonstore.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, db.Close()) })
+	projects, err := jsonstore.NewCollection(db, jsonstore.CollectionSpec[parentDoc]{
+		Name: "projects", ID: func(d *parentDoc) string { return d.ID }})
+	require.NoError(t, err)
+	repos, err := jsonstore.NewCollection(db, jsonstore.CollectionSpec[parentDoc]{
+		Name: "repositories", ID: func(d *parentDoc) string { return d.ID }})
+	require.NoError(t, err)
 	store, err := runs.NewStore(&storage.Records{Backend: settings.BackendJSON, JSON: db})
 	require.NoError(t, err)
 	f := &cleanupFixture{store: store, host: &fakeHost{}, instance: ids.New("ins")}
+	f.parent = func(t *testing.T) (string, string) {
+		project, repo := ids.New("prj"), ids.New("rep")
+		require.NoError(t, db.Update(context.Background(), func(tx *jsonstore.Tx) error {
+			if err := projects.Insert(tx, &parentDoc{ID: project}); err != nil {
+				return err
+			}
+			return repos.Insert(tx, &parentDoc{ID: repo, ProjectID: project})
+		}))
+		return project, repo
+	}
 	now := time.Now().UTC()
 	require.NoError(t, store.PutInstance(context.Background(),
 		&runs.Instance{ID: f.instance, Hostname: "elsewhere", PID: 1, StartedAt: now, HeartbeatAt: now}))
@@ -73,7 +92,8 @@ func newCleanupFixture(t *testing.T) *cleanupFixture {
 func (f *cleanupFixture) run(t *testing.T, status runs.Status) string {
 	t.Helper()
 	ctx := context.Background()
-	r := &runs.Run{ID: ids.New(runs.IDPrefix), ProjectID: ids.New("prj"), RepositoryID: ids.New("rep"),
+	project, repo := f.parent(t)
+	r := &runs.Run{ID: ids.New(runs.IDPrefix), ProjectID: project, RepositoryID: repo,
 		OwnerID: "usr_cleanup", Status: runs.StatusQueued, Prompt: "p", TimeoutSeconds: 60, CreatedAt: time.Now().UTC()}
 	_, err := f.store.Create(ctx, r, 1000)
 	require.NoError(t, err)

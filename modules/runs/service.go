@@ -22,6 +22,7 @@ import (
 	"github.com/slipwayhq/slipway/platform/ids"
 	"github.com/slipwayhq/slipway/platform/queue"
 	"github.com/slipwayhq/slipway/platform/settings"
+	"github.com/slipwayhq/slipway/platform/storage"
 	"github.com/slipwayhq/slipway/platform/storage/objects"
 	"github.com/slipwayhq/slipway/platform/storage/page"
 	"github.com/slipwayhq/slipway/platform/workspace"
@@ -196,7 +197,13 @@ func (s *Service) Create(ctx context.Context, caller identity.Principal, in Crea
 	if in.IdempotencyKey != "" {
 		run.RequestHash = in.requestHash()
 	}
-	existing, err := s.store.Create(ctx, run, s.cfg.MaxActivePerUser)
+	// A repository deleted since the check above makes the store refuse
+	// the run: the caller learns the repository is gone.
+	var existing *Run
+	err = storage.CreateChild("repository", repo.ID, func() (err error) {
+		existing, err = s.store.Create(ctx, run, s.cfg.MaxActivePerUser)
+		return err
+	})
 	switch {
 	case errors.Is(err, ErrQuotaExceeded):
 		return nil, false, derrors.TooMany(derrors.CodeQuotaExceeded,

@@ -27,6 +27,8 @@ type Store interface {
 	// key, nothing is written and that run is returned. Otherwise, when the
 	// owner already has maxActive active runs, it fails with
 	// ErrQuotaExceeded; no interleaving of Creates lets an owner exceed it.
+	// A run whose repository or project does not exist (deleted meanwhile)
+	// is refused with derrors.MissingParent.
 	Create(ctx context.Context, run *Run, maxActive int) (existing *Run, err error)
 	// Get returns the run or derrors.ErrNotFound.
 	Get(ctx context.Context, id string) (*Run, error)
@@ -43,8 +45,8 @@ type Store interface {
 	// their ids as deleted; it returns how many it removed.
 	DeleteRepositoryRuns(ctx context.Context, repositoryID string) (int, error)
 	// Deleted returns up to limit ids of runs deleted (also by a cascade
-	// from their project or repository) whose objects are still to be
-	// removed; Forget drops ids once that is done.
+	// from their project or repository, on both backends) whose objects are
+	// still to be removed; Forget drops ids once that is done.
 	Deleted(ctx context.Context, limit int) ([]string, error)
 	Forget(ctx context.Context, ids []string) error
 

@@ -13,9 +13,13 @@ import (
 	"github.com/slipwayhq/slipway/platform/storage/page"
 )
 
-// jsonStore keeps runs in the embedded JSON store. The JSON store has no
-// foreign keys: runs of a deleted project or repository stay until the
-// service's orphan sweep calls DeleteRepositoryRuns.
+// jsonStore keeps runs in the embedded JSON store. Like the foreign keys and
+// the trigger of migrations/*_create_runs.*, the project_id and
+// repository_id indexes reference the projects and repositories
+// collections: a run of a missing repository is refused, deleting a
+// project or repository deletes its runs in the same transaction, and every
+// deleted run is recorded in run_deletions for the worker to remove its
+// objects.
 type jsonStore struct {
 	db        *jsonstore.Store
 	runs      *jsonstore.Collection[Run]
@@ -34,7 +38,22 @@ var _ Store = (*jsonStore)(nil)
 // sep joins the parts of composite index keys; ids never contain it.
 const sep = "\x00"
 
+// The collections of the projects and repositories modules that runs
+// reference, by name: domains do not import each other.
+const (
+	projectsCollection     = "projects"
+	repositoriesCollection = "repositories"
+)
+
 func newJSONStore(db *jsonstore.Store) (Store, error) {
+	deletions, err := jsonstore.NewCollection(db, jsonstore.CollectionSpec[deletion]{
+		Name:  "run_deletions",
+		ID:    func(d *deletion) string { return d.RunID },
+		Order: func(d *deletion) page.Cursor { return page.Cursor{CreatedAt: d.DeletedAt, ID: d.RunID} },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open run_deletions collection: %w", err)
+	}
 	key := func(f func(*Run) string) func(*Run) (string, bool) {
 		return func(r *Run) (string, bool) { return f(r), true }
 	}
@@ -42,13 +61,17 @@ func newJSONStore(db *jsonstore.Store) (Store, error) {
 		Name:  "runs",
 		ID:    func(r *Run) string { return r.ID },
 		Order: func(r *Run) page.Cursor { return page.Cursor{CreatedAt: r.CreatedAt, ID: r.ID} },
+		// The runs_record_deletion trigger.
+		OnDelete: func(tx *jsonstore.Tx, r *Run) error {
+			return deletions.Put(tx, &deletion{RunID: r.ID, DeletedAt: time.Now().UTC()})
+		},
 		Indexes: []jsonstore.Index[Run]{
 			{Name: "owner", Key: key(func(r *Run) string { return r.OwnerID })},
 			{Name: "owner_status", Key: key(func(r *Run) string { return r.OwnerID + sep + string(r.Status) })},
 			{Name: "owner_project", Key: key(func(r *Run) string { return r.OwnerID + sep + r.ProjectID })},
 			{Name: "owner_repository", Key: key(func(r *Run) string { return r.OwnerID + sep + r.RepositoryID })},
-			{Name: "project", Key: key(func(r *Run) string { return r.ProjectID })},
-			{Name: "repository", Key: key(func(r *Run) string { return r.RepositoryID })},
+			{Name: "project_id", Key: key(func(r *Run) string { return r.ProjectID }), References: projectsCollection},
+			{Name: "repository_id", Key: key(func(r *Run) string { return r.RepositoryID }), References: repositoriesCollection},
 			{Name: "status", Key: key(func(r *Run) string { return string(r.Status) })},
 			{Name: "active_owner", Key: func(r *Run) (string, bool) { return r.OwnerID, r.Status.Active() }},
 			{Name: "idempotency", Unique: true, Key: func(r *Run) (string, bool) {
@@ -65,14 +88,6 @@ func newJSONStore(db *jsonstore.Store) (Store, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open run_instances collection: %w", err)
-	}
-	deletions, err := jsonstore.NewCollection(db, jsonstore.CollectionSpec[deletion]{
-		Name:  "run_deletions",
-		ID:    func(d *deletion) string { return d.RunID },
-		Order: func(d *deletion) page.Cursor { return page.Cursor{CreatedAt: d.DeletedAt, ID: d.RunID} },
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open run_deletions collection: %w", err)
 	}
 	return &jsonStore{db: db, runs: runs, instances: instances, deletions: deletions}, nil
 }
@@ -122,9 +137,9 @@ func plan(f Filter) (index, key string, rest func(*Run) bool) {
 	case f.OwnerID != "":
 		index, key = "owner", f.OwnerID
 	case f.RepositoryID != "":
-		index, key = "repository", f.RepositoryID
+		index, key = "repository_id", f.RepositoryID
 	case f.ProjectID != "":
-		index, key = "project", f.ProjectID
+		index, key = "project_id", f.ProjectID
 	case f.Status != "":
 		index, key = "status", string(f.Status)
 	}
@@ -218,18 +233,17 @@ func (s *jsonStore) RepositoryIDs(ctx context.Context) (out []string, err error)
 	return out, err
 }
 
+// DeleteRepositoryRuns deletes the runs of a repository, which OnDelete
+// records as deleted. A deleted repository's runs go with it; this removes
+// those an older release left behind.
 func (s *jsonStore) DeleteRepositoryRuns(ctx context.Context, repositoryID string) (n int, err error) {
 	err = s.db.Update(ctx, func(tx *jsonstore.Tx) error {
 		n = 0
-		now := time.Now().UTC()
-		for r, err := range s.runs.All(tx, "repository", repositoryID) {
+		for r, err := range s.runs.All(tx, "repository_id", repositoryID) {
 			if err != nil {
 				return err
 			}
 			if err := s.runs.Delete(tx, r.ID); err != nil {
-				return err
-			}
-			if err := s.deletions.Put(tx, &deletion{RunID: r.ID, DeletedAt: now}); err != nil {
 				return err
 			}
 			n++

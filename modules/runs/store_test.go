@@ -15,16 +15,47 @@ import (
 	"github.com/slipwayhq/slipway/platform/storage/postgres/pgtest"
 )
 
+// parentDoc stands in for the projects and repositories modules'
+// documents: the JSON store references parents by collection name, so runs
+// need no more of them than their ids (domains do not import each other).
+type parentDoc struct {
+	ID        string `json:"id"`
+	ProjectID string `json:"project_id,omitempty"`
+}
+
 func TestJSONStoreContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Backend {
 		db, err := jsonstore.Open(t.TempDir(), jsonstore.Options{})
 		require.NoError(t, err)
 		t.Cleanup(func() { require.NoError(t, db.Close()) })
+		projects, err := jsonstore.NewCollection(db, jsonstore.CollectionSpec[parentDoc]{
+			Name: "projects", ID: func(d *parentDoc) string { return d.ID }})
+		require.NoError(t, err)
+		repos, err := jsonstore.NewCollection(db, jsonstore.CollectionSpec[parentDoc]{
+			Name: "repositories", ID: func(d *parentDoc) string { return d.ID },
+			Indexes: []jsonstore.Index[parentDoc]{{Name: "project_id", References: "projects",
+				Key: func(d *parentDoc) (string, bool) { return d.ProjectID, true }}},
+		})
+		require.NoError(t, err)
 		s, err := runs.NewStore(&storage.Records{Backend: settings.BackendJSON, JSON: db})
 		require.NoError(t, err)
-		return storetest.Backend{Store: s, Repository: func(*testing.T, string) (string, string) {
-			return ids.New("prj"), ids.New("rep")
-		}}
+		ctx := context.Background()
+		return storetest.Backend{
+			Store: s,
+			Repository: func(t *testing.T, _ string) (string, string) {
+				project, repo := ids.New("prj"), ids.New("rep")
+				require.NoError(t, db.Update(ctx, func(tx *jsonstore.Tx) error {
+					if err := projects.Insert(tx, &parentDoc{ID: project}); err != nil {
+						return err
+					}
+					return repos.Insert(tx, &parentDoc{ID: repo, ProjectID: project})
+				}))
+				return project, repo
+			},
+			DeleteRepository: func(t *testing.T, id string) {
+				require.NoError(t, db.Update(ctx, func(tx *jsonstore.Tx) error { return repos.Delete(tx, id) }))
+			},
+		}
 	})
 }
 
@@ -46,6 +77,12 @@ func TestPostgresStoreContract(t *testing.T) {
 				VALUES (?, ?, 'r', 'https://example.com/r.git', now(), now())`, repo, project)
 			require.NoError(t, err)
 			return project, repo
+		}, DeleteRepository: func(t *testing.T, id string) {
+			res, err := db.ExecContext(context.Background(), "DELETE FROM repositories WHERE id = ?", id)
+			require.NoError(t, err)
+			n, err := res.RowsAffected()
+			require.NoError(t, err)
+			require.EqualValues(t, 1, n)
 		}}
 	})
 }

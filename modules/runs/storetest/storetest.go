@@ -24,6 +24,9 @@ type Backend struct {
 	Store runs.Store
 	// Repository returns a new repository (and its project) of owner.
 	Repository func(t *testing.T, owner string) (projectID, repositoryID string)
+	// DeleteRepository deletes a repository the way the repositories
+	// module does; its runs go with it.
+	DeleteRepository func(t *testing.T, id string)
 }
 
 // Run runs every case on a fresh backend made by newBackend.
@@ -41,6 +44,9 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"ListFiltersAndPages", testList},
 		{"ListStatusOldestFirst", testListStatus},
 		{"DeleteRepositoryRuns", testDeleteRepositoryRuns},
+		{"DeletingRepositoryDeletesAndRecordsItsRuns", testRepositoryCascade},
+		{"MissingRepositoryIsRefused", testMissingRepository},
+		{"RepositoryDeletedDuringCreates", testRepositoryDeletedDuringCreates},
 		{"Instances", testInstances},
 	}
 	for _, c := range cases {
@@ -345,6 +351,95 @@ func testDeleteRepositoryRuns(t *testing.T, b Backend) {
 	require.Empty(t, rest)
 	_, err = b.Store.Get(ctx, kept.ID)
 	require.NoError(t, err)
+}
+
+// testRepositoryCascade: deleting a repository deletes its runs in the same
+// transaction and records them for the worker to remove their objects (a
+// trigger on PostgreSQL, OnDelete on the JSON store).
+func testRepositoryCascade(t *testing.T, b Backend) {
+	ctx := context.Background()
+	p, r := b.Repository(t, "usr_a")
+	p2, r2 := b.Repository(t, "usr_a")
+	var gone []string
+	for i := range 3 {
+		run := newRun("usr_a", p, r, base.Add(time.Duration(i)*time.Second))
+		_, err := b.Store.Create(ctx, run, 100)
+		require.NoError(t, err)
+		gone = append(gone, run.ID)
+	}
+	kept := newRun("usr_a", p2, r2, base)
+	_, err := b.Store.Create(ctx, kept, 100)
+	require.NoError(t, err)
+
+	b.DeleteRepository(t, r)
+	for _, id := range gone {
+		_, err := b.Store.Get(ctx, id)
+		require.ErrorIs(t, err, derrors.ErrNotFound)
+	}
+	deleted, err := b.Store.Deleted(ctx, 10)
+	require.NoError(t, err)
+	require.ElementsMatch(t, gone, deleted)
+	_, err = b.Store.Get(ctx, kept.ID)
+	require.NoError(t, err)
+}
+
+// family is the store as the child checks of contract see it: runs are
+// children of repositories.
+func family(t *testing.T, b Backend) contract.Family {
+	ctx := context.Background()
+	var mu sync.Mutex
+	projectOf := map[string]string{}
+	return contract.Family{
+		Kind: "repository",
+		NewParent: func() string {
+			p, r := b.Repository(t, "usr_a")
+			mu.Lock()
+			projectOf[r] = p
+			mu.Unlock()
+			return r
+		},
+		DeleteParent: func(id string) { b.DeleteRepository(t, id) },
+		Create: func(repo string) (string, error) {
+			mu.Lock()
+			run := newRun("usr_a", projectOf[repo], repo, base)
+			mu.Unlock()
+			_, err := b.Store.Create(ctx, run, 1<<20)
+			return run.ID, err
+		},
+		Exists: func(id string) bool {
+			_, err := b.Store.Get(ctx, id)
+			if errors.Is(err, derrors.ErrNotFound) {
+				return false
+			}
+			require.NoError(t, err)
+			return true
+		},
+		Count: func(repo string) int {
+			res, err := b.Store.List(ctx, runs.Filter{RepositoryID: repo}, page.Request{})
+			require.NoError(t, err)
+			return len(res.Items)
+		},
+	}
+}
+
+// testMissingRepository: a run of a repository that is gone is refused by
+// both backends with the same error, a conflict on its repository_id, and
+// the service's helper makes that the repository's not found.
+func testMissingRepository(t *testing.T, b Backend) {
+	contract.MissingParent(t, family(t, b))
+	p, r := b.Repository(t, "usr_a")
+	b.DeleteRepository(t, r)
+	_, err := b.Store.Create(context.Background(), newRun("usr_a", p, r, base), 5)
+	require.ErrorIs(t, err, derrors.ErrMissingParent)
+	var ce *derrors.ConflictError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, "runs.repository_id", ce.What)
+}
+
+// testRepositoryDeletedDuringCreates: a repository deleted while runs are
+// being created on it leaves none behind.
+func testRepositoryDeletedDuringCreates(t *testing.T, b Backend) {
+	contract.ParentDeletedDuringCreates(t, family(t, b))
 }
 
 func testInstances(t *testing.T, b Backend) {
