@@ -574,12 +574,17 @@ func (s *Store) load() error {
 // createWAL creates the log whose first record will be start and makes its
 // directory entry durable.
 func createWAL(dir string, start uint64) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, walName(start)), os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
+	path := filepath.Join(dir, walName(start))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	if err := syncDir(dir); err != nil {
+		// Remove it, or the next attempt at the same sequence number (a
+		// compaction retried on a disk that is still full) would fail
+		// with "file exists" for ever.
 		f.Close()
+		os.Remove(path)
 		return nil, err
 	}
 	return f, nil
