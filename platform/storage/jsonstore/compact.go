@@ -88,9 +88,19 @@ func (s *Store) step(name string) error {
 func (s *Store) switchLog() (*state, uint64, error) {
 	s.wmu <- struct{}{}
 	defer func() { <-s.wmu }()
-	seq := s.seq
-	if err := s.waitDurable(seq); err != nil {
+	if err := s.flush(); err != nil {
 		return nil, 0, err
+	}
+	seq := s.seq
+	s.cmu.Lock()
+	cut := s.cut
+	s.cmu.Unlock()
+	if cut != nil {
+		// The current log still ends with a failed append that could not be
+		// cut off: a new log after it would let a restart replay that
+		// append in place of the records of the new log that reuse its
+		// sequence numbers. The next append cuts it first.
+		return nil, 0, fmt.Errorf("start log %s: the current log still holds a failed append: %w", walName(seq+1), cut)
 	}
 	f, err := createWAL(s.dir, seq+1)
 	if err != nil {

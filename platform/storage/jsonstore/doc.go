@@ -67,9 +67,21 @@
 //     applied on recovery entirely or not at all, however many documents it
 //     touches (a cascade of deletes included).
 //   - When fn returns an error, or ctx ends before the commit, nothing is
-//     applied. When the log write itself fails (I/O error, disk full) the
-//     outcome of the transactions in that write is unknown, and the Store
-//     refuses every later write until it is reopened.
+//     applied.
+//   - When the log write itself fails (disk full, an I/O error, a short
+//     write, a failed fsync) nothing of the transactions in that write is
+//     applied, nor of those that read their writes (queued behind them, or
+//     running when it failed): each gets a retryable outage of the "disk"
+//     service (derrors.Unavailable), which the HTTP edge answers 503. The
+//     failed bytes are cut off the log (truncated back to the last durable
+//     record and fsynced) before anyone is answered, so a restart replays
+//     neither them nor a torn frame; if the disk refuses even the truncate,
+//     nothing is appended until a later write's (or Close's) retry of it
+//     works. The store is not poisoned: the next write tries the disk
+//     again, and succeeds once it has room. Reads go on throughout.
+//   - A compaction that fails (no room for the snapshot) removes its temp
+//     file and keeps every log; the next one is tried once the current log
+//     passes the threshold again.
 //   - View sees only durable data: never a transaction that a crash could
 //     still take back.
 //   - On Open, the log after the newest snapshot is replayed. A crash in the

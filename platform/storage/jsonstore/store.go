@@ -33,12 +33,18 @@ type Options struct {
 	CompactBytes int64
 
 	// hook, set only by this package's tests, runs at each compaction step;
-	// an error stops the compaction there, as a crash would.
+	// an error stops the compaction there, as a crash would. It also runs
+	// before a failed append is cut off the log (stepLogCut), where an
+	// error fails the cut as a disk refusing the truncate would.
 	hook func(step string) error
 	// syncHook, set only by this package's tests, runs in the group commit
 	// leader before it writes and fsyncs a batch, without locks held: a
 	// test that blocks it holds the batch in flight while committers queue.
 	syncHook func()
+	// writeLog, set only by this package's tests, stands in for appending
+	// a batch to the log and fsyncing it, so a test can fail it the way a
+	// full or failing disk does.
+	writeLog func(f *os.File, buf []byte) error
 }
 
 // Stats are counters since Open. Commits/Syncs is the group commit factor.
@@ -47,6 +53,9 @@ type Stats struct {
 	Syncs       uint64 // fsyncs of the log that made commits durable
 	Compactions uint64 // snapshots written
 	LogBytes    int64  // size of the current log file
+	// FailedAppends counts batches whose append failed: none of their
+	// transactions was applied, and each was answered a disk outage.
+	FailedAppends uint64
 }
 
 // Store is an open data dir. It is safe for concurrent use.
@@ -61,6 +70,7 @@ type Store struct {
 	wmu        chan struct{}
 	latest     *state // guarded by wmu: the state writers build on
 	seq        uint64 // guarded by wmu: the last sequence number handed out
+	wEpoch     *epoch // guarded by wmu: the epoch latest and seq belong to
 	registered map[string]bool
 	children   map[string][]childRef // guarded by wmu: parent collection → referencing indexes
 
@@ -68,23 +78,30 @@ type Store struct {
 	published atomic.Pointer[state]
 
 	cmu      sync.Mutex // guards everything below
-	cond     *sync.Cond // signalled when durable or err changes
+	cond     *sync.Cond // signalled when durable, epoch or err changes
 	buf      []byte     // framed records not yet written
 	spare    []byte
 	bufSeq   uint64 // sequence number of the last record in buf
 	bufState *state // state after bufSeq
 	syncing  bool   // a committer is writing and fsyncing a batch
 	durable  uint64 // the last sequence number that is on disk
-	err      error  // sticky: a failed log write, after which writes are refused
+	epoch    *epoch // the epoch queued records belong to; a failed append ends it
+	err      error  // ErrClosed once closed
 	wal      *os.File
+	// cut is set while the log may hold bytes past walSize that a failed
+	// append left and that could not be cut off yet: the next append (or
+	// Close) cuts them first, and nothing is appended until that works.
+	cut      error
+	failures failureLog
 	walSize  int64
 	closed   atomic.Bool // set under cmu
 
-	compacting  atomic.Bool
-	bg          sync.WaitGroup
-	commits     atomic.Uint64
-	syncs       atomic.Uint64
-	compactions atomic.Uint64
+	compacting    atomic.Bool
+	bg            sync.WaitGroup
+	commits       atomic.Uint64
+	syncs         atomic.Uint64
+	compactions   atomic.Uint64
+	failedAppends atomic.Uint64
 }
 
 // Open opens the store in dir, creating dir (mode 0700) when missing, and
@@ -132,10 +149,11 @@ func (s *Store) Stats() Stats {
 	size := s.walSize
 	s.cmu.Unlock()
 	return Stats{
-		Commits:     s.commits.Load(),
-		Syncs:       s.syncs.Load(),
-		Compactions: s.compactions.Load(),
-		LogBytes:    size,
+		Commits:       s.commits.Load(),
+		Syncs:         s.syncs.Load(),
+		Compactions:   s.compactions.Load(),
+		LogBytes:      size,
+		FailedAppends: s.failedAppends.Load(),
 	}
 }
 
@@ -153,8 +171,15 @@ func (s *Store) Close() error {
 	s.bg.Wait()
 	s.wmu <- struct{}{}
 	defer func() { <-s.wmu }()
-	err := s.waitDurable(s.seq)
+	err := s.flush()
 	s.cmu.Lock()
+	if s.cut != nil {
+		// One more try, so that a restart cannot replay the failed append.
+		var cerr error
+		if s.wal, cerr = s.cutLog(s.wal, s.walSize); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("cut a failed append off the log: %w", cerr))
+		}
+	}
 	if cerr := s.wal.Close(); err == nil {
 		err = cerr
 	}
@@ -190,6 +215,12 @@ func (s *Store) View(ctx context.Context, fn func(tx *Tx) error) error {
 // the error is returned. Otherwise all writes of fn are appended to the log
 // as one record, and Update returns once that record is fsynced: an
 // acknowledged Update survives a crash. Concurrent committers share fsyncs.
+//
+// When the append fails (a full disk, an I/O error) nothing of fn is
+// applied either, and the error is a retryable outage of the "disk" service
+// (derrors.Unavailable): the store cuts the failed append off the log and
+// the next Update tries again, so writes succeed as soon as the disk
+// accepts them.
 func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -211,11 +242,8 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		return ErrClosed
 	}
 	s.cmu.Lock()
-	err := s.err
+	ep := s.writerEpoch()
 	s.cmu.Unlock()
-	if err != nil {
-		return fmt.Errorf("store refuses writes after a failed log write: %w", err)
-	}
 
 	tx := &Tx{s: s, write: true, base: s.latest}
 	defer func() { tx.done = true }()
@@ -229,11 +257,19 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		// Nothing to log, but what fn read may not be durable yet.
 		seq := s.seq
 		release()
-		return s.waitDurable(seq)
+		return s.waitDurable(ep, seq, false)
 	}
 
 	seq := s.seq + 1
 	s.cmu.Lock()
+	if s.epoch != ep {
+		// The append of records fn read failed while fn ran: its writes
+		// were computed from a state that will never exist.
+		s.writerEpoch()
+		s.cmu.Unlock()
+		return ep.readErr
+	}
+	var err error
 	s.buf, err = appendRecord(s.buf, seq, tx.ops)
 	if err == nil {
 		s.seq = seq
@@ -247,17 +283,37 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	tx.done = true
 	release()
-	return s.waitDurable(seq)
+	return s.waitDurable(ep, seq, true)
 }
 
-// waitDurable returns once transaction seq is on disk. The first waiter that
-// finds no write in progress becomes the leader: it writes every queued
-// record with one write and one fsync, while later committers queue behind
-// it and are made durable by the next leader together (group commit).
-func (s *Store) waitDurable(seq uint64) error {
+// flush, with wmu held, returns once every queued transaction is durable,
+// or the error of the append that failed.
+func (s *Store) flush() error {
+	s.cmu.Lock()
+	ep := s.writerEpoch()
+	seq := s.seq
+	s.cmu.Unlock()
+	return s.waitDurable(ep, seq, true)
+}
+
+// waitDurable returns once transaction seq of epoch ep is on disk, or what
+// it gets when an append fails first (see epoch.outcome; own says whether
+// the caller wrote record seq or only read it). The first waiter that finds
+// no write in progress becomes the leader: it writes every queued record
+// with one write and one fsync, while later committers queue behind it and
+// are made durable by the next leader together (group commit).
+func (s *Store) waitDurable(ep *epoch, seq uint64, own bool) error {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
-	for s.durable < seq {
+	for {
+		if ep.failed {
+			return ep.outcome(seq, own)
+		}
+		// An epoch that has not failed is the current one, so seq and
+		// durable count the same transactions.
+		if s.durable >= seq {
+			return nil
+		}
 		if s.err != nil {
 			return s.err
 		}
@@ -265,35 +321,62 @@ func (s *Store) waitDurable(seq uint64) error {
 			s.cond.Wait()
 			continue
 		}
-		s.syncing = true
-		buf, upto, st, f := s.buf, s.bufSeq, s.bufState, s.wal
-		s.buf, s.spare = s.spare[:0], nil
-		s.cmu.Unlock()
-		if s.opts.syncHook != nil {
-			s.opts.syncHook()
-		}
-		err := writeAndSync(f, buf)
-		s.cmu.Lock()
-		s.syncing = false
-		if cap(buf) <= 4<<20 {
-			s.spare = buf[:0]
-		}
-		if err != nil {
-			s.err = fmt.Errorf("append to log: %w", err)
-			s.log.Error("jsonstore: log write failed, the store refuses further writes until reopened",
-				zap.String("dir", s.dir), zap.Error(err))
-			s.cond.Broadcast()
-			return s.err
-		}
-		s.walSize += int64(len(buf))
-		s.commits.Add(upto - s.durable)
-		s.syncs.Add(1)
-		s.published.Store(st)
-		s.durable = upto
-		s.cond.Broadcast()
-		s.maybeCompact()
+		s.appendBatch()
 	}
-	return nil
+}
+
+// appendBatch, called by the leader with cmu held and records queued,
+// appends them to the log with one write and one fsync, releasing cmu for
+// the I/O. On success their state is published; on failure the failed
+// append is cut off the log and the epoch ends (see endEpoch).
+func (s *Store) appendBatch() {
+	s.syncing = true
+	buf, from, upto, st := s.buf, s.durable, s.bufSeq, s.bufState
+	f, size, cut := s.wal, s.walSize, s.cut
+	s.buf, s.spare = s.spare[:0], nil
+	s.cmu.Unlock()
+	if s.opts.syncHook != nil {
+		s.opts.syncHook()
+	}
+
+	var err, cutErr error
+	if cut != nil {
+		// An earlier failed append is still in the log: nothing may be
+		// appended after it, or a restart would stop there.
+		f, cutErr = s.cutLog(f, size)
+		err = cutErr
+	}
+	if err == nil {
+		if err = s.writeLog(f, buf); err != nil {
+			f, cutErr = s.cutLog(f, size)
+		}
+	}
+
+	s.cmu.Lock()
+	s.syncing = false
+	s.wal, s.cut = f, cutErr
+	if cap(buf) <= 4<<20 {
+		s.spare = buf[:0]
+	}
+	if err != nil {
+		s.endEpoch(from, upto, f, err)
+		return
+	}
+	s.failures.recovered(s)
+	s.walSize += int64(len(buf))
+	s.commits.Add(upto - s.durable)
+	s.syncs.Add(1)
+	s.published.Store(st)
+	s.durable = upto
+	s.cond.Broadcast()
+	s.maybeCompact()
+}
+
+func (s *Store) writeLog(f *os.File, buf []byte) error {
+	if s.opts.writeLog != nil {
+		return s.opts.writeLog(f, buf)
+	}
+	return writeAndSync(f, buf)
 }
 
 // maybeCompact starts a compaction when the log has grown past the
@@ -329,7 +412,7 @@ func (s *Store) register(name string, build func(old *collState) (*collState, er
 	}
 	// With wmu held and everything durable, latest and published are the same
 	// state and no committer is in flight, so both can be replaced at once.
-	if err := s.waitDurable(s.seq); err != nil {
+	if err := s.flush(); err != nil {
 		return err
 	}
 	old := s.latest.colls[name]
@@ -560,6 +643,8 @@ func (s *Store) load() error {
 
 	s.latest = st
 	s.seq = last
+	s.epoch = &epoch{}
+	s.wEpoch = s.epoch
 	s.durable = last
 	s.bufSeq = last
 	s.bufState = st
