@@ -145,7 +145,7 @@ func (s *pgStore) Create(ctx context.Context, run *Run, maxActive int) (existing
 			}
 		}
 		n, err := tx.NewSelect().Model((*runRow)(nil)).Where("owner_id = ?", run.OwnerID).
-			Where("status IN (?)", bun.In(ActiveStatuses)).Count(ctx)
+			Where("status IN (?)", bun.List(ActiveStatuses)).Count(ctx)
 		if err != nil {
 			return err
 		}
@@ -214,7 +214,7 @@ func runCursor(r *Run) page.Cursor { return page.Cursor{CreatedAt: r.CreatedAt, 
 func (s *pgStore) ListStatus(ctx context.Context, statuses ...Status) (_ []Run, err error) {
 	defer derrors.Wrap(&err, "runs.ListStatus")
 	var rows []runRow
-	if err := s.db.NewSelect().Model(&rows).Where("status IN (?)", bun.In(statuses)).
+	if err := s.db.NewSelect().Model(&rows).Where("status IN (?)", bun.List(statuses)).
 		OrderExpr("created_at, id").Scan(ctx); err != nil {
 		return nil, s.translate(err)
 	}
@@ -254,7 +254,7 @@ func (s *pgStore) Forget(ctx context.Context, ids []string) (err error) {
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err = s.db.NewDelete().Table("run_deletions").Where("run_id IN (?)", bun.In(ids)).Exec(ctx)
+	_, err = s.db.NewDelete().Table("run_deletions").Where("run_id IN (?)", bun.List(ids)).Exec(ctx)
 	return s.translate(err)
 }
 
