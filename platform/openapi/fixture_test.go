@@ -72,18 +72,19 @@ type StartRunRequest struct {
 }
 
 type Run struct {
-	ID         string            `json:"id"`
-	Status     string            `json:"status" enum:"queued,preparing,running,succeeded,failed,canceled,timed_out,interrupted"`
-	Reason     *string           `json:"reason" enum:"oom,timeout"`
-	ExitCode   *int              `json:"exit_code"`
-	Error      *string           `json:"error"`
-	StartedAt  *time.Time        `json:"started_at"`
-	Project    *Project          `json:"project,omitempty"`
-	Labels     map[string]string `json:"labels"`
-	Meta       json.RawMessage   `json:"meta"`
-	Attempts   int64             `json:"attempts,string"`
-	Tags       []string          `json:"tags" maxLength:"10" enum:"a,b"`
-	Skipped    string            `json:"-"`
+	ID        string            `json:"id"`
+	Status    string            `json:"status" enum:"queued,preparing,running,succeeded,failed,canceled,timed_out,interrupted"`
+	Reason    *string           `json:"reason" enum:"oom,timeout"`
+	ExitCode  *int              `json:"exit_code"`
+	Error     *string           `json:"error"`
+	StartedAt *time.Time        `json:"started_at"`
+	Project   *Project          `json:"project,omitempty"`
+	Labels    map[string]string `json:"labels"`
+	Meta      json.RawMessage   `json:"meta"`
+	Attempts  int64             `json:"attempts,string"`
+	Tags      []string          `json:"tags" maxLength:"10" enum:"a,b"`
+	Skipped   string            `json:"-"`
+	//lint:ignore U1000 the document must leave unexported fields out
 	unexported string
 	Timestamps
 }
@@ -202,20 +203,6 @@ func dig(t *testing.T, v any, path ...string) any {
 		}
 	}
 	return v
-}
-
-// has reports whether the path exists.
-func has(v any, path ...string) bool {
-	for _, step := range path {
-		x, ok := v.(map[string]any)
-		if !ok {
-			return false
-		}
-		if v, ok = x[step]; !ok {
-			return false
-		}
-	}
-	return true
 }
 
 // component returns the component schema a $ref schema points to.

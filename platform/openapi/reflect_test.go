@@ -51,12 +51,13 @@ type Tricky struct {
 	Inner
 	*Other
 	Middle
-	Shadowed int    `json:"shadowed"`
-	Tagged   Deep   `json:"tagged"`
-	Dash     string `json:"-,"`
-	Skip     string `json:"-"`
-	Plain    string
-	private  string
+	Shadowed int  `json:"shadowed"`
+	Tagged   Deep `json:"tagged"`
+	//lint:ignore SA5008 "-," is encoding/json's way to name a field "-"; the reflector must follow it
+	Dash    string `json:"-,"`
+	Skip    string `json:"-"`
+	Plain   string
+	private string
 }
 
 // TestBuildFollowsEncodingJSON checks the property names against what
