@@ -18,9 +18,10 @@ func TestBuildTopLevel(t *testing.T) {
 	require.Equal(t, "3.1.0", doc["openapi"])
 	require.Equal(t, map[string]any{"title": "Slipway API", "version": "1.0.0", "description": "Runs coding agents on repositories."}, doc["info"])
 	require.Equal(t, []any{
-		map[string]any{"name": "admin"}, map[string]any{"name": "projects"},
-		map[string]any{"name": "runs"}, map[string]any{"name": "system"}, map[string]any{"name": "trees"},
-	}, doc["tags"])
+		map[string]any{"name": "admin"}, map[string]any{"name": "projects", "description": "Projects."},
+		map[string]any{"name": "runs", "description": "Runs."}, map[string]any{"name": "system"}, map[string]any{"name": "trees"},
+	}, doc["tags"], "tags in use, with the descriptions Info gives")
+	require.Equal(t, []any{map[string]any{"url": "/", "description": "The server that serves this document."}}, doc["servers"])
 	require.Equal(t, map[string]any{
 		"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
 		"description": "An access token, sent as `Authorization: Bearer <token>`.",
@@ -307,7 +308,7 @@ func TestBuildSecurity(t *testing.T) {
 		security     any
 		description  string
 	}{
-		{"/healthz", "get", nil, ""},
+		{"/healthz", "get", []any{}, ""},
 		{"/v1/projects", "post", bearer, "Requires a bearer token of any signed-in user."},
 		{"/v1/admin/containers", "get", bearer, "Requires a bearer token of a user in the `operator` or `root` group."},
 		{"/v1/admin/users/{user_id}", "patch", bearer, "Requires a bearer token of a user in the `root` group."},

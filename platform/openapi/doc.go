@@ -21,7 +21,10 @@
 //     #/components/schemas/ErrorEnvelope schema. Every response declares the
 //     X-Request-ID header.
 //   - Operations with Access other than Public require the bearerAuth scheme
-//     (HTTP bearer, JWT) and say in their description which group they need.
+//     (HTTP bearer, JWT) and say in their description which group they need;
+//     public ones say security: [] explicitly. The one server is "/", the
+//     origin that serves the document, as paths are absolute. Tags get the
+//     descriptions Info.Tags gives them.
 //   - Build fails on duplicate operation IDs, on two operations with the same
 //     method and path template, and on struct tags it cannot read, so a
 //     mistake shows in a test rather than in a wrong document.

@@ -166,7 +166,8 @@ func sampleOps() []httpserver.Operation {
 	}
 }
 
-var sampleInfo = openapi.Info{Title: "Slipway API", Version: "1.0.0", Description: "Runs coding agents on repositories."}
+var sampleInfo = openapi.Info{Title: "Slipway API", Version: "1.0.0", Description: "Runs coding agents on repositories.",
+	Tags: map[string]string{"projects": "Projects.", "runs": "Runs.", "unused": "No operation has this tag."}}
 
 // buildSample builds the sample document and decodes it.
 func buildSample(t *testing.T) map[string]any {

@@ -30,11 +30,13 @@ const (
 	RequestIDHeader = "X-Request-ID"
 )
 
-// Info is the document's info object.
+// Info is the document's info object, and the descriptions of its tags.
 type Info struct {
 	Title       string
 	Version     string
 	Description string
+	// Tags describes the tags operations use, by name.
+	Tags map[string]string
 }
 
 // The document's objects, with the fields Build writes, in the order the
@@ -43,6 +45,7 @@ type (
 	document struct {
 		OpenAPI    string               `json:"openapi"`
 		Info       infoObject           `json:"info"`
+		Servers    []serverObject       `json:"servers"`
 		Paths      map[string]*pathItem `json:"paths"`
 		Components components           `json:"components"`
 		Tags       []tagObject          `json:"tags,omitempty"`
@@ -52,8 +55,13 @@ type (
 		Version     string `json:"version"`
 		Description string `json:"description,omitempty"`
 	}
+	serverObject struct {
+		URL         string `json:"url"`
+		Description string `json:"description,omitempty"`
+	}
 	tagObject struct {
-		Name string `json:"name"`
+		Name        string `json:"name"`
+		Description string `json:"description,omitempty"`
 	}
 	components struct {
 		Schemas         map[string]*schema         `json:"schemas"`
@@ -77,14 +85,16 @@ type (
 		Trace   *operation `json:"trace,omitempty"`
 	}
 	operation struct {
-		Tags        []string              `json:"tags,omitempty"`
-		Summary     string                `json:"summary,omitempty"`
-		Description string                `json:"description,omitempty"`
-		OperationID string                `json:"operationId"`
-		Parameters  []*parameter          `json:"parameters,omitempty"`
-		RequestBody *requestBody          `json:"requestBody,omitempty"`
-		Responses   map[string]*response  `json:"responses"`
-		Security    []map[string][]string `json:"security,omitempty"`
+		Tags        []string             `json:"tags,omitempty"`
+		Summary     string               `json:"summary,omitempty"`
+		Description string               `json:"description,omitempty"`
+		OperationID string               `json:"operationId"`
+		Parameters  []*parameter         `json:"parameters,omitempty"`
+		RequestBody *requestBody         `json:"requestBody,omitempty"`
+		Responses   map[string]*response `json:"responses"`
+		// Security is [] on public operations: no credentials, said
+		// explicitly rather than left to a default.
+		Security []map[string][]string `json:"security"`
 	}
 	parameter struct {
 		Name        string  `json:"name"`
@@ -199,7 +209,10 @@ func Build(info Info, ops []httpserver.Operation) (_ []byte, err error) {
 	}
 	doc := &document{
 		OpenAPI: OpenAPIVersion,
-		Info:    infoObject(info),
+		Info:    infoObject{Title: info.Title, Version: info.Version, Description: info.Description},
+		// Paths are absolute (/v1/…, /healthz): the document describes the
+		// server that serves it, wherever that is.
+		Servers: []serverObject{{URL: "/", Description: "The server that serves this document."}},
 		Paths:   map[string]*pathItem{},
 		Components: components{
 			Schemas: map[string]*schema{ErrorEnvelopeSchema: errorEnvelope()},
@@ -253,7 +266,7 @@ func Build(info Info, ops []httpserver.Operation) (_ []byte, err error) {
 		}
 	}
 	for _, t := range slices.Sorted(maps.Keys(tags)) {
-		doc.Tags = append(doc.Tags, tagObject{Name: t})
+		doc.Tags = append(doc.Tags, tagObject{Name: t, Description: info.Tags[t]})
 	}
 
 	keys := make([]typeKey, 0, len(r.defs))
@@ -379,6 +392,7 @@ func buildOperation(r *reflector, op httpserver.Operation) (_ *operation, templa
 
 	errs := slices.Clone(op.Errors)
 	errs = append(errs, http.StatusInternalServerError, http.StatusServiceUnavailable)
+	o.Security = []map[string][]string{}
 	if op.Access != httpserver.Public {
 		desc, ok := accessDescriptions[op.Access]
 		if !ok {
