@@ -79,6 +79,7 @@ func (r *Routes) Operations() []httpserver.Operation {
 			Summary: "Readiness: 200 ok when every check passes, 200 degraded when only optional checks fail, 503 not_ready naming the failed required checks",
 			Responses: []httpserver.Response{{Status: 200, Body: Readiness{},
 				Description: "Ready to serve. `status` is `ok` when every check passes and `degraded` when an optional check (such as `docker`) fails: the server takes traffic, and only the features needing that dependency answer 503 `service_unavailable`. A failing required check answers 503 `not_ready` instead, with `details.failed` naming it."}},
+			Errors:  []derrors.Code{derrors.CodeNotReady},
 			Handler: r.ready},
 	}
 }

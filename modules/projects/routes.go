@@ -6,6 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/httpserver"
 )
 
@@ -55,23 +56,23 @@ func (r *Routes) Operations() []httpserver.Operation {
 		{Method: http.MethodPost, Path: "/projects", ID: "createProject", Tags: tags, Access: httpserver.User,
 			Summary: "Create a project owned by the caller", Request: CreateProjectRequest{},
 			Responses: []httpserver.Response{{Status: 201, Body: ProjectResponse{}}},
-			Errors:    []int{400, 401, 413, 415, 422}, Handler: r.create},
+			Errors:    []derrors.Code{derrors.CodeValidation}, Handler: r.create},
 		{Method: http.MethodGet, Path: "/projects", ID: "listProjects", Tags: tags, Access: httpserver.User,
 			Summary: "List the caller's projects (all=true: every project, operator)", Query: ListProjectsQuery{},
 			Responses: []httpserver.Response{{Status: 200, Body: httpserver.Page[ProjectResponse]{}}},
-			Errors:    []int{401, 403, 422}, Handler: r.list},
+			Errors:    []derrors.Code{derrors.CodeValidation, derrors.CodeForbidden}, Handler: r.list},
 		{Method: http.MethodGet, Path: "/projects/:project_id", ID: "getProject", Tags: tags, Access: httpserver.User,
 			Summary:   "Get a project",
 			Responses: []httpserver.Response{{Status: 200, Body: ProjectResponse{}}},
-			Errors:    []int{401, 404}, Handler: r.get},
+			Errors:    []derrors.Code{derrors.CodeNotFound}, Handler: r.get},
 		{Method: http.MethodPatch, Path: "/projects/:project_id", ID: "updateProject", Tags: tags, Access: httpserver.User,
 			Summary: "Change a project's name or description", Request: UpdateProjectRequest{},
 			Responses: []httpserver.Response{{Status: 200, Body: ProjectResponse{}}},
-			Errors:    []int{400, 401, 403, 404, 413, 415, 422}, Handler: r.update},
+			Errors:    []derrors.Code{derrors.CodeValidation, derrors.CodeNotFound, derrors.CodeForbidden}, Handler: r.update},
 		{Method: http.MethodDelete, Path: "/projects/:project_id", ID: "deleteProject", Tags: tags, Access: httpserver.User,
 			Summary:   "Delete a project with its repositories and runs",
 			Responses: []httpserver.Response{{Status: 204, Description: "deleted"}},
-			Errors:    []int{401, 403, 404}, Handler: r.delete},
+			Errors:    []derrors.Code{derrors.CodeNotFound, derrors.CodeForbidden}, Handler: r.delete},
 	}
 }
 

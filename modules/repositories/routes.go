@@ -6,6 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/httpserver"
 )
 
@@ -59,24 +60,24 @@ func (r *Routes) Operations() []httpserver.Operation {
 			Access: httpserver.User, Summary: "Add a git repository to a project (owner or root)",
 			Request:   CreateRepositoryRequest{},
 			Responses: []httpserver.Response{{Status: 201, Body: RepositoryResponse{}}},
-			Errors:    []int{400, 401, 403, 404, 413, 415, 422}, Handler: r.create},
+			Errors:    []derrors.Code{derrors.CodeValidation, derrors.CodeNotFound, derrors.CodeForbidden}, Handler: r.create},
 		{Method: http.MethodGet, Path: "/projects/:project_id/repositories", ID: "listRepositories", Tags: tags,
 			Access: httpserver.User, Summary: "List a project's repositories, oldest first", Query: httpserver.PageQuery{},
 			Responses: []httpserver.Response{{Status: 200, Body: httpserver.Page[RepositoryResponse]{}}},
-			Errors:    []int{401, 404, 422}, Handler: r.list},
+			Errors:    []derrors.Code{derrors.CodeValidation, derrors.CodeNotFound}, Handler: r.list},
 		{Method: http.MethodGet, Path: "/repositories/:repository_id", ID: "getRepository", Tags: tags,
 			Access: httpserver.User, Summary: "Get a repository",
 			Responses: []httpserver.Response{{Status: 200, Body: RepositoryResponse{}}},
-			Errors:    []int{401, 404}, Handler: r.get},
+			Errors:    []derrors.Code{derrors.CodeNotFound}, Handler: r.get},
 		{Method: http.MethodPatch, Path: "/repositories/:repository_id", ID: "updateRepository", Tags: tags,
 			Access: httpserver.User, Summary: "Change a repository's name, URL or default branch (owner or root)",
 			Request:   UpdateRepositoryRequest{},
 			Responses: []httpserver.Response{{Status: 200, Body: RepositoryResponse{}}},
-			Errors:    []int{400, 401, 403, 404, 413, 415, 422}, Handler: r.update},
+			Errors:    []derrors.Code{derrors.CodeValidation, derrors.CodeNotFound, derrors.CodeForbidden}, Handler: r.update},
 		{Method: http.MethodDelete, Path: "/repositories/:repository_id", ID: "deleteRepository", Tags: tags,
 			Access: httpserver.User, Summary: "Delete a repository with its runs (owner or root)",
 			Responses: []httpserver.Response{{Status: 204, Description: "deleted"}},
-			Errors:    []int{401, 403, 404}, Handler: r.delete},
+			Errors:    []derrors.Code{derrors.CodeNotFound, derrors.CodeForbidden}, Handler: r.delete},
 	}
 }
 

@@ -83,7 +83,6 @@ func (r *Routes) Operations() []httpserver.Operation {
 		Method: http.MethodGet, Path: "/auth/me", ID: "getCurrentUser", Tags: []string{"auth"},
 		Summary: "The authenticated user", Access: httpserver.User,
 		Responses: []httpserver.Response{{Status: 200, Body: UserResponse{}}},
-		Errors:    []int{401},
 		Handler:   r.me,
 	}}
 	if r.mode != settings.AuthCustom {
@@ -94,14 +93,14 @@ func (r *Routes) Operations() []httpserver.Operation {
 			Method: http.MethodPost, Path: "/auth/signup", ID: "signUp", Tags: []string{"auth"},
 			Summary: "Create an account and sign in", Request: SignUpRequest{},
 			Responses: []httpserver.Response{{Status: 201, Body: SessionResponse{}}},
-			Errors:    []int{400, 403, 409, 413, 415, 422, 429},
+			Errors:    []derrors.Code{derrors.CodeValidation, derrors.CodeSignupDisabled, derrors.CodeEmailTaken, derrors.CodeRateLimited, derrors.CodeUnavailable},
 			Handler:   r.signUp,
 		},
 		httpserver.Operation{
 			Method: http.MethodPost, Path: "/auth/login", ID: "logIn", Tags: []string{"auth"},
 			Summary: "Sign in with email and password", Request: LoginRequest{},
 			Responses: []httpserver.Response{{Status: 200, Body: SessionResponse{}}},
-			Errors:    []int{400, 401, 413, 415, 422, 429},
+			Errors:    []derrors.Code{derrors.CodeValidation, derrors.CodeInvalidCredentials, derrors.CodeRateLimited, derrors.CodeUnavailable},
 			Handler:   r.logIn,
 		},
 	)

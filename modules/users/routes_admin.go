@@ -5,6 +5,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/httpserver"
 )
 
@@ -27,11 +28,11 @@ func (r *AdminRoutes) Operations() []httpserver.Operation {
 		{Method: http.MethodGet, Path: "/admin/users", ID: "listUsers", Tags: tags, Access: httpserver.Root,
 			Summary: "List every user", Query: httpserver.PageQuery{},
 			Responses: []httpserver.Response{{Status: 200, Body: httpserver.Page[UserResponse]{}}},
-			Errors:    []int{401, 403, 422}, Handler: r.list},
+			Errors:    []derrors.Code{derrors.CodeValidation}, Handler: r.list},
 		{Method: http.MethodPatch, Path: "/admin/users/:user_id", ID: "updateUser", Tags: tags, Access: httpserver.Root,
 			Summary: "Change a user's groups or disable them", Request: AdminUpdateUserRequest{},
 			Responses: []httpserver.Response{{Status: 200, Body: UserResponse{}}},
-			Errors:    []int{400, 401, 403, 404, 409, 413, 415, 422}, Handler: r.update},
+			Errors:    []derrors.Code{derrors.CodeValidation, derrors.CodeNotFound, derrors.CodeConflict}, Handler: r.update},
 	}
 }
 

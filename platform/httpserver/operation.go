@@ -1,6 +1,10 @@
 package httpserver
 
-import "github.com/gofiber/fiber/v2"
+import (
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/slipwayhq/slipway/platform/derrors"
+)
 
 // Access is who may call an operation. The auth module turns it into
 // middleware, and the OpenAPI document into a security requirement.
@@ -37,9 +41,14 @@ type Operation struct {
 	Headers []Header
 	// Responses lists the success responses; errors come from Errors.
 	Responses []Response
-	// Errors lists the error statuses this operation may answer, each with the
-	// error envelope as body. 500 and 503 are implied for every operation.
-	Errors  []int
+	// Errors lists the error codes the operation itself may answer (its
+	// service's and handler's); each code's kind decides its status. The
+	// OpenAPI document adds the codes implied by the operation's shape:
+	// internal_error and headers_too_large for every one; invalid_token and
+	// service_unavailable when Access is not Public; forbidden for Operator
+	// and Root; invalid_json, unsupported_media_type, payload_too_large and
+	// validation_error when it takes a Request body.
+	Errors  []derrors.Code
 	Handler fiber.Handler
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/httpserver"
 	"github.com/slipwayhq/slipway/platform/openapi"
 )
@@ -181,9 +182,12 @@ func TestBuildComponentNames(t *testing.T) {
 	schemas := dig(t, doc, "components", "schemas").(map[string]any)
 	names := slices.Sorted(maps.Keys(schemas))
 	require.Equal(t, []string{
-		"AlphaItem", "BetaItem", "CleanupResult", "Container", "CreateProjectRequest", "ErrorEnvelope",
-		"Health", "ListProject", "ListRun", "Node", "NodeInput", "Pair", "Project", "ProjectInput",
-		"Run", "RunOptions", "StartRunRequest", "UpdateProjectRequest", "UpdateUserRequest", "User",
+		"AlphaItem", "BetaItem", "CleanupResult", "ConflictError", "Container", "CreateProjectRequest",
+		"EmailTakenError", "FieldError", "ForbiddenError", "HeadersTooLargeError", "Health", "InternalError",
+		"InvalidJsonError", "InvalidTokenError", "ListProject", "ListRun", "MethodNotAllowedError", "Node", "NodeInput",
+		"NotFoundError", "Pair", "PayloadTooLargeError", "Project", "ProjectInput", "QuotaExceededError", "RateLimitedError",
+		"Run", "RunOptions", "ServiceUnavailableError", "StartRunRequest", "UnsupportedMediaTypeError",
+		"UpdateProjectRequest", "UpdateUserRequest", "User", "ValidationError",
 	}, names)
 
 	// Same-named types from two packages are told apart by package.
@@ -204,80 +208,181 @@ func TestBuildComponentNames(t *testing.T) {
 	require.Equal(t, map[string]any{"$ref": "#/components/schemas/NodeInput"}, dig(t, schemas, "NodeInput", "properties", "parent"))
 }
 
-// ErrorEnvelope clashes with the name Build reserves for the error body.
-type ErrorEnvelope struct {
+// NotFoundError clashes with the name Build gives the not_found error object.
+type NotFoundError struct {
 	Oops string `json:"oops"`
 }
 
 func TestBuildReservedComponentName(t *testing.T) {
 	raw, err := openapi.Build(sampleInfo, []httpserver.Operation{{
 		Method: "GET", Path: "/oops", ID: "oops",
-		Responses: []httpserver.Response{{Status: 200, Body: ErrorEnvelope{}}},
+		Responses: []httpserver.Response{{Status: 200, Body: NotFoundError{}}},
+		Errors:    []derrors.Code{derrors.CodeNotFound},
 	}})
 	require.NoError(t, err)
 	doc := decode(t, raw)
-	require.Equal(t, map[string]any{"$ref": "#/components/schemas/OpenapiTestErrorEnvelope"},
+	require.Equal(t, map[string]any{"$ref": "#/components/schemas/OpenapiTestNotFoundError"},
 		dig(t, doc, "paths", "/v1/oops", "get", "responses", "200", "content", "application/json", "schema"))
-	require.Equal(t, 1.0, dig(t, doc, "components", "schemas", "ErrorEnvelope", "properties", "schema_version", "const"))
+	require.Equal(t, []any{"not_found"}, dig(t, doc, "components", "schemas", "NotFoundError", "properties", "code", "enum"))
+
+	// Without an operation that answers not_found, the name is free.
+	raw, err = openapi.Build(sampleInfo, []httpserver.Operation{{
+		Method: "GET", Path: "/oops", ID: "oops",
+		Responses: []httpserver.Response{{Status: 200, Body: NotFoundError{}}},
+	}})
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"$ref": "#/components/schemas/NotFoundError"},
+		dig(t, decode(t, raw), "paths", "/v1/oops", "get", "responses", "200", "content", "application/json", "schema"))
+}
+
+// errorCodes returns, per error status of an operation, the codes its
+// response's error object may have: the enum of the code of the inline
+// error schema, or of the one error object it refers to.
+func errorCodes(t *testing.T, doc map[string]any, path, method string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for status, r := range dig(t, doc, "paths", path, method, "responses").(map[string]any) {
+		if status < "400" {
+			continue
+		}
+		errSchema := dig(t, r, "content", "application/json", "schema", "properties", "error").(map[string]any)
+		if _, ok := errSchema["$ref"]; ok {
+			errSchema = component(t, doc, errSchema)
+		}
+		for _, c := range dig(t, errSchema, "properties", "code", "enum").([]any) {
+			out[status] = append(out[status], c.(string))
+		}
+	}
+	return out
+}
+
+func TestBuildErrorCodes(t *testing.T) {
+	doc := buildSample(t)
+	for _, tc := range []struct {
+		path, method string
+		codes        map[string][]string
+	}{
+		{"/healthz", "get", map[string][]string{
+			"405": {"method_not_allowed"}, "431": {"headers_too_large"}, "500": {"internal_error"}}},
+		{"/v1/projects", "post", map[string][]string{
+			"400": {"invalid_json"}, "401": {"invalid_token"}, "409": {"conflict", "email_taken"}, "413": {"payload_too_large"},
+			"415": {"unsupported_media_type"}, "422": {"validation_error"}, "431": {"headers_too_large"},
+			"500": {"internal_error"}, "503": {"service_unavailable"}}},
+		{"/v1/projects/{project_id}", "get", map[string][]string{
+			"401": {"invalid_token"}, "404": {"not_found"}, "431": {"headers_too_large"},
+			"500": {"internal_error"}, "503": {"service_unavailable"}}},
+		{"/v1/repositories/{repository_id}/runs", "post", map[string][]string{
+			"400": {"invalid_json"}, "401": {"invalid_token"}, "404": {"not_found"}, "413": {"payload_too_large"},
+			"415": {"unsupported_media_type"}, "422": {"validation_error"}, "429": {"quota_exceeded", "rate_limited"},
+			"431": {"headers_too_large"}, "500": {"internal_error"}, "503": {"service_unavailable"}}},
+		{"/v1/admin/containers", "get", map[string][]string{
+			"401": {"invalid_token"}, "403": {"forbidden"}, "431": {"headers_too_large"},
+			"500": {"internal_error"}, "503": {"service_unavailable"}}},
+		{"/v1/runs/{run_id}/patch", "get", map[string][]string{ // not_found listed twice, once here
+			"401": {"invalid_token"}, "404": {"not_found"}, "431": {"headers_too_large"},
+			"500": {"internal_error"}, "503": {"service_unavailable"}}},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			require.Equal(t, tc.codes, errorCodes(t, doc, tc.path, tc.method))
+		})
+	}
 }
 
 func TestBuildErrorResponses(t *testing.T) {
 	doc := buildSample(t)
-	envelope := map[string]any{"$ref": "#/components/schemas/ErrorEnvelope"}
+	responses := dig(t, doc, "paths", "/v1/projects", "post", "responses").(map[string]any)
+	for status, r := range responses {
+		if status < "400" {
+			continue
+		}
+		require.Equal(t, map[string]any{"$ref": "#/components/headers/X-Request-ID"}, dig(t, r, "headers", "X-Request-ID"), status)
+		body := dig(t, r, "content", "application/json", "schema").(map[string]any)
+		require.Equal(t, []any{"schema_version", "error"}, body["required"], status)
+		require.Equal(t, map[string]any{"type": "integer", "const": 1.0, "description": "The envelope's version."},
+			dig(t, body, "properties", "schema_version"))
+	}
+
+	// One code: the error is that code's object.
+	require.Equal(t, map[string]any{"$ref": "#/components/schemas/ValidationError"},
+		dig(t, responses, "422", "content", "application/json", "schema", "properties", "error"))
+	require.Contains(t, dig(t, responses, "422", "description"), "`validation_error`")
+
+	// Several: one of their objects, told apart by code.
+	require.Equal(t, map[string]any{
+		"type":       "object",
+		"properties": map[string]any{"code": map[string]any{"type": "string", "enum": []any{"conflict", "email_taken"}}},
+		"required":   []any{"code"},
+		"oneOf": []any{
+			map[string]any{"$ref": "#/components/schemas/ConflictError"},
+			map[string]any{"$ref": "#/components/schemas/EmailTakenError"},
+		},
+		"discriminator": map[string]any{"propertyName": "code", "mapping": map[string]any{
+			"conflict":    "#/components/schemas/ConflictError",
+			"email_taken": "#/components/schemas/EmailTakenError",
+		}},
+	}, dig(t, responses, "409", "content", "application/json", "schema", "properties", "error"))
+	require.Contains(t, dig(t, responses, "409", "description"), "`conflict`")
+	require.Contains(t, dig(t, responses, "409", "description"), "`email_taken`")
+
+	// Headers that go with some codes.
+	require.Contains(t, dig(t, responses, "401", "headers"), "WWW-Authenticate")
+	require.NotContains(t, dig(t, responses, "409", "headers"), "WWW-Authenticate")
+	limited := dig(t, doc, "paths", "/v1/repositories/{repository_id}/runs", "post", "responses", "429").(map[string]any)
+	require.Equal(t, map[string]any{"type": "integer", "minimum": 1.0}, dig(t, limited, "headers", "Retry-After", "schema"))
+	require.Contains(t, dig(t, doc, "paths", "/healthz", "get", "responses", "405", "headers"), "Allow")
+	require.Contains(t, dig(t, responses, "503", "headers"), "Retry-After", "service_unavailable: at capacity")
+}
+
+func TestBuildErrorObjects(t *testing.T) {
+	doc := buildSample(t)
+	schemas := dig(t, doc, "components", "schemas").(map[string]any)
+	validation := schemas["ValidationError"].(map[string]any)
+	require.Equal(t, []any{"code", "message", "retryable", "details"}, validation["required"])
+	require.Equal(t, map[string]any{"type": "string", "enum": []any{"validation_error"}}, dig(t, validation, "properties", "code"))
+	require.Equal(t, map[string]any{"type": "boolean", "description": "Whether the same request may succeed later."}, dig(t, validation, "properties", "retryable"))
+	require.NotEmpty(t, validation["description"])
+
 	for _, tc := range []struct {
-		path, method string
-		statuses     []string
+		component string
+		details   any
 	}{
-		{"/healthz", "get", []string{"500", "503"}},
-		{"/v1/projects", "post", []string{"400", "401", "409", "422", "500", "503"}},
-		{"/v1/projects/{project_id}", "get", []string{"401", "404", "500", "503"}},
-		{"/v1/repositories/{repository_id}/runs", "post", []string{"401", "404", "422", "429", "500", "503"}},
-		{"/v1/admin/containers", "get", []string{"401", "403", "500", "503"}},
-		{"/v1/admin/users/{user_id}", "patch", []string{"401", "403", "404", "422", "500", "503"}},
+		{"ValidationError", map[string]any{"type": "object", "required": []any{"fields"}, "properties": map[string]any{
+			"fields": map[string]any{"type": "array", "minItems": 1.0, "items": map[string]any{"$ref": "#/components/schemas/FieldError"}}}}},
+		{"ForbiddenError", []any{"required_group"}},
+		{"RateLimitedError", []any{"retry_after_seconds"}},
+		{"QuotaExceededError", []any{"retry_after_seconds"}},
+		{"ServiceUnavailableError", []any{"service"}},
+		{"MethodNotAllowedError", nil},
+		{"NotFoundError", nil},
+		{"ConflictError", nil},
+		{"EmailTakenError", map[string]any{"type": "object", "description": "Empty for this code."}},
+		{"InternalError", map[string]any{"type": "object", "description": "Empty for this code."}},
 	} {
-		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
-			responses := dig(t, doc, "paths", tc.path, tc.method, "responses").(map[string]any)
-			var errs []string
-			for code := range responses {
-				if code >= "400" {
-					errs = append(errs, code)
+		t.Run(tc.component, func(t *testing.T) {
+			details := dig(t, schemas, tc.component, "properties", "details").(map[string]any)
+			switch want := tc.details.(type) {
+			case map[string]any:
+				require.Equal(t, want, details)
+			default: // the required keys
+				require.Equal(t, "object", details["type"])
+				require.NotEmpty(t, details["properties"])
+				if want == nil {
+					require.NotContains(t, details, "required")
+				} else {
+					require.Equal(t, want, details["required"])
 				}
-			}
-			slices.Sort(errs)
-			require.Equal(t, tc.statuses, errs)
-			for _, code := range errs {
-				require.Equal(t, envelope, dig(t, responses, code, "content", "application/json", "schema"))
-				require.NotEmpty(t, dig(t, responses, code, "description"))
-				require.Equal(t, map[string]any{"$ref": "#/components/headers/X-Request-ID"}, dig(t, responses, code, "headers", "X-Request-ID"))
 			}
 		})
 	}
-	auth := dig(t, doc, "paths", "/v1/projects", "post", "responses", "401").(map[string]any)
-	require.Contains(t, dig(t, auth, "headers"), "WWW-Authenticate")
-	require.Contains(t, auth["description"], "WWW-Authenticate")
-	limited := dig(t, doc, "paths", "/v1/repositories/{repository_id}/runs", "post", "responses", "429").(map[string]any)
-	require.Equal(t, map[string]any{"type": "integer", "minimum": 0.0}, dig(t, limited, "headers", "Retry-After", "schema"))
-	require.Contains(t, limited["description"], "Retry-After")
-	require.Contains(t, dig(t, doc, "paths", "/v1/projects", "post", "responses", "422", "description"), "validation_error")
-
+	require.Contains(t, dig(t, schemas, "MethodNotAllowedError", "properties", "details", "properties"), "allow")
 	require.Equal(t, map[string]any{
-		"type":        "object",
-		"description": "The body of every non-2xx response, from any layer.",
+		"type": "object",
 		"properties": map[string]any{
-			"schema_version": map[string]any{"type": "integer", "const": 1.0, "description": "The envelope's version."},
-			"error": map[string]any{
-				"type": "object",
-				"properties": map[string]any{
-					"code":      map[string]any{"type": "string", "description": "A stable code naming the error, such as `validation_error` or `not_found`; codes are added, never renamed.", "examples": []any{"validation_error"}},
-					"message":   map[string]any{"type": "string", "description": "A human-readable message; not for parsing."},
-					"retryable": map[string]any{"type": "boolean", "description": "Whether the same request may succeed later."},
-					"details":   map[string]any{"type": "object", "description": "Details by code: `fields`, a list of `{field, reason}`, for `validation_error`; `required_group` for `forbidden`."},
-				},
-				"required": []any{"code", "message", "retryable"},
-			},
+			"field":  map[string]any{"type": "string", "description": "The JSON field, query parameter or header at fault.", "examples": []any{"name"}},
+			"reason": map[string]any{"type": "string", "description": "What is wrong with it.", "examples": []any{"must not be empty"}},
 		},
-		"required": []any{"schema_version", "error"},
-	}, dig(t, doc, "components", "schemas", "ErrorEnvelope"))
+		"required": []any{"field", "reason"},
+	}, schemas["FieldError"])
 }
 
 func TestBuildSuccessResponses(t *testing.T) {
@@ -396,7 +501,16 @@ func TestBuildRejects(t *testing.T) {
 		{"relative path", sampleInfo, []httpserver.Operation{op("GET", "a", "x")}, "does not start with /"},
 		{"no responses", sampleInfo, []httpserver.Operation{{Method: "GET", Path: "/a", ID: "x"}}, "no success response"},
 		{"error status as success", sampleInfo, []httpserver.Operation{with(op("GET", "/a", "x"), func(o *httpserver.Operation) { o.Responses = ok(404, nil) })}, "success response status 404"},
-		{"success status as error", sampleInfo, []httpserver.Operation{with(op("GET", "/a", "x"), func(o *httpserver.Operation) { o.Errors = []int{201} })}, "error status 201"},
+		{"code with no name", sampleInfo, []httpserver.Operation{with(op("GET", "/a", "x"), func(o *httpserver.Operation) { o.Errors = []derrors.Code{{}} })}, "error code with no name"},
+		{"code with two kinds", sampleInfo, []httpserver.Operation{with(op("GET", "/a", "x"), func(o *httpserver.Operation) {
+			o.Errors = []derrors.Code{derrors.NewCode("internal_error", derrors.KindConflict)}
+		})}, "error code internal_error declared with kinds"},
+		{"code with two kinds across operations", sampleInfo, []httpserver.Operation{
+			with(op("GET", "/a", "x"), func(o *httpserver.Operation) { o.Errors = []derrors.Code{derrors.CodeNotFound} }),
+			with(op("GET", "/b", "y"), func(o *httpserver.Operation) {
+				o.Errors = []derrors.Code{derrors.NewCode("not_found", derrors.KindConflict)}
+			}),
+		}, "error code not_found declared with kinds"},
 		{"body on 204", sampleInfo, []httpserver.Operation{with(op("GET", "/a", "x"), func(o *httpserver.Operation) { o.Responses = ok(204, Project{}) })}, "response 204 cannot have a body"},
 		{"unknown content type", sampleInfo, []httpserver.Operation{with(op("GET", "/a", "x"), func(o *httpserver.Operation) {
 			o.Responses = []httpserver.Response{{Status: 200, ContentType: "application/zip"}}

@@ -14,12 +14,18 @@
 //     "/v1/projects/{project_id}"), each parameter a required string. Optional
 //     parameters (":id?"), wildcards ("*", "+") and escapes are refused, as
 //     OpenAPI cannot say them.
-//   - Every operation answers its Responses, its Errors, 500 and 503; one with
-//     Access other than Public also answers 401 (invalid_token) and, for the
-//     operator and root groups, 403 (forbidden), since the auth middleware
-//     sends those whatever the handler does. Error bodies are the
-//     #/components/schemas/ErrorEnvelope schema. Every response declares the
-//     X-Request-ID header.
+//   - Every operation answers its Responses and the error codes of its Errors,
+//     with those its shape implies (see httpserver.Operation.Errors: the
+//     guard's, the body decoder's, internal_error and headers_too_large). A
+//     code's kind gives its status (apierror.Status). Each error status has
+//     the envelope {schema_version, error} as body, where error is the object
+//     of the one code of that status or, for several, one of their objects
+//     (oneOf with a discriminator on code, and code an enum of exactly those
+//     codes). Each code's object is a component named after it
+//     (validation_error: ValidationError), its code an enum of that one value
+//     and its details typed per code (validation_error's fields are
+//     FieldError objects), so a generated client can narrow on code. Every
+//     response declares the X-Request-ID header.
 //   - Operations with Access other than Public require the bearerAuth scheme
 //     (HTTP bearer, JWT) and say in their description which group they need;
 //     public ones say security: [] explicitly. The one server is "/", the

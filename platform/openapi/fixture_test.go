@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/stretchr/testify/require"
 
+	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/httpserver"
 	"github.com/slipwayhq/slipway/platform/openapi"
 	"github.com/slipwayhq/slipway/platform/openapi/internal/testtypes/alpha"
@@ -127,38 +128,38 @@ func noop(*fiber.Ctx) error { return nil }
 func sampleOps() []httpserver.Operation {
 	return []httpserver.Operation{
 		{Method: "GET", Path: "/healthz", Unversioned: true, ID: "getHealth", Summary: "Liveness", Tags: []string{"system"},
-			Responses: []httpserver.Response{{Status: 200, Body: Health{}}}, Handler: noop},
+			Responses: []httpserver.Response{{Status: 200, Body: Health{}}}, Errors: []derrors.Code{derrors.CodeMethodNotAllowed}, Handler: noop},
 		{Method: "POST", Path: "/projects", ID: "createProject", Summary: "Create a project", Tags: []string{"projects"}, Access: httpserver.User,
 			Request: CreateProjectRequest{}, Responses: []httpserver.Response{{Status: 201, Body: Project{}, Description: "The new project."}},
-			Errors: []int{400, 409, 422}, Handler: noop},
+			Errors: []derrors.Code{derrors.CodeEmailTaken, derrors.CodeConflict, derrors.CodeValidation}, Handler: noop},
 		{Method: "GET", Path: "/projects", ID: "listProjects", Summary: "List projects", Tags: []string{"projects"}, Access: httpserver.User,
-			Query: ListQuery{}, Responses: []httpserver.Response{{Status: 200, Body: List[Project]{}}}, Errors: []int{422}, Handler: noop},
+			Query: ListQuery{}, Responses: []httpserver.Response{{Status: 200, Body: List[Project]{}}}, Errors: []derrors.Code{derrors.CodeValidation}, Handler: noop},
 		{Method: "GET", Path: "/projects/:project_id", ID: "getProject", Summary: "Get a project", Tags: []string{"projects"}, Access: httpserver.User,
-			Responses: []httpserver.Response{{Status: 200, Body: &Project{}}}, Errors: []int{404}, Handler: noop},
+			Responses: []httpserver.Response{{Status: 200, Body: &Project{}}}, Errors: []derrors.Code{derrors.CodeNotFound}, Handler: noop},
 		{Method: "PATCH", Path: "/projects/:project_id", ID: "updateProject", Summary: "Update a project", Tags: []string{"projects"}, Access: httpserver.User,
-			Request: &UpdateProjectRequest{}, Responses: []httpserver.Response{{Status: 200, Body: Project{}}}, Errors: []int{404, 422}, Handler: noop},
+			Request: &UpdateProjectRequest{}, Responses: []httpserver.Response{{Status: 200, Body: Project{}}}, Errors: []derrors.Code{derrors.CodeNotFound, derrors.CodeValidation}, Handler: noop},
 		{Method: "DELETE", Path: "/projects/:project_id", ID: "deleteProject", Summary: "Delete a project", Tags: []string{"projects"}, Access: httpserver.User,
-			Responses: []httpserver.Response{{Status: 204}}, Errors: []int{404}, Handler: noop},
+			Responses: []httpserver.Response{{Status: 204}}, Errors: []derrors.Code{derrors.CodeNotFound}, Handler: noop},
 		{Method: "POST", Path: "/projects/import", ID: "importProject", Summary: "Import a project", Tags: []string{"projects"}, Access: httpserver.User,
 			Request: Project{}, Responses: []httpserver.Response{{Status: 201, Body: Project{}}}, Handler: noop},
 		{Method: "POST", Path: "/repositories/:repository_id/runs", ID: "startRun", Summary: "Start a run", Tags: []string{"runs"}, Access: httpserver.User,
 			Request: StartRunRequest{}, Headers: []httpserver.Header{{Name: "Idempotency-Key", Description: "Makes retries safe.", Required: false}},
-			Responses: []httpserver.Response{{Status: 202, Body: Run{}}}, Errors: []int{404, 422, 429}, Handler: noop},
+			Responses: []httpserver.Response{{Status: 202, Body: Run{}}}, Errors: []derrors.Code{derrors.CodeNotFound, derrors.CodeQuotaExceeded, derrors.CodeRateLimited}, Handler: noop},
 		{Method: "GET", Path: "/runs", ID: "listRuns", Summary: "List runs", Tags: []string{"runs"}, Access: httpserver.User,
 			Query: RunsQuery{}, Responses: []httpserver.Response{{Status: 200, Body: List[Run]{}}}, Handler: noop},
 		{Method: "GET", Path: "/runs/:run_id/logs", ID: "getRunLogs", Summary: "Run logs", Tags: []string{"runs"}, Access: httpserver.User,
 			Responses: []httpserver.Response{
 				{Status: 200, ContentType: "text/plain; charset=utf-8", Description: "The log so far, or a stream with follow=true."},
 				{Status: 200, ContentType: "text/event-stream"},
-			}, Errors: []int{404}, Handler: noop},
+			}, Errors: []derrors.Code{derrors.CodeNotFound}, Handler: noop},
 		{Method: "GET", Path: "/runs/:run_id/patch", ID: "getRunPatch", Summary: "Run patch", Tags: []string{"runs"}, Access: httpserver.User,
-			Responses: []httpserver.Response{{Status: 200, ContentType: "text/x-diff"}}, Errors: []int{404}, Handler: noop},
+			Responses: []httpserver.Response{{Status: 200, ContentType: "text/x-diff"}}, Errors: []derrors.Code{derrors.CodeNotFound, derrors.CodeNotFound}, Handler: noop},
 		{Method: "GET", Path: "/admin/containers", ID: "listContainers", Summary: "Managed containers", Tags: []string{"admin"}, Access: httpserver.Operator,
 			Responses: []httpserver.Response{{Status: 200, Body: []Container{}}}, Handler: noop},
 		{Method: "POST", Path: "/admin/containers/cleanup", ID: "cleanupContainers", Summary: "Remove idle containers", Tags: []string{"admin"}, Access: httpserver.Operator,
 			Responses: []httpserver.Response{{Status: 200, Body: CleanupResult{}}}, Handler: noop},
 		{Method: "PATCH", Path: "/admin/users/:user_id", ID: "updateUser", Summary: "Update a user", Tags: []string{"admin"}, Access: httpserver.Root,
-			Request: UpdateUserRequest{}, Responses: []httpserver.Response{{Status: 200, Body: User{}}}, Errors: []int{404, 422}, Handler: noop},
+			Request: UpdateUserRequest{}, Responses: []httpserver.Response{{Status: 200, Body: User{}}}, Errors: []derrors.Code{derrors.CodeNotFound}, Handler: noop},
 		{Method: "PUT", Path: "/trees/:tree_id", ID: "putTree", Summary: "Replace a tree", Tags: []string{"trees"}, Access: httpserver.User,
 			Request: Node{}, Responses: []httpserver.Response{{Status: 200, Body: Node{}}}, Handler: noop},
 		{Method: "GET", Path: "/pairs", ID: "getPair", Summary: "A pair", Tags: []string{"trees"}, Access: httpserver.User,

@@ -22,8 +22,6 @@ const OpenAPIVersion = "3.1.0"
 
 // Names Build gives to the parts of every document.
 const (
-	// ErrorEnvelopeSchema is the component schema of every error body.
-	ErrorEnvelopeSchema = "ErrorEnvelope"
 	// BearerAuthScheme is the security scheme of authenticated operations.
 	BearerAuthScheme = "bearerAuth"
 	// RequestIDHeader is the component header every response carries.
@@ -149,23 +147,6 @@ func (p *pathItem) slot(method string) **operation {
 // textContentTypes are the non-JSON bodies the API sends, described as strings.
 var textContentTypes = []string{"text/plain", "text/x-diff", "text/event-stream", "text/html", "text/css", "text/javascript"}
 
-// errorDescriptions say, per status, which envelope codes api.md defines.
-var errorDescriptions = map[int]string{
-	400: "The body is not valid JSON or not a JSON object (`invalid_json`).",
-	401: "No valid credentials: the bearer token is missing, malformed, badly signed or expired (`invalid_token`, sent with `WWW-Authenticate: Bearer`), or a login's email or password is wrong (`invalid_credentials`).",
-	403: "The caller lacks the group the operation needs (`forbidden`, naming it in `details.required_group`), or sign-up is turned off (`signup_disabled`).",
-	404: "No such resource, or one the caller may not see (`not_found`).",
-	405: "The path does not support this method (`method_not_allowed`); `Allow` lists those it does.",
-	409: "The request conflicts with the current state (`conflict`, `email_taken`, `run_finished`).",
-	413: "The body is over the configured limit (`payload_too_large`).",
-	415: "The body is not `application/json` (`unsupported_media_type`).",
-	422: "The request is well-formed but invalid (`validation_error`); `details.fields` lists `{field, reason}` for each bad field. No text may hold NUL (U+0000): a string anywhere in the body (named by its JSON path, such as `notes[1].text`), a query parameter or a header holding one is refused.",
-	429: "Too many requests (`rate_limited`, `quota_exceeded`); retryable after `Retry-After` seconds.",
-	431: "The request headers are over the server's limit (`headers_too_large`).",
-	500: "An unexpected error (`internal_error`); the body holds no internal detail.",
-	503: "A service the server depends on is unavailable, or the server is at capacity (`service_unavailable`, naming it in `details.service`; `not_ready` from readiness); retryable, after `Retry-After` seconds when sent.",
-}
-
 // accessDescriptions say who may call an operation, by its Access.
 var accessDescriptions = map[httpserver.Access]string{
 	httpserver.User:     "Requires a bearer token of any signed-in user.",
@@ -215,7 +196,7 @@ func Build(info Info, ops []httpserver.Operation) (_ []byte, err error) {
 		Servers: []serverObject{{URL: "/", Description: "The server that serves this document."}},
 		Paths:   map[string]*pathItem{},
 		Components: components{
-			Schemas: map[string]*schema{ErrorEnvelopeSchema: errorEnvelope()},
+			Schemas: map[string]*schema{},
 			Headers: map[string]*header{RequestIDHeader: {
 				Description: "The request's id: the client's `X-Request-ID` when it is a sane token of at most 128 characters, else one the server made. The access log line carries the same id.",
 				Schema:      &schema{Type: "string"},
@@ -233,6 +214,7 @@ func Build(info Info, ops []httpserver.Operation) (_ []byte, err error) {
 	routes := map[string]bool{}
 	templates := map[string]string{} // shape -> template
 	tags := map[string]bool{}
+	codes := map[string]derrors.Code{} // every code some operation answers
 	for _, op := range ops {
 		op.Method = strings.ToUpper(op.Method)
 		if op.ID == "" {
@@ -245,6 +227,19 @@ func Build(info Info, ops []httpserver.Operation) (_ []byte, err error) {
 		o, template, shape, err := buildOperation(r, op)
 		if err != nil {
 			return nil, fmt.Errorf("operation %q: %w", op.ID, err)
+		}
+		byStatus, err := codesByStatus(op)
+		if err != nil {
+			return nil, fmt.Errorf("operation %q: %w", op.ID, err)
+		}
+		for status, cs := range byStatus {
+			o.Responses[strconv.Itoa(status)] = errorResponse(status, cs)
+			for _, c := range cs {
+				if other, ok := codes[c.String()]; ok && other != c {
+					return nil, fmt.Errorf("operation %q: error code %s declared with kinds %s and %s", op.ID, c, other.Kind(), c.Kind())
+				}
+				codes[c.String()] = c
+			}
 		}
 		if other, ok := templates[shape]; ok && other != template {
 			return nil, fmt.Errorf("operation %q: path %s differs from %s only in parameter names", op.ID, template, other)
@@ -269,11 +264,23 @@ func Build(info Info, ops []httpserver.Operation) (_ []byte, err error) {
 		doc.Tags = append(doc.Tags, tagObject{Name: t, Description: info.Tags[t]})
 	}
 
+	// Error objects, one per code, under names reflected types yield to.
+	var reserved []string
+	for _, c := range codes {
+		name := errorComponentName(c)
+		doc.Components.Schemas[name] = errorComponent(c)
+		reserved = append(reserved, name)
+	}
+	if _, ok := codes[derrors.CodeValidation.String()]; ok {
+		doc.Components.Schemas[FieldErrorSchema] = fieldErrorComponent()
+		reserved = append(reserved, FieldErrorSchema)
+	}
+
 	keys := make([]typeKey, 0, len(r.defs))
 	for k := range r.defs {
 		keys = append(keys, k)
 	}
-	names := nameComponents(keys, r.seq, []string{ErrorEnvelopeSchema})
+	names := nameComponents(keys, r.seq, reserved)
 	for k, def := range r.defs {
 		doc.Components.Schemas[names[k]] = def
 	}
@@ -390,8 +397,6 @@ func buildOperation(r *reflector, op httpserver.Operation) (_ *operation, templa
 		out.Content[ct] = &mediaType{Schema: s}
 	}
 
-	errs := slices.Clone(op.Errors)
-	errs = append(errs, http.StatusInternalServerError, http.StatusServiceUnavailable)
 	o.Security = []map[string][]string{}
 	if op.Access != httpserver.Public {
 		desc, ok := accessDescriptions[op.Access]
@@ -400,20 +405,6 @@ func buildOperation(r *reflector, op httpserver.Operation) (_ *operation, templa
 		}
 		o.Description = desc
 		o.Security = []map[string][]string{{BearerAuthScheme: {}}}
-		errs = append(errs, http.StatusUnauthorized)
-		if op.Access == httpserver.Operator || op.Access == httpserver.Root {
-			errs = append(errs, http.StatusForbidden)
-		}
-	}
-	for _, status := range errs {
-		if status < 400 || status > 599 {
-			return nil, "", "", fmt.Errorf("error status %d is not 4xx or 5xx", status)
-		}
-		code := strconv.Itoa(status)
-		if o.Responses[code] != nil {
-			continue
-		}
-		o.Responses[code] = errorResponse(status)
 	}
 	return o, template, shape, nil
 }
@@ -496,67 +487,4 @@ func mediaTypeOf(ct string) string {
 
 func requestIDHeaders() map[string]*header {
 	return map[string]*header{RequestIDHeader: {Ref: "#/components/headers/" + RequestIDHeader}}
-}
-
-// errorResponse is the response of an error status: the envelope, and the
-// headers api.md promises with it.
-func errorResponse(status int) *response {
-	desc, ok := errorDescriptions[status]
-	if !ok {
-		desc = http.StatusText(status)
-		if desc == "" {
-			desc = "Error " + strconv.Itoa(status)
-		}
-		desc += "."
-	}
-	resp := &response{
-		Description: desc,
-		Headers:     requestIDHeaders(),
-		Content: map[string]*mediaType{"application/json": {
-			Schema: &schema{Ref: "#/components/schemas/" + ErrorEnvelopeSchema},
-		}},
-	}
-	switch status {
-	case http.StatusUnauthorized:
-		resp.Headers["WWW-Authenticate"] = &header{
-			Description: "A `Bearer` challenge (RFC 6750), sent when the bearer token is missing or invalid.",
-			Schema:      &schema{Type: "string"},
-		}
-	case http.StatusTooManyRequests:
-		resp.Headers["Retry-After"] = &header{
-			Description: "Seconds to wait before retrying.",
-			Schema:      &schema{Type: "integer", Minimum: "0"},
-		}
-	case http.StatusMethodNotAllowed:
-		resp.Headers["Allow"] = &header{
-			Description: "The methods the path supports.",
-			Schema:      &schema{Type: "string"},
-		}
-	}
-	return resp
-}
-
-// errorEnvelope is the schema of every error body (api.md, "The error envelope").
-func errorEnvelope() *schema {
-	inner := &properties{}
-	inner.add("code", &schema{
-		Type:        "string",
-		Description: "A stable code naming the error, such as `validation_error` or `not_found`; codes are added, never renamed.",
-		Examples:    []json.RawMessage{json.RawMessage(`"validation_error"`)},
-	})
-	inner.add("message", &schema{Type: "string", Description: "A human-readable message; not for parsing."})
-	inner.add("retryable", &schema{Type: "boolean", Description: "Whether the same request may succeed later."})
-	inner.add("details", &schema{
-		Type:        "object",
-		Description: "Details by code: `fields`, a list of `{field, reason}`, for `validation_error`; `required_group` for `forbidden`.",
-	})
-	outer := &properties{}
-	outer.add("schema_version", &schema{Type: "integer", Const: json.RawMessage("1"), Description: "The envelope's version."})
-	outer.add("error", &schema{Type: "object", Properties: inner, Required: []string{"code", "message", "retryable"}})
-	return &schema{
-		Type:        "object",
-		Description: "The body of every non-2xx response, from any layer.",
-		Properties:  outer,
-		Required:    []string{"schema_version", "error"},
-	}
 }

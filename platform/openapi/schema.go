@@ -38,6 +38,8 @@ type schema struct {
 	Required             []string          `json:"required,omitempty"`
 	AdditionalProperties any               `json:"additionalProperties,omitempty"` // false or *schema
 	AnyOf                []*schema         `json:"anyOf,omitempty"`
+	OneOf                []*schema         `json:"oneOf,omitempty"`
+	Discriminator        *discriminator    `json:"discriminator,omitempty"`
 
 	// ref names the component this schema points to until Build has chosen
 	// the components' names and filled Ref.

@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"go.uber.org/fx"
 
+	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/httpserver"
 	"github.com/slipwayhq/slipway/platform/openapi"
 )
@@ -53,7 +54,7 @@ func Register(s *httpserver.Server) error {
 		{Method: http.MethodGet, Path: "/docs/assets/:name", Unversioned: true, ID: "getDocsAsset", Tags: []string{"docs"},
 			Summary:   "Scripts and styles of the docs page, served from the binary",
 			Responses: []httpserver.Response{{Status: 200, ContentType: "text/javascript", Description: "a script (text/javascript) or stylesheet (text/css)"}},
-			Errors:    []int{404},
+			Errors:    []derrors.Code{derrors.CodeNotFound},
 			Handler:   openapi.AssetsHandler()},
 	}
 	if err := s.Register(ops...); err != nil {
@@ -62,7 +63,7 @@ func Register(s *httpserver.Server) error {
 	built, err := openapi.Build(openapi.Info{
 		Title:       "Slipway API",
 		Version:     "1",
-		Description: "Projects, repositories and coding-agent runs in isolated containers. Every error has the envelope {schema_version, error{code, message, retryable, details}}.",
+		Description: "Projects, repositories and coding-agent runs in isolated containers. Every error has the envelope {schema_version, error{code, message, retryable, details}}; each operation lists the codes it may answer under each status, and details are typed per code.",
 		Tags:        TagDescriptions,
 	}, s.Operations())
 	if err != nil {
