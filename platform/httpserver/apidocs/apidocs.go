@@ -20,7 +20,8 @@ import (
 const SpecPath = "/v1/openapi.json"
 
 // TagDescriptions describe the tags the modules' operations carry. Redocly's
-// recommended ruleset warns about a tag that has none.
+// recommended ruleset warns about a tag that has none, and the contract test
+// (app/apptest/tsclient) fails on that warning.
 var TagDescriptions = map[string]string{
 	"admin":        "Operators' and root's administration: managed containers, users and their groups.",
 	"auth":         "Sign-up, login (custom auth mode only) and the current user.",
