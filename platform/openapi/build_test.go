@@ -339,7 +339,10 @@ func TestBuildErrorObjects(t *testing.T) {
 	validation := schemas["ValidationError"].(map[string]any)
 	require.Equal(t, []any{"code", "message", "retryable", "details"}, validation["required"])
 	require.Equal(t, map[string]any{"type": "string", "enum": []any{"validation_error"}}, dig(t, validation, "properties", "code"))
-	require.Equal(t, map[string]any{"type": "boolean", "description": "Whether the same request may succeed later."}, dig(t, validation, "properties", "retryable"))
+	require.Equal(t, map[string]any{"type": "boolean", "const": false, "description": "Whether the same request may succeed later; fixed for each code."},
+		dig(t, validation, "properties", "retryable"))
+	require.Equal(t, true, dig(t, schemas, "ServiceUnavailableError", "properties", "retryable", "const"))
+	require.Equal(t, true, dig(t, schemas, "RateLimitedError", "properties", "retryable", "const"))
 	require.NotEmpty(t, validation["description"])
 
 	for _, tc := range []struct {

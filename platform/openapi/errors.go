@@ -168,7 +168,9 @@ func errorComponent(c derrors.Code) *schema {
 	p := &properties{}
 	p.add("code", &schema{Type: "string", Enum: []json.RawMessage{mustJSON(c.String())}})
 	p.add("message", &schema{Type: "string", Description: "A human-readable message; not for parsing."})
-	p.add("retryable", &schema{Type: "boolean", Description: "Whether the same request may succeed later."})
+	// A code's kind decides whether it is retryable (apierror.Envelope).
+	p.add("retryable", &schema{Type: "boolean", Const: mustJSON(c.Kind().Retryable()),
+		Description: "Whether the same request may succeed later; fixed for each code."})
 	p.add("details", detailsSchema(c))
 	s := objectSchema(p, "code", "message", "retryable", "details")
 	s.Description = codeDescriptions[c.String()]
