@@ -11,7 +11,8 @@
 //  2. client address, then request id, then access log, then recover (inside
 //     the access log, so a panic is logged as the 500 it becomes), then CORS.
 //  3. the route: for operations that are not Public, the Guard's middleware
-//     (bearer token, then group), then the operation's handler.
+//     (bearer token, then group); the NUL check of the query parameters and
+//     headers the operation declares; then the operation's handler.
 //
 // Every error, from any of these, goes to the one apierror.Handler.
 package httpserver

@@ -47,7 +47,8 @@ type Operation struct {
 	// internal_error and headers_too_large for every one; invalid_token and
 	// service_unavailable when Access is not Public; forbidden for Operator
 	// and Root; invalid_json, unsupported_media_type, payload_too_large and
-	// validation_error when it takes a Request body.
+	// validation_error when it takes a Request body; validation_error when it
+	// reads query parameters or headers (the NUL check of Register).
 	Errors  []derrors.Code
 	Handler fiber.Handler
 }

@@ -278,6 +278,9 @@ func TestBuildErrorCodes(t *testing.T) {
 		{"/v1/admin/containers", "get", map[string][]string{
 			"401": {"invalid_token"}, "403": {"forbidden"}, "431": {"headers_too_large"},
 			"500": {"internal_error"}, "503": {"service_unavailable"}}},
+		{"/v1/runs", "get", map[string][]string{ // query parameters: the NUL check's 422
+			"401": {"invalid_token"}, "422": {"validation_error"}, "431": {"headers_too_large"},
+			"500": {"internal_error"}, "503": {"service_unavailable"}}},
 		{"/v1/runs/{run_id}/patch", "get", map[string][]string{ // not_found listed twice, once here
 			"401": {"invalid_token"}, "404": {"not_found"}, "431": {"headers_too_large"},
 			"500": {"internal_error"}, "503": {"service_unavailable"}}},

@@ -32,7 +32,8 @@ type discriminator struct {
 // and service_unavailable when the user store or the token keys are down, for
 // authenticated operations; the group check's forbidden for operator and root
 // operations; httpserver.Decode's codes, and Fiber's body limit, for
-// operations with a body.
+// operations with a body; and the NUL check's validation_error for those
+// that read query parameters or headers.
 func impliedCodes(op httpserver.Operation) []derrors.Code {
 	codes := []derrors.Code{derrors.CodeInternal, derrors.CodeHeadersTooLarge}
 	if op.Access != httpserver.Public {
@@ -44,6 +45,9 @@ func impliedCodes(op httpserver.Operation) []derrors.Code {
 	if op.Request != nil {
 		codes = append(codes, derrors.CodeInvalidJSON, derrors.CodeUnsupportedMediaType,
 			derrors.CodePayloadTooLarge, derrors.CodeValidation)
+	}
+	if op.Query != nil || len(op.Headers) > 0 {
+		codes = append(codes, derrors.CodeValidation)
 	}
 	return codes
 }
@@ -105,7 +109,7 @@ var codeDescriptions = map[string]string{
 	derrors.CodeRunFinished.String():          "The run has already finished; `details.status` is its final status.",
 	derrors.CodePayloadTooLarge.String():      "The body is over the server's limit.",
 	derrors.CodeUnsupportedMediaType.String(): "The body is not `application/json`.",
-	derrors.CodeValidation.String():           "Well-formed but invalid; `details.fields` lists each bad field with the reason.",
+	derrors.CodeValidation.String():           "Well-formed but invalid; `details.fields` lists each bad field with the reason. No text may hold NUL (U+0000): a string anywhere in the body (named by its JSON path, such as `notes[1].text`), a query parameter or a header holding one is refused.",
 	derrors.CodeRateLimited.String():          "Too many requests; retry after `Retry-After` seconds (also `details.retry_after_seconds`).",
 	derrors.CodeQuotaExceeded.String():        "Over a quota; retry after `Retry-After` seconds (also `details.retry_after_seconds`).",
 	derrors.CodeHeadersTooLarge.String():      "The request headers are over the server's limit.",
