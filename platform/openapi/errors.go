@@ -144,7 +144,7 @@ func detailsSchema(c derrors.Code) *schema {
 			p.add("limit", &schema{Type: "integer", Minimum: "0", Description: "The quota: how many the caller may have at once."})
 		}
 	case derrors.CodeUnavailable:
-		p.add("service", &schema{Type: "string", Description: "The service that is down (postgres, s3, docker, cognito, dns, …), or password_hashing when the server is checking as many passwords as its memory budget allows.", Examples: []json.RawMessage{json.RawMessage(`"postgres"`)}})
+		p.add("service", &schema{Type: "string", Description: "The service that is down (postgres, s3, docker, cognito, dns, disk when the JSON store's disk refuses writes, …), or password_hashing when the server is checking as many passwords as its memory budget allows.", Examples: []json.RawMessage{json.RawMessage(`"postgres"`)}})
 		required = []string{"service"}
 	case derrors.CodeMethodNotAllowed:
 		p.add("allow", &schema{Type: "array", Items: &schema{Type: "string"}, Description: "The methods the path supports, as in `Allow`."})
