@@ -124,9 +124,9 @@ func TestStop(t *testing.T) {
 		maxTime  time.Duration
 	}{
 		// The init process passes SIGTERM on; sleep dies of it at once.
-		{"terminates", "sleep 1000", 30 * time.Second, 143, 0, 15 * time.Second},
+		{"terminates", "echo ready; sleep 1000", 30 * time.Second, 143, 0, 15 * time.Second},
 		// A process that ignores SIGTERM is killed when the grace period ends.
-		{"killed after grace", "trap '' TERM; sleep 1000", time.Second, 137, time.Second, 20 * time.Second},
+		{"killed after grace", "trap '' TERM; echo ready; sleep 1000", time.Second, 137, time.Second, 20 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,10 +135,17 @@ func TestStop(t *testing.T) {
 			defer cancel()
 			id, err := e.rt.Start(ctx, e.spec(t, tt.script))
 			require.NoError(t, err)
-			require.Eventually(t, func() bool {
-				list, err := e.rt.List(ctx, containers.Filter{InstanceID: e.instance, RunID: "run-" + strings.ReplaceAll(t.Name(), "/", "-")})
-				return err == nil && len(list) == 1 && list[0].Running()
-			}, 10*time.Second, 20*time.Millisecond)
+			// Docker calls a container running as soon as its init process
+			// exists, before that init can pass signals on (a SIGTERM to a
+			// PID 1 with no handler is dropped). Stop once the script has
+			// spoken: by then the init forwards signals to it.
+			logs, err := e.rt.Logs(ctx, id)
+			require.NoError(t, err)
+			defer logs.Close()
+			ready := make([]byte, len("ready\n"))
+			_, err = io.ReadFull(logs, ready)
+			require.NoError(t, err)
+			require.Equal(t, "ready\n", string(ready))
 
 			began := time.Now()
 			require.NoError(t, e.rt.Stop(ctx, id, tt.grace))
