@@ -149,6 +149,41 @@ func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) (err
 	})
 }
 
+// Kill sends SIGKILL to the container's main process at once. A container
+// that is not running is not an error; a missing one is derrors.ErrNotFound.
+func (r *Runtime) Kill(ctx context.Context, id string) (err error) {
+	defer derrors.Wrap(&err, "containers.Kill(%s)", id)
+	err = r.call(ctx, 0, func(ctx context.Context) error {
+		return r.client.ContainerKill(ctx, id, "KILL")
+	})
+	if cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "is not running") {
+		return nil
+	}
+	return err
+}
+
+// Running reports whether the daemon says the container runs (or is
+// paused or restarting: anything but stopped). A missing container is not
+// running.
+func (r *Runtime) Running(ctx context.Context, id string) (running bool, err error) {
+	defer derrors.Wrap(&err, "containers.Running(%s)", id)
+	var info container.InspectResponse
+	err = r.call(ctx, 0, func(ctx context.Context) error {
+		var err error
+		info, err = r.client.ContainerInspect(ctx, id)
+		return err
+	})
+	switch {
+	case errors.Is(err, derrors.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	case info.State == nil:
+		return false, errors.New("inspect: no state")
+	}
+	return info.State.Running || info.State.Paused || info.State.Restarting, nil
+}
+
 // Remove deletes the container and its anonymous volumes, killing it first
 // if it runs. A container that is already gone is not an error.
 func (r *Runtime) Remove(ctx context.Context, id string) (err error) {

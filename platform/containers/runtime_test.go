@@ -155,6 +155,34 @@ func TestStop(t *testing.T) {
 	}
 }
 
+func TestKillAndRunning(t *testing.T) {
+	t.Parallel()
+	e := newEngine(t, containers.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// The agent ignores SIGTERM: only SIGKILL ends it.
+	id, err := e.rt.Start(ctx, e.spec(t, "trap '' TERM; sleep 1000"))
+	require.NoError(t, err)
+	running, err := e.rt.Running(ctx, id)
+	require.NoError(t, err)
+	require.True(t, running)
+
+	require.NoError(t, e.rt.Kill(ctx, id))
+	exit, err := e.rt.Wait(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, containers.Exit{Code: 137}, exit)
+	running, err = e.rt.Running(ctx, id)
+	require.NoError(t, err)
+	require.False(t, running)
+	// Killing a stopped container is not an error; a missing one is not running.
+	require.NoError(t, e.rt.Kill(ctx, id))
+	require.NoError(t, e.rt.Remove(ctx, id))
+	running, err = e.rt.Running(ctx, id)
+	require.NoError(t, err)
+	require.False(t, running)
+	require.ErrorIs(t, e.rt.Kill(ctx, id), derrors.ErrNotFound)
+}
+
 func TestEnvIsOnlyWhatWasPassed(t *testing.T) {
 	// The server's own environment must not reach the container.
 	t.Setenv("SLIPWAY_TEST_SERVER_SECRET", "must-not-leak")
