@@ -50,6 +50,8 @@ type Tuning struct {
 	DockerCheckTTL time.Duration
 	// QuotaRetryAfter is the Retry-After of a 429 quota_exceeded.
 	QuotaRetryAfter time.Duration
+	// RemoveBackoff spaces the attempts to remove a run's container.
+	RemoveBackoff time.Duration
 }
 
 // DefaultTuning returns the production intervals.
@@ -63,6 +65,7 @@ func DefaultTuning() Tuning {
 		FlushBytes:      64 << 10,
 		DockerCheckTTL:  5 * time.Second,
 		QuotaRetryAfter: 30 * time.Second,
+		RemoveBackoff:   time.Second,
 	}
 }
 

@@ -19,9 +19,13 @@ import (
 // work takes a claimed run through its steps and returns how it ended.
 // Whatever happens, the container and the workspace are gone when it
 // returns.
-func (w *Worker) work(ctx context.Context, run *Run) outcome {
+func (w *Worker) work(ctx context.Context, run *Run) (out outcome) {
 	x := &execution{w: w, run: run, log: w.log.With(zap.String("run_id", run.ID))}
-	defer x.cleanUp(context.WithoutCancel(ctx))
+	defer func() {
+		if !x.cleanUp(context.WithoutCancel(ctx)) && out.status != StatusSucceeded {
+			out.message += "; its container could not be removed and waits for an operator's clean-up"
+		}
+	}()
 	steps := []func(context.Context) error{x.checkRepository, x.prepareWorkspace, x.startContainer, x.markRunning}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
@@ -66,17 +70,24 @@ type ending struct {
 	err      error
 	stopped  bool // the run's context ended the wait
 	timedOut bool // the run's timeout ended the wait
+	// running is set when the container could not be confirmed stopped:
+	// the agent may still be writing to the workspace.
+	running bool
 }
 
 // decide is where a run's outcome is made: by the step that failed (err),
 // else by how its container ended. A run whose context ended (canceled,
 // deleted, taken over, the server stopping) says why, unless its container
 // had exited. A run whose container ran keeps its patch unless the run was
-// interrupted, and a success whose patch could not be kept has failed.
+// interrupted, and a success whose patch could not be kept has failed. A
+// patch is only read from a workspace whose container is confirmed stopped:
+// a run whose container may still run fails without one.
 func (x *execution) decide(ctx context.Context, err error, end ending) outcome {
 	var out outcome
 	var f failure
 	switch {
+	case err == nil && end.running:
+		return failed("the agent's container could not be stopped, so the run keeps no patch")
 	case err == nil && end.err == nil:
 		out = x.exited(end.exit)
 	case err == nil && end.stopped, errors.Is(err, context.Canceled):
@@ -282,13 +293,47 @@ func (x *execution) waitContainer(ctx context.Context) ending {
 	if !end.stopped && !end.timedOut {
 		x.log.Error("waiting for container failed", zap.Error(err))
 	}
-	grace := x.w.grace()
-	sctx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), grace+dockerCallTimeout)
-	defer cancelStop()
-	if err := x.w.engine.Stop(sctx, x.cid, grace); err != nil && !errors.Is(err, derrors.ErrNotFound) {
-		x.log.Warn("stopping container failed; removing it", zap.Error(err))
+	if err := x.stopContainer(context.WithoutCancel(ctx)); err != nil {
+		x.log.Error("the container could not be stopped; the run keeps no patch",
+			zap.String("container_id", x.cid), zap.Error(err))
+		end.running = true
 	}
 	return end
+}
+
+// stopContainer stops the agent's container (its stop signal, then SIGKILL
+// after the grace period; SIGKILL alone when that fails) and returns nil
+// only when the daemon then says it no longer runs, or that it is gone.
+func (x *execution) stopContainer(bg context.Context) error {
+	grace := x.w.grace()
+	sctx, cancel := context.WithTimeout(bg, grace+dockerCallTimeout)
+	err := x.w.engine.Stop(sctx, x.cid, grace)
+	cancel()
+	if errors.Is(err, derrors.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		x.log.Warn("stopping container failed; killing it", zap.String("container_id", x.cid), zap.Error(err))
+		kctx, cancel := context.WithTimeout(bg, dockerCallTimeout)
+		kerr := x.w.engine.Kill(kctx, x.cid)
+		cancel()
+		switch {
+		case errors.Is(kerr, derrors.ErrNotFound):
+			return nil
+		case kerr != nil:
+			return fmt.Errorf("stop: %w; kill: %w", err, kerr)
+		}
+	}
+	ictx, cancel := context.WithTimeout(bg, dockerCallTimeout)
+	defer cancel()
+	running, err := x.w.engine.Running(ictx, x.cid)
+	switch {
+	case err != nil:
+		return fmt.Errorf("confirming the stop: %w", err)
+	case running:
+		return errors.New("the daemon still reports it running after stop")
+	}
+	return nil
 }
 
 // collectPatch stores the workspace's diff (empty when nothing changed) and
@@ -311,18 +356,42 @@ func (x *execution) collectPatch(bg context.Context) string {
 	return ""
 }
 
-// cleanUp removes the container and the workspace, whichever exist.
-func (x *execution) cleanUp(bg context.Context) {
+// removeAttempts is how many times cleanUp asks Docker to remove a
+// container, Tuning.RemoveBackoff apart (twice that before the third).
+const removeAttempts = 3
+
+// cleanUp removes the container (forced: killed first if it still runs,
+// retried) and the workspace, whichever exist. It reports false when the
+// container is left behind, for an operator's clean-up.
+func (x *execution) cleanUp(bg context.Context) (removed bool) {
+	removed = true
 	if x.cid != "" {
-		rctx, cancel := context.WithTimeout(bg, dockerCallTimeout)
-		if err := x.w.engine.Remove(rctx, x.cid); err != nil {
-			x.log.Error("removing container failed", zap.String("container_id", x.cid), zap.Error(err))
-		}
-		cancel()
+		removed = x.removeContainer(bg)
 	}
 	if x.ws != nil {
 		if err := x.ws.Remove(); err != nil {
 			x.log.Error("removing workspace failed", zap.Error(err))
 		}
 	}
+	return removed
+}
+
+// removeContainer force-removes the container, trying removeAttempts times.
+func (x *execution) removeContainer(bg context.Context) bool {
+	var err error
+	for attempt := 1; attempt <= removeAttempts; attempt++ {
+		rctx, cancel := context.WithTimeout(bg, dockerCallTimeout)
+		err = x.w.engine.Remove(rctx, x.cid)
+		cancel()
+		if err == nil {
+			return true
+		}
+		if attempt < removeAttempts {
+			x.log.Warn("removing container failed; retrying", zap.String("container_id", x.cid), zap.Error(err))
+			time.Sleep(time.Duration(attempt) * x.w.tuning.RemoveBackoff)
+		}
+	}
+	x.log.Error("removing container failed; it is left for an operator's clean-up",
+		zap.String("container_id", x.cid), zap.Int("attempts", removeAttempts), zap.Error(err))
+	return false
 }
