@@ -52,6 +52,9 @@ type Tuning struct {
 	QuotaRetryAfter time.Duration
 	// RemoveBackoff spaces the attempts to remove a run's container.
 	RemoveBackoff time.Duration
+	// WorkspaceCheck is how often a running agent's workspace is checked
+	// against its limits.
+	WorkspaceCheck time.Duration
 }
 
 // DefaultTuning returns the production intervals.
@@ -66,6 +69,7 @@ func DefaultTuning() Tuning {
 		DockerCheckTTL:  5 * time.Second,
 		QuotaRetryAfter: 30 * time.Second,
 		RemoveBackoff:   time.Second,
+		WorkspaceCheck:  250 * time.Millisecond,
 	}
 }
 

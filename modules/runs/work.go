@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -73,6 +75,8 @@ type ending struct {
 	// running is set when the container could not be confirmed stopped:
 	// the agent may still be writing to the workspace.
 	running bool
+	// limit is the workspace limit that made the worker stop the agent.
+	limit *workspace.LimitError
 }
 
 // decide is where a run's outcome is made: by the step that failed (err),
@@ -88,6 +92,8 @@ func (x *execution) decide(ctx context.Context, err error, end ending) outcome {
 	switch {
 	case err == nil && end.running:
 		return failed("the agent's container could not be stopped, so the run keeps no patch")
+	case err == nil && end.limit != nil:
+		return failed("%s", limitMessage(end.limit))
 	case err == nil && end.err == nil:
 		out = x.exited(end.exit)
 	case err == nil && end.stopped, errors.Is(err, context.Canceled):
@@ -105,10 +111,47 @@ func (x *execution) decide(ctx context.Context, err error, end ending) outcome {
 	if err != nil || out.status == StatusInterrupted {
 		return out // no container ran, or the server is going: no patch
 	}
+	// Past a limit, the run has failed whatever the agent said, and its
+	// workspace is not worth a patch.
+	if le := x.workspaceLimit(context.WithoutCancel(ctx)); le != nil {
+		return failed("%s", limitMessage(le))
+	}
 	if msg := x.collectPatch(context.WithoutCancel(ctx)); msg != "" && out.status == StatusSucceeded {
 		out = failed("%s", msg)
 	}
 	return out
+}
+
+// workspaceLimit measures the workspace once the agent is gone and returns
+// the limit it passed, if any.
+func (x *execution) workspaceLimit(bg context.Context) *workspace.LimitError {
+	mctx, cancel := context.WithTimeout(bg, patchTimeout)
+	defer cancel()
+	_, le, err := x.ws.Measure(mctx)
+	if err != nil {
+		x.log.Error("measuring the workspace failed", zap.Error(err))
+	}
+	return le
+}
+
+// limitMessage names the setting behind a workspace limit.
+func limitMessage(le *workspace.LimitError) string {
+	if le.Limit == workspace.LimitFiles {
+		return fmt.Sprintf("the workspace grew past runs.max_workspace_files (%d files)", le.Max)
+	}
+	return fmt.Sprintf("the workspace grew past runs.max_workspace_bytes (%s)", humanBytes(le.Max))
+}
+
+// humanBytes writes n in the largest binary unit it fills, such as "2 GiB"
+// or "1.5 MiB".
+func humanBytes(n int64) string {
+	units := []string{"bytes", "KiB", "MiB", "GiB", "TiB"}
+	v, i := float64(n), 0
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64) + " " + units[i]
 }
 
 // exited is the outcome of a container that exited by itself.
@@ -174,9 +217,16 @@ func (x *execution) checkRepository(ctx context.Context) error {
 func (x *execution) prepareWorkspace(ctx context.Context) error {
 	ws, err := x.w.wsm.Prepare(ctx, x.run.ID, x.repo.URL, x.run.Branch)
 	var ce *workspace.CloneError
+	var le *workspace.LimitError
 	switch {
 	case ctx.Err() != nil && err != nil:
 		return ctx.Err()
+	case errors.As(err, &ce) && errors.As(err, &le):
+		x.log.Info("clone too large", zap.Error(err))
+		return fail("%s: %s", ce.Message(), limitMessage(le))
+	case errors.Is(err, workspace.ErrNoRoom):
+		x.log.Error("no disk space for another workspace", zap.String("dir", x.w.wsm.Root()), zap.Error(err))
+		return fail("the server has no disk space for another workspace; try again later")
 	case errors.As(err, &ce):
 		x.log.Info("clone failed", zap.Error(err))
 		return failure(ce.Message())
@@ -283,14 +333,21 @@ func (x *execution) drainLog(bg context.Context, p *logPump) {
 // waitContainer waits for the container within the run's timeout, and
 // stops it when the run is canceled, times out or the server stops.
 func (x *execution) waitContainer(ctx context.Context) ending {
-	waitCtx, cancel := context.WithTimeout(ctx, time.Duration(x.run.TimeoutSeconds)*time.Second)
+	watchCtx, breach := context.WithCancelCause(ctx)
+	watched := make(chan struct{})
+	go func() { defer close(watched); x.watchWorkspace(watchCtx, breach) }()
+	defer func() { breach(nil); <-watched }()
+	waitCtx, cancel := context.WithTimeout(watchCtx, time.Duration(x.run.TimeoutSeconds)*time.Second)
 	defer cancel()
 	exit, err := x.w.engine.Wait(waitCtx, x.cid)
 	if err == nil {
 		return ending{exit: exit}
 	}
-	end := ending{err: err, stopped: ctx.Err() != nil, timedOut: ctx.Err() == nil && waitCtx.Err() != nil}
-	if !end.stopped && !end.timedOut {
+	end := ending{err: err, stopped: ctx.Err() != nil}
+	if !end.stopped && !errors.As(context.Cause(watchCtx), &end.limit) {
+		end.timedOut = waitCtx.Err() != nil
+	}
+	if !end.stopped && !end.timedOut && end.limit == nil {
 		x.log.Error("waiting for container failed", zap.Error(err))
 	}
 	if err := x.stopContainer(context.WithoutCancel(ctx)); err != nil {
@@ -299,6 +356,31 @@ func (x *execution) waitContainer(ctx context.Context) ending {
 		end.running = true
 	}
 	return end
+}
+
+// watchWorkspace checks the workspace against its limits while the agent
+// runs, and ends ctx with the limit reached as its cause.
+func (x *execution) watchWorkspace(ctx context.Context, breach context.CancelCauseFunc) {
+	tick := time.NewTicker(x.w.tuning.WorkspaceCheck)
+	defer tick.Stop()
+	warned := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		le, err := x.ws.Check(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil && !warned:
+			x.log.Warn("checking the workspace limits failed", zap.Error(err))
+			warned = true
+		case le != nil:
+			x.log.Info("the workspace reached a limit; stopping the agent", zap.String("limit", le.Limit), zap.Int64("max", le.Max))
+			breach(le)
+			return
+		}
+	}
 }
 
 // stopContainer stops the agent's container (its stop signal, then SIGKILL
@@ -347,6 +429,11 @@ func (x *execution) collectPatch(bg context.Context) string {
 	}
 	if err != nil {
 		x.log.Error("computing patch failed", zap.Error(err))
+		// Computing it writes git objects into the workspace, which
+		// may be what filled it.
+		if le := x.workspaceLimit(bg); le != nil {
+			return "the patch could not be computed: " + limitMessage(le)
+		}
 		return "the patch could not be computed"
 	}
 	if err := x.w.objects.Put(pctx, patchKey(x.run.ID), bytes.NewReader(patch)); err != nil {

@@ -260,6 +260,9 @@ func allocated(path string) int64 {
 // beside its run directory: <Root>/<runID>.img.
 const imageSuffix = ".img"
 
+// Root is the directory holding the workspaces.
+func (m *Manager) Root() string { return m.cfg.Root }
+
 func (m *Manager) imagePath(runID string) string {
 	return filepath.Join(m.cfg.Root, runID+imageSuffix)
 }
