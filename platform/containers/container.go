@@ -35,6 +35,11 @@ func (r *Runtime) Start(ctx context.Context, spec Spec) (id string, err error) {
 	if err != nil {
 		return "", err
 	}
+	volumes, err := r.imageVolumes(ctx, spec.Image)
+	if err != nil {
+		return "", err
+	}
+	r.coverVolumes(host, volumes)
 	var created container.CreateResponse
 	err = r.call(ctx, 0, func(ctx context.Context) error {
 		var err error
@@ -62,6 +67,31 @@ func (r *Runtime) Start(ctx context.Context, spec Spec) (id string, err error) {
 		return "", fmt.Errorf("start %s: %w", created.ID, err)
 	}
 	return created.ID, nil
+}
+
+// imageVolumes returns the paths the image declares as volumes, for
+// coverVolumes.
+func (r *Runtime) imageVolumes(ctx context.Context, image string) ([]string, error) {
+	var volumes []string
+	err := r.call(ctx, 0, func(ctx context.Context) error {
+		info, err := r.client.ImageInspect(ctx, image)
+		if err != nil {
+			return err
+		}
+		if info.Config != nil {
+			for v := range info.Config.Volumes {
+				volumes = append(volumes, v)
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, derrors.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %q (%v)", ErrImageNotFound, image, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("inspect image: %w", err)
+	}
+	return volumes, nil
 }
 
 // Wait blocks until the container is not running and reports its exit. It

@@ -239,6 +239,7 @@ echo "uid=$(id -u) gid=$(id -g)"
 touch /x 2>/dev/null && echo "rootfs=writable" || echo "rootfs=readonly"
 touch /tmp/x && echo "tmp=writable" || echo "tmp=readonly"
 dd if=/dev/zero of=/tmp/big bs=1048576 count=32 2>/dev/null && echo "tmp=unbounded" || echo "tmp=bounded"
+dd if=/dev/zero of=/dev/shm/big bs=1048576 count=32 2>/dev/null && echo "shm=unbounded" || echo "shm=bounded"
 echo "interfaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\n' ',')"
 ls /var/run/docker.sock /run/docker.sock 2>/dev/null || echo "socket=absent"
 `
@@ -255,6 +256,7 @@ ls /var/run/docker.sock /run/docker.sock 2>/dev/null || echo "socket=absent"
 		"rootfs=readonly",
 		"tmp=writable",
 		"tmp=bounded",
+		"shm=bounded",
 		"interfaces=lo,\n",
 		"socket=absent",
 	} {
@@ -294,6 +296,9 @@ func TestHostConfig(t *testing.T) {
 	require.Empty(t, hc.Binds)
 	require.Empty(t, hc.Devices)
 	require.Contains(t, hc.Tmpfs["/tmp"], "size=")
+	require.Equal(t, int64(containers.DefaultTmpfsBytes), hc.ShmSize)
+	require.Equal(t, "local", hc.LogConfig.Type)
+	require.Equal(t, map[string]string{"max-size": "10m", "max-file": "3", "compress": "true"}, hc.LogConfig.Config)
 	require.Len(t, info.Mounts, 1)
 	require.Equal(t, "/workspace", info.Mounts[0].Destination)
 	require.True(t, info.Mounts[0].RW)
@@ -305,6 +310,34 @@ func TestHostConfig(t *testing.T) {
 		containers.LabelRunID:      spec.RunID,
 		containers.LabelInstanceID: e.instance,
 	}, info.Config.Labels)
+}
+
+// TestImageVolumesAreBoundedTmpfs runs an image that declares volumes:
+// Docker would back them with volumes on the host's disk, which no limit
+// of the container bounds; each is a tmpfs of the /tmp size instead.
+func TestImageVolumesAreBoundedTmpfs(t *testing.T) {
+	t.Parallel()
+	e := newEngine(t, containers.Config{TmpfsBytes: 8 << 20})
+	e.image = containertest.ImageWith(t, e.rt, "VOLUME /data /workspace")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	spec := e.spec(t, `echo x > /data/small && echo "data=writable"; dd if=/dev/zero of=/data/big bs=1048576 count=32 2>/dev/null && echo "data=unbounded" || echo "data=bounded"`)
+
+	id, err := e.rt.Start(ctx, spec)
+	require.NoError(t, err)
+	info, err := e.rt.Client().ContainerInspect(ctx, id)
+	require.NoError(t, err)
+	for _, m := range info.Mounts {
+		require.NotEqual(t, "volume", string(m.Type), "%s is a volume on the host's disk", m.Destination)
+	}
+	require.Contains(t, info.HostConfig.Tmpfs["/data"], "size=8388608")
+	require.NotContains(t, info.HostConfig.Tmpfs, "/workspace", "the workspace stays the bind mount")
+	logs, err := e.rt.Logs(ctx, id)
+	require.NoError(t, err)
+	defer logs.Close()
+	out, err := io.ReadAll(logs)
+	require.NoError(t, err)
+	require.Equal(t, "data=writable\ndata=bounded\n", string(out))
 }
 
 func TestPidsLimit(t *testing.T) {
