@@ -162,7 +162,7 @@ func (in CreateInput) requestHash() string {
 // true when the Idempotency-Key named a run made earlier with the same body.
 func (s *Service) Create(ctx context.Context, caller identity.Principal, in CreateInput) (run *Run, replayed bool, err error) {
 	var fields []derrors.FieldError
-	if r := checkPrompt(in.Prompt); r != "" {
+	if r := checkPrompt(in.Prompt, s.cfg.MaxPromptBytes); r != "" {
 		fields = append(fields, derrors.FieldError{Field: "prompt", Reason: r})
 	}
 	if r := workspace.CheckBranch(in.Branch); r != "" {
