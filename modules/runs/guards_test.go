@@ -43,3 +43,30 @@ func TestPromptCap(t *testing.T) {
 		})
 	}
 }
+
+// TestIdempotencyKeysPerUser makes more keyed runs than a user may hold
+// keys: the oldest key expires (its request makes a new run), the newest
+// still replays, and no create is refused for it.
+func TestIdempotencyKeysPerUser(t *testing.T) {
+	h := apiOnly(t, func(s *settings.Settings) { s.Runs.MaxIdempotencyKeys = 2; s.Runs.MaxActivePerUser = 100 })
+	u := h.SignUp()
+	repo := h.repo(t, u, map[string]string{"a.txt": "a\n"})
+	post := func(key string) (int, string) {
+		res := h.Do(apptest.Request{Method: http.MethodPost, Path: "/v1/repositories/" + repo.ID + "/runs",
+			Token: u.Token, Body: map[string]any{"prompt": "p"}, Header: map[string]string{"Idempotency-Key": key}})
+		require.Contains(t, []int{http.StatusOK, http.StatusAccepted}, res.Status, "%s", res.Body)
+		return res.Status, res.JSON(t)["id"].(string)
+	}
+	_, first := post("key-1")
+	post("key-2")
+	post("key-3")
+
+	status, _ := post("key-3")
+	require.Equal(t, http.StatusOK, status, "the newest keys replay")
+	status, again := post("key-1")
+	require.Equal(t, http.StatusAccepted, status, "the oldest key expired")
+	require.NotEqual(t, first, again)
+	require.Equal(t, http.StatusOK, h.Get("/v1/runs/"+first, u.Token).Status, "its run stays")
+	status, _ = post("key-2")
+	require.Equal(t, http.StatusAccepted, status, "key-1's new run pushed key-2 out")
+}

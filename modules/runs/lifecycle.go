@@ -244,6 +244,9 @@ func (w *Worker) heartbeat() {
 			if err := w.sweepOrphans(ctx); err != nil && w.ctx.Err() == nil {
 				w.log.Warn("sweeping deleted runs failed", zap.Error(err))
 			}
+			if _, err := w.store.ExpireKeys(ctx, "", time.Now().Add(-w.cfg.IdempotencyTTL), 0); err != nil && w.ctx.Err() == nil {
+				w.log.Warn("expiring idempotency keys failed", zap.Error(err))
+			}
 		}
 		cancel()
 	}

@@ -207,10 +207,20 @@ func (s *Service) Create(ctx context.Context, caller identity.Principal, in Crea
 	// A repository deleted since the check above makes the store refuse
 	// the run: the caller learns the repository is gone.
 	var existing *Run
-	err = storage.CreateChild("repository", repo.ID, func() (err error) {
-		existing, err = s.store.Create(ctx, run, s.cfg.MaxActivePerUser)
-		return err
-	})
+	create := func() error {
+		return storage.CreateChild("repository", repo.ID, func() (err error) {
+			existing, err = s.store.Create(ctx, run, s.cfg.MaxActivePerUser)
+			return err
+		})
+	}
+	err = create()
+	if cutoff := s.now().Add(-s.cfg.IdempotencyTTL); existing != nil && existing.CreatedAt.Before(cutoff) {
+		// The key outlived its TTL before the sweep forgot it.
+		if _, err := s.store.ExpireKeys(ctx, caller.ID, cutoff, 0); err != nil {
+			return nil, false, err
+		}
+		err = create()
+	}
 	switch {
 	case errors.Is(err, ErrQuotaExceeded):
 		return nil, false, derrors.TooMany(derrors.CodeQuotaExceeded,
@@ -224,6 +234,12 @@ func (s *Service) Create(ctx context.Context, caller identity.Principal, in Crea
 				"this Idempotency-Key was used for a different request").WithDetail("run_id", existing.ID)
 		}
 		return existing, true, nil
+	}
+	if in.IdempotencyKey != "" {
+		// A user holds at most max_idempotency_keys keys: the oldest go.
+		if _, err := s.store.ExpireKeys(ctx, caller.ID, time.Time{}, s.cfg.MaxIdempotencyKeys); err != nil {
+			s.log.Warn("expiring idempotency keys failed", zap.String("owner_id", caller.ID), zap.Error(err))
+		}
 	}
 	if !s.cfg.Execute {
 		return run, false, nil // the workers' heartbeats pick it up from the store
