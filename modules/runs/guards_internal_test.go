@@ -9,27 +9,21 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/slipwayhq/slipway/platform/identity"
-	"github.com/slipwayhq/slipway/platform/ids"
 	"github.com/slipwayhq/slipway/platform/settings"
-	"github.com/slipwayhq/slipway/platform/storage/jsonstore"
 )
 
 // TestIdempotencyKeyExpires moves the service's clock past
 // runs.idempotency_ttl: the key then names no run, even before any sweep
 // has forgotten it, and the same request makes a new run.
 func TestIdempotencyKeyExpires(t *testing.T) {
-	db, err := jsonstore.Open(t.TempDir(), jsonstore.Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, db.Close()) })
-	store, err := newJSONStore(db)
-	require.NoError(t, err)
+	store, projectID, repoID := testStore(t)
 	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-	s := &Service{store: store, repos: oneRepository{url: "file:///r"}, tuning: DefaultTuning(), log: zap.NewNop(),
+	s := &Service{store: store, repos: oneRepository{url: "file:///r", projectID: projectID}, tuning: DefaultTuning(), log: zap.NewNop(),
 		now: func() time.Time { return now },
 		cfg: settings.Runs{MaxActivePerUser: 10, MaxPromptBytes: 100, DefaultTimeout: time.Minute, MaxTimeout: time.Hour,
 			IdempotencyTTL: time.Hour, MaxIdempotencyKeys: 10}}
 	caller := identity.Principal{ID: "usr_1"}
-	in := CreateInput{RepositoryID: ids.New(ids.Repository), Prompt: "p", IdempotencyKey: "k"}
+	in := CreateInput{RepositoryID: repoID, Prompt: "p", IdempotencyKey: "k"}
 	ctx := context.Background()
 
 	first, replayed, err := s.Create(ctx, caller, in)

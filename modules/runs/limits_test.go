@@ -12,7 +12,7 @@ import (
 
 	"github.com/slipwayhq/slipway/app/apptest"
 	"github.com/slipwayhq/slipway/platform/settings"
-	"github.com/slipwayhq/slipway/platform/workspace/workspacetest"
+	"github.com/slipwayhq/slipway/platform/testenv"
 )
 
 // The workspace limit tests put runs.workspace_dir on a volume of their
@@ -32,7 +32,7 @@ const (
 // bytes, held to fillLimit bytes and 2000 files by mode.
 func onVolume(t *testing.T, volume int64, mode string) (*harness, string) {
 	t.Helper()
-	dir := filepath.Join(workspacetest.Volume(t, volume), "ws")
+	dir := filepath.Join(testenv.SmallFS(t, "ext4", volume), "ws")
 	h := start(t, func(s *settings.Settings) {
 		s.Runs.WorkspaceDir, s.Runs.WorkspaceLimits = dir, mode
 		s.Runs.MaxWorkspaceBytes, s.Runs.MaxWorkspaceFiles = fillLimit, 2000
@@ -54,9 +54,9 @@ func (h *harness) watchDisk(t *testing.T, u apptest.User, runID, dir string, d *
 	defer tick.Stop()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		d.least = min(d.least, workspacetest.Free(t, filepath.Dir(dir)))
+		d.least = min(d.least, testenv.FreeBytes(t, filepath.Dir(dir)))
 		if r := h.GetRun(u.Token, runID); terminal(r.Status) {
-			d.after = workspacetest.Free(t, filepath.Dir(dir))
+			d.after = testenv.FreeBytes(t, filepath.Dir(dir))
 			return r
 		}
 		require.True(t, time.Now().Before(deadline), "run %s did not end; the volume had %.1f MiB free at least", runID, mib(d.least))
@@ -79,7 +79,7 @@ func TestAgentFillingItsWorkspace(t *testing.T) {
 			h, dir := onVolume(t, tt.volume, tt.mode)
 			u := h.SignUp()
 			repo := h.repo(t, u, map[string]string{"a.txt": "a\n"})
-			d := disk{before: workspacetest.Free(t, filepath.Dir(dir))}
+			d := disk{before: testenv.FreeBytes(t, filepath.Dir(dir))}
 			began := time.Now()
 
 			r := h.create(t, u, repo.ID, map[string]any{"prompt": fillPrompt, "timeout_seconds": 900})

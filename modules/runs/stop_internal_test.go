@@ -19,6 +19,7 @@ import (
 	"github.com/slipwayhq/slipway/platform/containers"
 	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/identity"
+	"github.com/slipwayhq/slipway/platform/ids"
 	"github.com/slipwayhq/slipway/platform/settings"
 	"github.com/slipwayhq/slipway/platform/storage/jsonstore"
 	"github.com/slipwayhq/slipway/platform/storage/objects"
@@ -119,10 +120,10 @@ func (o *watchedObjects) Put(ctx context.Context, key string, body io.Reader) er
 }
 
 // oneRepository is the repository of the run.
-type oneRepository struct{ url string }
+type oneRepository struct{ url, projectID string }
 
 func (r oneRepository) VisibleRepository(_ context.Context, _ identity.Principal, id string) (access.Repository, error) {
-	return access.Repository{ID: id, URL: r.url, DefaultBranch: "main"}, nil
+	return access.Repository{ID: id, ProjectID: r.projectID, URL: r.url, DefaultBranch: "main"}, nil
 }
 
 func (r oneRepository) WritableRepository(ctx context.Context, p identity.Principal, id string) (access.Repository, error) {
@@ -130,6 +131,35 @@ func (r oneRepository) WritableRepository(ctx context.Context, p identity.Princi
 }
 
 func (oneRepository) CheckURL(context.Context, string) (string, error) { return "", nil }
+
+// parentDoc stands in for the projects and repositories the runs refer to.
+type parentDoc struct {
+	ID        string `json:"id"`
+	ProjectID string `json:"project_id,omitempty"`
+}
+
+// testStore is a JSON store holding one project and one repository.
+func testStore(t *testing.T) (_ Store, projectID, repoID string) {
+	t.Helper()
+	db, err := jsonstore.Open(t.TempDir(), jsonstore.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, db.Close()) })
+	id := func(d *parentDoc) string { return d.ID }
+	projects, err := jsonstore.NewCollection(db, jsonstore.CollectionSpec[parentDoc]{Name: projectsCollection, ID: id})
+	require.NoError(t, err)
+	repos, err := jsonstore.NewCollection(db, jsonstore.CollectionSpec[parentDoc]{Name: repositoriesCollection, ID: id})
+	require.NoError(t, err)
+	store, err := newJSONStore(db)
+	require.NoError(t, err)
+	projectID, repoID = ids.New("prj"), ids.New("rep")
+	require.NoError(t, db.Update(context.Background(), func(tx *jsonstore.Tx) error {
+		if err := projects.Insert(tx, &parentDoc{ID: projectID}); err != nil {
+			return err
+		}
+		return repos.Insert(tx, &parentDoc{ID: repoID, ProjectID: projectID})
+	}))
+	return store, projectID, repoID
+}
 
 // sourceRepo is a git repository with a.txt on main; it returns its URL.
 func sourceRepo(t *testing.T) string {
@@ -155,11 +185,7 @@ func stopFixture(t *testing.T, docker *stubbornDocker) (outcome, []string, strin
 	t.Helper()
 	ev := &events{}
 	docker.ev, docker.waiting = ev, make(chan struct{})
-	db, err := jsonstore.Open(t.TempDir(), jsonstore.Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, db.Close()) })
-	store, err := newJSONStore(db)
-	require.NoError(t, err)
+	store, projectID, repoID := testStore(t)
 	local, err := objects.NewLocal(t.TempDir())
 	require.NoError(t, err)
 	wsm, err := workspace.NewManager(workspace.Config{Root: t.TempDir(), AllowFile: true, OwnerUID: 65534, OwnerGID: 65534})
@@ -169,7 +195,7 @@ func stopFixture(t *testing.T, docker *stubbornDocker) (outcome, []string, strin
 	w := &Worker{store: store, engine: docker, wsm: wsm, objects: &watchedObjects{Store: local, ev: ev},
 		repos: oneRepository{url: sourceRepo(t)}, cfg: settings.Runs{StopGrace: time.Second, MaxPatchBytes: 1 << 20},
 		tuning: tuning, log: zap.NewNop(), hub: newLogHub(), self: Instance{ID: "ins_test"}, active: map[string]*activeRun{}}
-	run := &Run{ID: "run_stop", RepositoryID: "rep_1", OwnerID: "usr_1", Status: StatusPreparing, Prompt: "p",
+	run := &Run{ID: "run_stop", ProjectID: projectID, RepositoryID: repoID, OwnerID: "usr_1", Status: StatusPreparing, Prompt: "p",
 		Branch: "main", TimeoutSeconds: 600, CreatedAt: nowUTC()}
 	_, err = store.Create(context.Background(), run, 5)
 	require.NoError(t, err)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/slipwayhq/slipway/platform/workspace/workspacetest"
+	"github.com/slipwayhq/slipway/platform/testenv"
 )
 
 // The limit tests put Root on a volume of their own, so that the free space
@@ -18,7 +18,7 @@ import (
 // limited is a manager on a fresh volume of volume bytes with limits.
 func limited(t *testing.T, volume int64, mode string, maxBytes, maxFiles int64) *Manager {
 	t.Helper()
-	root := filepath.Join(workspacetest.Volume(t, volume), "ws")
+	root := filepath.Join(testenv.SmallFS(t, "ext4", volume), "ws")
 	return newManager(t, func(c *Config) {
 		c.Root, c.Mode, c.MaxBytes, c.MaxFiles = root, mode, maxBytes, maxFiles
 	})
@@ -65,7 +65,7 @@ func TestMountModeHoldsTheLimits(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, ModeMount, mode, note)
 	url := newSource(t)
-	free := workspacetest.Free(t, m.cfg.Root)
+	free := testenv.FreeBytes(t, m.cfg.Root)
 
 	t.Run("bytes", func(t *testing.T) {
 		w := prepare(t, m, "run-bytes", url, "main")
@@ -80,7 +80,7 @@ func TestMountModeHoldsTheLimits(t *testing.T) {
 		le, err = w.Check(t.Context())
 		require.NoError(t, err)
 		require.Equal(t, &LimitError{Limit: LimitBytes, Max: limit}, le)
-		used := free - workspacetest.Free(t, m.cfg.Root)
+		used := free - testenv.FreeBytes(t, m.cfg.Root)
 		t.Logf("volume free: %d MiB before, %d MiB with a full workspace (%d MiB used)", free>>20, (free-used)>>20, used>>20)
 		require.LessOrEqual(t, used, int64(limit), "the host gave the workspace no more than its limit")
 
@@ -88,7 +88,7 @@ func TestMountModeHoldsTheLimits(t *testing.T) {
 		require.False(t, mounted(t, w.dir))
 		require.NoFileExists(t, m.imagePath("run-bytes"))
 		require.NoDirExists(t, w.dir)
-		require.InDelta(t, free, workspacetest.Free(t, m.cfg.Root), 1<<20, "the space came back")
+		require.InDelta(t, free, testenv.FreeBytes(t, m.cfg.Root), 1<<20, "the space came back")
 	})
 
 	t.Run("files", func(t *testing.T) {
