@@ -3,6 +3,7 @@ package runs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"syscall"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/slipwayhq/slipway/platform/containers"
 	"github.com/slipwayhq/slipway/platform/derrors"
+	"github.com/slipwayhq/slipway/platform/workspace"
 )
 
 // recoveryTimeout bounds the clean-up pass of a start; what it cannot finish
@@ -48,6 +50,9 @@ func (w *Worker) Start(ctx context.Context) (err error) {
 		}
 	}()
 
+	if err := w.logWorkspaceLimits(ctx); err != nil {
+		return err
+	}
 	rctx, cancel := context.WithTimeout(ctx, recoveryTimeout)
 	began := time.Now()
 	reaped, err := w.sweepDead(rctx)
@@ -76,6 +81,28 @@ func (w *Worker) Start(ctx context.Context) (err error) {
 	w.bg.Add(2)
 	go w.dispatch()
 	go w.heartbeat()
+	return nil
+}
+
+// logWorkspaceLimits settles how workspaces are held to their limits and
+// says so; runs.workspace_limits=mount on a host that cannot mount fails
+// the start.
+func (w *Worker) logWorkspaceLimits(ctx context.Context) error {
+	mode, note, err := w.wsm.Probe(ctx)
+	if err != nil {
+		return fmt.Errorf("setting SLIPWAY_RUN_WORKSPACE_LIMITS: %w", err)
+	}
+	fields := []zap.Field{zap.String("mode", mode), zap.String("dir", w.wsm.Root()),
+		zap.Int64("max_bytes", w.cfg.MaxWorkspaceBytes), zap.Int64("max_files", w.cfg.MaxWorkspaceFiles)}
+	switch {
+	case mode == workspace.ModeMount:
+		w.log.Info("workspaces are filesystems of their own: their limits hold exactly", fields...)
+	case note != "":
+		w.log.Warn("workspaces are measured by walking them, so an agent can write past a limit until the next walk; "+
+			"run as root with loop devices and mkfs.ext4 for exact limits", append(fields, zap.String("why_not_mount", note))...)
+	default:
+		w.log.Info("workspaces are measured by walking them (runs.workspace_limits=scan)", fields...)
+	}
 	return nil
 }
 
@@ -216,6 +243,9 @@ func (w *Worker) heartbeat() {
 			lastOrphans = time.Now()
 			if err := w.sweepOrphans(ctx); err != nil && w.ctx.Err() == nil {
 				w.log.Warn("sweeping deleted runs failed", zap.Error(err))
+			}
+			if _, err := w.store.ExpireKeys(ctx, "", time.Now().Add(-w.cfg.IdempotencyTTL), 0); err != nil && w.ctx.Err() == nil {
+				w.log.Warn("expiring idempotency keys failed", zap.Error(err))
 			}
 		}
 		cancel()

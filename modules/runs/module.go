@@ -54,14 +54,18 @@ func NewStore(r *storage.Records) (Store, error) {
 }
 
 // NewWorkspaces builds the workspace manager: one directory per run under
-// the data dir, handed to the container's user.
+// runs.workspace_dir (by default under the data dir), handed to the
+// container's user and held to the workspace limits.
 func NewWorkspaces(s *settings.Settings) (*workspace.Manager, error) {
 	uid, gid, err := parseUser(s.Runs.User)
 	if err != nil {
 		return nil, fmt.Errorf("setting runs.user: %w", err)
 	}
 	m, err := workspace.NewManager(workspace.Config{
-		Root:          filepath.Join(s.Storage.DataDir, "workspaces"),
+		Root:          WorkspaceDir(s),
+		MaxBytes:      s.Runs.MaxWorkspaceBytes,
+		MaxFiles:      s.Runs.MaxWorkspaceFiles,
+		Mode:          s.Runs.WorkspaceLimits,
 		AllowFile:     s.Runs.AllowFileURLs,
 		MaxPatchBytes: s.Runs.MaxPatchBytes,
 		OwnerUID:      uid,
@@ -73,6 +77,15 @@ func NewWorkspaces(s *settings.Settings) (*workspace.Manager, error) {
 		return nil, fmt.Errorf("runs: %w", err)
 	}
 	return m, nil
+}
+
+// WorkspaceDir is where the workspaces of runs go: runs.workspace_dir, or
+// <data_dir>/workspaces.
+func WorkspaceDir(s *settings.Settings) string {
+	if s.Runs.WorkspaceDir != "" {
+		return s.Runs.WorkspaceDir
+	}
+	return filepath.Join(s.Storage.DataDir, "workspaces")
 }
 
 // parseUser reads a numeric "uid" or "uid:gid" (gid defaults to uid).

@@ -41,7 +41,7 @@ func response(r *Run) RunResponse {
 
 // CreateRunRequest is the body of POST /v1/repositories/{repository_id}/runs.
 type CreateRunRequest struct {
-	Prompt         string `json:"prompt" minLength:"1" maxLength:"65536" doc:"what the agent should do; reaches it as $SLIPWAY_PROMPT"`
+	Prompt         string `json:"prompt" minLength:"1" maxLength:"65536" doc:"what the agent should do, in at most runs.max_prompt_bytes bytes of UTF-8 (64 KiB by default); reaches it as $SLIPWAY_PROMPT"`
 	Branch         string `json:"branch,omitempty" maxLength:"255" doc:"branch to clone; default: the repository's default branch"`
 	TimeoutSeconds *int   `json:"timeout_seconds,omitempty" minimum:"1" doc:"limit on the agent's run time; default and maximum from settings"`
 }

@@ -1,6 +1,7 @@
 package runs
 
 import (
+	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -110,20 +111,19 @@ type Instance struct {
 	HeartbeatAt time.Time `json:"heartbeat_at"`
 }
 
-// Limits of a run request.
+// Limits of a run request; the prompt's is runs.max_prompt_bytes.
 const (
-	MaxPromptBytes         = 64 << 10
 	MaxBranchLen           = workspace.MaxBranchLen
 	MaxIdempotencyKeyBytes = 255
 )
 
 // checkPrompt returns why a prompt is not acceptable, or "".
-func checkPrompt(p string) string {
+func checkPrompt(p string, maxBytes int) string {
 	switch {
 	case strings.TrimSpace(p) == "":
 		return "must not be empty"
-	case len(p) > MaxPromptBytes:
-		return "must be at most 65536 bytes"
+	case len(p) > maxBytes:
+		return fmt.Sprintf("must be at most %d bytes (runs.max_prompt_bytes)", maxBytes)
 	case !utf8.ValidString(p):
 		return "must be valid UTF-8"
 	case strings.ContainsRune(p, 0):

@@ -50,6 +50,11 @@ type Tuning struct {
 	DockerCheckTTL time.Duration
 	// QuotaRetryAfter is the Retry-After of a 429 quota_exceeded.
 	QuotaRetryAfter time.Duration
+	// RemoveBackoff spaces the attempts to remove a run's container.
+	RemoveBackoff time.Duration
+	// WorkspaceCheck is how often a running agent's workspace is checked
+	// against its limits.
+	WorkspaceCheck time.Duration
 }
 
 // DefaultTuning returns the production intervals.
@@ -63,6 +68,8 @@ func DefaultTuning() Tuning {
 		FlushBytes:      64 << 10,
 		DockerCheckTTL:  5 * time.Second,
 		QuotaRetryAfter: 30 * time.Second,
+		RemoveBackoff:   time.Second,
+		WorkspaceCheck:  250 * time.Millisecond,
 	}
 }
 
@@ -155,7 +162,7 @@ func (in CreateInput) requestHash() string {
 // true when the Idempotency-Key named a run made earlier with the same body.
 func (s *Service) Create(ctx context.Context, caller identity.Principal, in CreateInput) (run *Run, replayed bool, err error) {
 	var fields []derrors.FieldError
-	if r := checkPrompt(in.Prompt); r != "" {
+	if r := checkPrompt(in.Prompt, s.cfg.MaxPromptBytes); r != "" {
 		fields = append(fields, derrors.FieldError{Field: "prompt", Reason: r})
 	}
 	if r := workspace.CheckBranch(in.Branch); r != "" {
@@ -200,10 +207,20 @@ func (s *Service) Create(ctx context.Context, caller identity.Principal, in Crea
 	// A repository deleted since the check above makes the store refuse
 	// the run: the caller learns the repository is gone.
 	var existing *Run
-	err = storage.CreateChild("repository", repo.ID, func() (err error) {
-		existing, err = s.store.Create(ctx, run, s.cfg.MaxActivePerUser)
-		return err
-	})
+	create := func() error {
+		return storage.CreateChild("repository", repo.ID, func() (err error) {
+			existing, err = s.store.Create(ctx, run, s.cfg.MaxActivePerUser)
+			return err
+		})
+	}
+	err = create()
+	if cutoff := s.now().Add(-s.cfg.IdempotencyTTL); existing != nil && existing.CreatedAt.Before(cutoff) {
+		// The key outlived its TTL before the sweep forgot it.
+		if _, err := s.store.ExpireKeys(ctx, caller.ID, cutoff, 0); err != nil {
+			return nil, false, err
+		}
+		err = create()
+	}
 	switch {
 	case errors.Is(err, ErrQuotaExceeded):
 		return nil, false, derrors.TooMany(derrors.CodeQuotaExceeded,
@@ -217,6 +234,12 @@ func (s *Service) Create(ctx context.Context, caller identity.Principal, in Crea
 				"this Idempotency-Key was used for a different request").WithDetail("run_id", existing.ID)
 		}
 		return existing, true, nil
+	}
+	if in.IdempotencyKey != "" {
+		// A user holds at most max_idempotency_keys keys: the oldest go.
+		if _, err := s.store.ExpireKeys(ctx, caller.ID, time.Time{}, s.cfg.MaxIdempotencyKeys); err != nil {
+			s.log.Warn("expiring idempotency keys failed", zap.String("owner_id", caller.ID), zap.Error(err))
+		}
 	}
 	if !s.cfg.Execute {
 		return run, false, nil // the workers' heartbeats pick it up from the store

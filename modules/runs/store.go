@@ -3,6 +3,7 @@ package runs
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/slipwayhq/slipway/platform/storage/page"
 )
@@ -44,6 +45,12 @@ type Store interface {
 	// DeleteRepositoryRuns removes every run of a repository and records
 	// their ids as deleted; it returns how many it removed.
 	DeleteRepositoryRuns(ctx context.Context, repositoryID string) (int, error)
+	// ExpireKeys forgets Idempotency-Keys, with their request hashes, so
+	// that they name no run any more: the keys of runs created before
+	// before, and, when keep > 0, every key of ownerID but the keep newest.
+	// ownerID "" means every owner (keep is then ignored). The runs stay.
+	// It returns how many keys it forgot.
+	ExpireKeys(ctx context.Context, ownerID string, before time.Time, keep int) (int, error)
 	// Deleted returns up to limit ids of runs deleted (also by a cascade
 	// from their project or repository, on both backends) whose objects are
 	// still to be removed; Forget drops ids once that is done.

@@ -77,6 +77,9 @@ func newJSONStore(db *jsonstore.Store) (Store, error) {
 			{Name: "idempotency", Unique: true, Key: func(r *Run) (string, bool) {
 				return r.OwnerID + sep + r.IdempotencyKey, r.IdempotencyKey != ""
 			}},
+			// Runs holding a key, oldest first: everyone's and an owner's.
+			{Name: "keyed", Key: func(r *Run) (string, bool) { return keyed, r.IdempotencyKey != "" }},
+			{Name: "keyed_owner", Key: func(r *Run) (string, bool) { return r.OwnerID, r.IdempotencyKey != "" }},
 		},
 	})
 	if err != nil {
@@ -115,6 +118,47 @@ func (s *jsonStore) Create(ctx context.Context, run *Run, maxActive int) (existi
 		return s.runs.Insert(tx, run)
 	})
 	return existing, err
+}
+
+// keyed is the one key of the "keyed" index.
+const keyed = "keyed"
+
+func (s *jsonStore) ExpireKeys(ctx context.Context, ownerID string, before time.Time, keep int) (n int, err error) {
+	defer derrors.Wrap(&err, "runs.ExpireKeys(%q)", ownerID)
+	index, key, over := "keyed", keyed, 0
+	err = s.db.Update(ctx, func(tx *jsonstore.Tx) error {
+		n = 0
+		if ownerID != "" {
+			index, key = "keyed_owner", ownerID
+			if keep > 0 {
+				total, err := s.runs.Count(tx, index, key)
+				if err != nil {
+					return err
+				}
+				over = total - keep
+			}
+		}
+		// Oldest first: past the surplus, the first run not expired ends it.
+		var expired []Run
+		for r, err := range s.runs.All(tx, index, key) {
+			if err != nil {
+				return err
+			}
+			if len(expired) >= over && !r.CreatedAt.Before(before) {
+				break
+			}
+			expired = append(expired, r)
+		}
+		for i := range expired {
+			expired[i].IdempotencyKey, expired[i].RequestHash = "", ""
+			if err := s.runs.Put(tx, &expired[i]); err != nil {
+				return err
+			}
+		}
+		n = len(expired)
+		return nil
+	})
+	return n, err
 }
 
 func (s *jsonStore) Get(ctx context.Context, id string) (*Run, error) {

@@ -161,6 +161,36 @@ func (s *pgStore) Create(ctx context.Context, run *Run, maxActive int) (existing
 	return existing, s.translate(err)
 }
 
+func (s *pgStore) ExpireKeys(ctx context.Context, ownerID string, before time.Time, keep int) (n int, err error) {
+	defer derrors.Wrap(&err, "runs.ExpireKeys(%q)", ownerID)
+	forget := func(q *bun.UpdateQuery) error {
+		res, err := q.Model((*runRow)(nil)).Set("idempotency_key = NULL, request_hash = NULL").Exec(ctx)
+		if err != nil {
+			return s.translate(err)
+		}
+		k, err := res.RowsAffected()
+		n += int(k)
+		return err
+	}
+	if !before.IsZero() {
+		q := s.db.NewUpdate().Where("idempotency_key IS NOT NULL").Where("created_at < ?", postgres.Time(before))
+		if ownerID != "" {
+			q = q.Where("owner_id = ?", ownerID)
+		}
+		if err := forget(q); err != nil {
+			return n, err
+		}
+	}
+	if ownerID != "" && keep > 0 {
+		newest := s.db.NewSelect().Model((*runRow)(nil)).Column("id").Where("owner_id = ?", ownerID).
+			Where("idempotency_key IS NOT NULL").OrderExpr("created_at DESC, id DESC").Offset(keep)
+		if err := forget(s.db.NewUpdate().Where("id IN (?)", newest)); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
 func (s *pgStore) Get(ctx context.Context, id string) (_ *Run, err error) {
 	defer derrors.Wrap(&err, "runs.Get(%q)", id)
 	var row runRow

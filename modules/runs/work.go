@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -19,9 +21,13 @@ import (
 // work takes a claimed run through its steps and returns how it ended.
 // Whatever happens, the container and the workspace are gone when it
 // returns.
-func (w *Worker) work(ctx context.Context, run *Run) outcome {
+func (w *Worker) work(ctx context.Context, run *Run) (out outcome) {
 	x := &execution{w: w, run: run, log: w.log.With(zap.String("run_id", run.ID))}
-	defer x.cleanUp(context.WithoutCancel(ctx))
+	defer func() {
+		if !x.cleanUp(context.WithoutCancel(ctx)) && out.status != StatusSucceeded {
+			out.message += "; its container could not be removed and waits for an operator's clean-up"
+		}
+	}()
 	steps := []func(context.Context) error{x.checkRepository, x.prepareWorkspace, x.startContainer, x.markRunning}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
@@ -66,17 +72,28 @@ type ending struct {
 	err      error
 	stopped  bool // the run's context ended the wait
 	timedOut bool // the run's timeout ended the wait
+	// running is set when the container could not be confirmed stopped:
+	// the agent may still be writing to the workspace.
+	running bool
+	// limit is the workspace limit that made the worker stop the agent.
+	limit *workspace.LimitError
 }
 
 // decide is where a run's outcome is made: by the step that failed (err),
 // else by how its container ended. A run whose context ended (canceled,
 // deleted, taken over, the server stopping) says why, unless its container
 // had exited. A run whose container ran keeps its patch unless the run was
-// interrupted, and a success whose patch could not be kept has failed.
+// interrupted, and a success whose patch could not be kept has failed. A
+// patch is only read from a workspace whose container is confirmed stopped:
+// a run whose container may still run fails without one.
 func (x *execution) decide(ctx context.Context, err error, end ending) outcome {
 	var out outcome
 	var f failure
 	switch {
+	case err == nil && end.running:
+		return failed("the agent's container could not be stopped, so the run keeps no patch")
+	case err == nil && end.limit != nil:
+		return failed("%s", limitMessage(end.limit))
 	case err == nil && end.err == nil:
 		out = x.exited(end.exit)
 	case err == nil && end.stopped, errors.Is(err, context.Canceled):
@@ -94,10 +111,47 @@ func (x *execution) decide(ctx context.Context, err error, end ending) outcome {
 	if err != nil || out.status == StatusInterrupted {
 		return out // no container ran, or the server is going: no patch
 	}
+	// Past a limit, the run has failed whatever the agent said, and its
+	// workspace is not worth a patch.
+	if le := x.workspaceLimit(context.WithoutCancel(ctx)); le != nil {
+		return failed("%s", limitMessage(le))
+	}
 	if msg := x.collectPatch(context.WithoutCancel(ctx)); msg != "" && out.status == StatusSucceeded {
 		out = failed("%s", msg)
 	}
 	return out
+}
+
+// workspaceLimit measures the workspace once the agent is gone and returns
+// the limit it passed, if any.
+func (x *execution) workspaceLimit(bg context.Context) *workspace.LimitError {
+	mctx, cancel := context.WithTimeout(bg, patchTimeout)
+	defer cancel()
+	_, le, err := x.ws.Measure(mctx)
+	if err != nil {
+		x.log.Error("measuring the workspace failed", zap.Error(err))
+	}
+	return le
+}
+
+// limitMessage names the setting behind a workspace limit.
+func limitMessage(le *workspace.LimitError) string {
+	if le.Limit == workspace.LimitFiles {
+		return fmt.Sprintf("the workspace grew past runs.max_workspace_files (%d files)", le.Max)
+	}
+	return fmt.Sprintf("the workspace grew past runs.max_workspace_bytes (%s)", humanBytes(le.Max))
+}
+
+// humanBytes writes n in the largest binary unit it fills, such as "2 GiB"
+// or "1.5 MiB".
+func humanBytes(n int64) string {
+	units := []string{"bytes", "KiB", "MiB", "GiB", "TiB"}
+	v, i := float64(n), 0
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64) + " " + units[i]
 }
 
 // exited is the outcome of a container that exited by itself.
@@ -163,9 +217,16 @@ func (x *execution) checkRepository(ctx context.Context) error {
 func (x *execution) prepareWorkspace(ctx context.Context) error {
 	ws, err := x.w.wsm.Prepare(ctx, x.run.ID, x.repo.URL, x.run.Branch)
 	var ce *workspace.CloneError
+	var le *workspace.LimitError
 	switch {
 	case ctx.Err() != nil && err != nil:
 		return ctx.Err()
+	case errors.As(err, &ce) && errors.As(err, &le):
+		x.log.Info("clone too large", zap.Error(err))
+		return fail("%s: %s", ce.Message(), limitMessage(le))
+	case errors.Is(err, workspace.ErrNoRoom):
+		x.log.Error("no disk space for another workspace", zap.String("dir", x.w.wsm.Root()), zap.Error(err))
+		return fail("the server has no disk space for another workspace; try again later")
 	case errors.As(err, &ce):
 		x.log.Info("clone failed", zap.Error(err))
 		return failure(ce.Message())
@@ -272,23 +333,89 @@ func (x *execution) drainLog(bg context.Context, p *logPump) {
 // waitContainer waits for the container within the run's timeout, and
 // stops it when the run is canceled, times out or the server stops.
 func (x *execution) waitContainer(ctx context.Context) ending {
-	waitCtx, cancel := context.WithTimeout(ctx, time.Duration(x.run.TimeoutSeconds)*time.Second)
+	watchCtx, breach := context.WithCancelCause(ctx)
+	watched := make(chan struct{})
+	go func() { defer close(watched); x.watchWorkspace(watchCtx, breach) }()
+	defer func() { breach(nil); <-watched }()
+	waitCtx, cancel := context.WithTimeout(watchCtx, time.Duration(x.run.TimeoutSeconds)*time.Second)
 	defer cancel()
 	exit, err := x.w.engine.Wait(waitCtx, x.cid)
 	if err == nil {
 		return ending{exit: exit}
 	}
-	end := ending{err: err, stopped: ctx.Err() != nil, timedOut: ctx.Err() == nil && waitCtx.Err() != nil}
-	if !end.stopped && !end.timedOut {
+	end := ending{err: err, stopped: ctx.Err() != nil}
+	if !end.stopped && !errors.As(context.Cause(watchCtx), &end.limit) {
+		end.timedOut = waitCtx.Err() != nil
+	}
+	if !end.stopped && !end.timedOut && end.limit == nil {
 		x.log.Error("waiting for container failed", zap.Error(err))
 	}
-	grace := x.w.grace()
-	sctx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), grace+dockerCallTimeout)
-	defer cancelStop()
-	if err := x.w.engine.Stop(sctx, x.cid, grace); err != nil && !errors.Is(err, derrors.ErrNotFound) {
-		x.log.Warn("stopping container failed; removing it", zap.Error(err))
+	if err := x.stopContainer(context.WithoutCancel(ctx)); err != nil {
+		x.log.Error("the container could not be stopped; the run keeps no patch",
+			zap.String("container_id", x.cid), zap.Error(err))
+		end.running = true
 	}
 	return end
+}
+
+// watchWorkspace checks the workspace against its limits while the agent
+// runs, and ends ctx with the limit reached as its cause.
+func (x *execution) watchWorkspace(ctx context.Context, breach context.CancelCauseFunc) {
+	tick := time.NewTicker(x.w.tuning.WorkspaceCheck)
+	defer tick.Stop()
+	warned := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		le, err := x.ws.Check(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil && !warned:
+			x.log.Warn("checking the workspace limits failed", zap.Error(err))
+			warned = true
+		case le != nil:
+			x.log.Info("the workspace reached a limit; stopping the agent", zap.String("limit", le.Limit), zap.Int64("max", le.Max))
+			breach(le)
+			return
+		}
+	}
+}
+
+// stopContainer stops the agent's container (its stop signal, then SIGKILL
+// after the grace period; SIGKILL alone when that fails) and returns nil
+// only when the daemon then says it no longer runs, or that it is gone.
+func (x *execution) stopContainer(bg context.Context) error {
+	grace := x.w.grace()
+	sctx, cancel := context.WithTimeout(bg, grace+dockerCallTimeout)
+	err := x.w.engine.Stop(sctx, x.cid, grace)
+	cancel()
+	if errors.Is(err, derrors.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		x.log.Warn("stopping container failed; killing it", zap.String("container_id", x.cid), zap.Error(err))
+		kctx, cancel := context.WithTimeout(bg, dockerCallTimeout)
+		kerr := x.w.engine.Kill(kctx, x.cid)
+		cancel()
+		switch {
+		case errors.Is(kerr, derrors.ErrNotFound):
+			return nil
+		case kerr != nil:
+			return fmt.Errorf("stop: %w; kill: %w", err, kerr)
+		}
+	}
+	ictx, cancel := context.WithTimeout(bg, dockerCallTimeout)
+	defer cancel()
+	running, err := x.w.engine.Running(ictx, x.cid)
+	switch {
+	case err != nil:
+		return fmt.Errorf("confirming the stop: %w", err)
+	case running:
+		return errors.New("the daemon still reports it running after stop")
+	}
+	return nil
 }
 
 // collectPatch stores the workspace's diff (empty when nothing changed) and
@@ -302,6 +429,11 @@ func (x *execution) collectPatch(bg context.Context) string {
 	}
 	if err != nil {
 		x.log.Error("computing patch failed", zap.Error(err))
+		// Computing it writes git objects into the workspace, which
+		// may be what filled it.
+		if le := x.workspaceLimit(bg); le != nil {
+			return "the patch could not be computed: " + limitMessage(le)
+		}
 		return "the patch could not be computed"
 	}
 	if err := x.w.objects.Put(pctx, patchKey(x.run.ID), bytes.NewReader(patch)); err != nil {
@@ -311,18 +443,42 @@ func (x *execution) collectPatch(bg context.Context) string {
 	return ""
 }
 
-// cleanUp removes the container and the workspace, whichever exist.
-func (x *execution) cleanUp(bg context.Context) {
+// removeAttempts is how many times cleanUp asks Docker to remove a
+// container, Tuning.RemoveBackoff apart (twice that before the third).
+const removeAttempts = 3
+
+// cleanUp removes the container (forced: killed first if it still runs,
+// retried) and the workspace, whichever exist. It reports false when the
+// container is left behind, for an operator's clean-up.
+func (x *execution) cleanUp(bg context.Context) (removed bool) {
+	removed = true
 	if x.cid != "" {
-		rctx, cancel := context.WithTimeout(bg, dockerCallTimeout)
-		if err := x.w.engine.Remove(rctx, x.cid); err != nil {
-			x.log.Error("removing container failed", zap.String("container_id", x.cid), zap.Error(err))
-		}
-		cancel()
+		removed = x.removeContainer(bg)
 	}
 	if x.ws != nil {
 		if err := x.ws.Remove(); err != nil {
 			x.log.Error("removing workspace failed", zap.Error(err))
 		}
 	}
+	return removed
+}
+
+// removeContainer force-removes the container, trying removeAttempts times.
+func (x *execution) removeContainer(bg context.Context) bool {
+	var err error
+	for attempt := 1; attempt <= removeAttempts; attempt++ {
+		rctx, cancel := context.WithTimeout(bg, dockerCallTimeout)
+		err = x.w.engine.Remove(rctx, x.cid)
+		cancel()
+		if err == nil {
+			return true
+		}
+		if attempt < removeAttempts {
+			x.log.Warn("removing container failed; retrying", zap.String("container_id", x.cid), zap.Error(err))
+			time.Sleep(time.Duration(attempt) * x.w.tuning.RemoveBackoff)
+		}
+	}
+	x.log.Error("removing container failed; it is left for an operator's clean-up",
+		zap.String("container_id", x.cid), zap.Int("attempts", removeAttempts), zap.Error(err))
+	return false
 }

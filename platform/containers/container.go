@@ -35,6 +35,11 @@ func (r *Runtime) Start(ctx context.Context, spec Spec) (id string, err error) {
 	if err != nil {
 		return "", err
 	}
+	volumes, err := r.imageVolumes(ctx, spec.Image)
+	if err != nil {
+		return "", err
+	}
+	r.coverVolumes(host, volumes)
 	var created container.CreateResponse
 	err = r.call(ctx, 0, func(ctx context.Context) error {
 		var err error
@@ -62,6 +67,31 @@ func (r *Runtime) Start(ctx context.Context, spec Spec) (id string, err error) {
 		return "", fmt.Errorf("start %s: %w", created.ID, err)
 	}
 	return created.ID, nil
+}
+
+// imageVolumes returns the paths the image declares as volumes, for
+// coverVolumes.
+func (r *Runtime) imageVolumes(ctx context.Context, image string) ([]string, error) {
+	var volumes []string
+	err := r.call(ctx, 0, func(ctx context.Context) error {
+		info, err := r.client.ImageInspect(ctx, image)
+		if err != nil {
+			return err
+		}
+		if info.Config != nil {
+			for v := range info.Config.Volumes {
+				volumes = append(volumes, v)
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, derrors.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %q (%v)", ErrImageNotFound, image, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("inspect image: %w", err)
+	}
+	return volumes, nil
 }
 
 // Wait blocks until the container is not running and reports its exit. It
@@ -147,6 +177,41 @@ func (r *Runtime) Stop(ctx context.Context, id string, grace time.Duration) (err
 	return r.call(ctx, time.Duration(secs)*time.Second, func(ctx context.Context) error {
 		return r.client.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs})
 	})
+}
+
+// Kill sends SIGKILL to the container's main process at once. A container
+// that is not running is not an error; a missing one is derrors.ErrNotFound.
+func (r *Runtime) Kill(ctx context.Context, id string) (err error) {
+	defer derrors.Wrap(&err, "containers.Kill(%s)", id)
+	err = r.call(ctx, 0, func(ctx context.Context) error {
+		return r.client.ContainerKill(ctx, id, "KILL")
+	})
+	if cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "is not running") {
+		return nil
+	}
+	return err
+}
+
+// Running reports whether the daemon says the container runs (or is
+// paused or restarting: anything but stopped). A missing container is not
+// running.
+func (r *Runtime) Running(ctx context.Context, id string) (running bool, err error) {
+	defer derrors.Wrap(&err, "containers.Running(%s)", id)
+	var info container.InspectResponse
+	err = r.call(ctx, 0, func(ctx context.Context) error {
+		var err error
+		info, err = r.client.ContainerInspect(ctx, id)
+		return err
+	})
+	switch {
+	case errors.Is(err, derrors.ErrNotFound):
+		return false, nil
+	case err != nil:
+		return false, err
+	case info.State == nil:
+		return false, errors.New("inspect: no state")
+	}
+	return info.State.Running || info.State.Paused || info.State.Restarting, nil
 }
 
 // Remove deletes the container and its anonymous volumes, killing it first

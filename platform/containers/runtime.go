@@ -48,6 +48,11 @@ type Engine interface {
 	Logs(ctx context.Context, id string) (io.ReadCloser, error)
 	// Stop signals the container and kills it after grace.
 	Stop(ctx context.Context, id string, grace time.Duration) error
+	// Kill sends SIGKILL at once; a container that is not running is fine.
+	Kill(ctx context.Context, id string) error
+	// Running asks the daemon whether the container still runs; a missing
+	// container does not.
+	Running(ctx context.Context, id string) (bool, error)
 	// Remove deletes the container, killing it if needed; a missing one is fine.
 	Remove(ctx context.Context, id string) error
 	// List returns the managed containers that match filter.

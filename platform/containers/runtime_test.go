@@ -162,6 +162,34 @@ func TestStop(t *testing.T) {
 	}
 }
 
+func TestKillAndRunning(t *testing.T) {
+	t.Parallel()
+	e := newEngine(t, containers.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// The agent ignores SIGTERM: only SIGKILL ends it.
+	id, err := e.rt.Start(ctx, e.spec(t, "trap '' TERM; sleep 1000"))
+	require.NoError(t, err)
+	running, err := e.rt.Running(ctx, id)
+	require.NoError(t, err)
+	require.True(t, running)
+
+	require.NoError(t, e.rt.Kill(ctx, id))
+	exit, err := e.rt.Wait(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, containers.Exit{Code: 137}, exit)
+	running, err = e.rt.Running(ctx, id)
+	require.NoError(t, err)
+	require.False(t, running)
+	// Killing a stopped container is not an error; a missing one is not running.
+	require.NoError(t, e.rt.Kill(ctx, id))
+	require.NoError(t, e.rt.Remove(ctx, id))
+	running, err = e.rt.Running(ctx, id)
+	require.NoError(t, err)
+	require.False(t, running)
+	require.ErrorIs(t, e.rt.Kill(ctx, id), derrors.ErrNotFound)
+}
+
 func TestEnvIsOnlyWhatWasPassed(t *testing.T) {
 	// The server's own environment must not reach the container.
 	t.Setenv("SLIPWAY_TEST_SERVER_SECRET", "must-not-leak")
@@ -218,6 +246,7 @@ echo "uid=$(id -u) gid=$(id -g)"
 touch /x 2>/dev/null && echo "rootfs=writable" || echo "rootfs=readonly"
 touch /tmp/x && echo "tmp=writable" || echo "tmp=readonly"
 dd if=/dev/zero of=/tmp/big bs=1048576 count=32 2>/dev/null && echo "tmp=unbounded" || echo "tmp=bounded"
+dd if=/dev/zero of=/dev/shm/big bs=1048576 count=32 2>/dev/null && echo "shm=unbounded" || echo "shm=bounded"
 echo "interfaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\n' ',')"
 ls /var/run/docker.sock /run/docker.sock 2>/dev/null || echo "socket=absent"
 `
@@ -234,6 +263,7 @@ ls /var/run/docker.sock /run/docker.sock 2>/dev/null || echo "socket=absent"
 		"rootfs=readonly",
 		"tmp=writable",
 		"tmp=bounded",
+		"shm=bounded",
 		"interfaces=lo,\n",
 		"socket=absent",
 	} {
@@ -273,6 +303,9 @@ func TestHostConfig(t *testing.T) {
 	require.Empty(t, hc.Binds)
 	require.Empty(t, hc.Devices)
 	require.Contains(t, hc.Tmpfs["/tmp"], "size=")
+	require.Equal(t, int64(containers.DefaultTmpfsBytes), hc.ShmSize)
+	require.Equal(t, "local", hc.LogConfig.Type)
+	require.Equal(t, map[string]string{"max-size": "10m", "max-file": "3", "compress": "true"}, hc.LogConfig.Config)
 	require.Len(t, info.Mounts, 1)
 	require.Equal(t, "/workspace", info.Mounts[0].Destination)
 	require.True(t, info.Mounts[0].RW)
@@ -284,6 +317,34 @@ func TestHostConfig(t *testing.T) {
 		containers.LabelRunID:      spec.RunID,
 		containers.LabelInstanceID: e.instance,
 	}, info.Config.Labels)
+}
+
+// TestImageVolumesAreBoundedTmpfs runs an image that declares volumes:
+// Docker would back them with volumes on the host's disk, which no limit
+// of the container bounds; each is a tmpfs of the /tmp size instead.
+func TestImageVolumesAreBoundedTmpfs(t *testing.T) {
+	t.Parallel()
+	e := newEngine(t, containers.Config{TmpfsBytes: 8 << 20})
+	e.image = containertest.ImageWith(t, e.rt, "VOLUME /data /workspace")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	spec := e.spec(t, `echo x > /data/small && echo "data=writable"; dd if=/dev/zero of=/data/big bs=1048576 count=32 2>/dev/null && echo "data=unbounded" || echo "data=bounded"`)
+
+	id, err := e.rt.Start(ctx, spec)
+	require.NoError(t, err)
+	info, err := e.rt.Client().ContainerInspect(ctx, id)
+	require.NoError(t, err)
+	for _, m := range info.Mounts {
+		require.NotEqual(t, "volume", string(m.Type), "%s is a volume on the host's disk", m.Destination)
+	}
+	require.Contains(t, info.HostConfig.Tmpfs["/data"], "size=8388608")
+	require.NotContains(t, info.HostConfig.Tmpfs, "/workspace", "the workspace stays the bind mount")
+	logs, err := e.rt.Logs(ctx, id)
+	require.NoError(t, err)
+	defer logs.Close()
+	out, err := io.ReadAll(logs)
+	require.NoError(t, err)
+	require.Equal(t, "data=writable\ndata=bounded\n", string(out))
 }
 
 func TestPidsLimit(t *testing.T) {

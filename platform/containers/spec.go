@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -140,6 +141,13 @@ func within(path, dir string) bool {
 	return rel == "." || (rel != ".." && !strings.HasPrefix(rel, "../"))
 }
 
+// Log rotation of every container, whatever the daemon's defaults: at most
+// logFiles files of logMaxSize each on the Docker host's disk.
+const (
+	logMaxSize = "10m"
+	logFiles   = "3"
+)
+
 // build validates spec and turns it into the Docker create request.
 func (r *Runtime) build(spec Spec) (*container.Config, *container.HostConfig, error) {
 	if spec.Image == "" {
@@ -213,7 +221,7 @@ func (r *Runtime) build(spec Spec) (*container.Config, *container.HostConfig, er
 				Propagation: mount.PropagationRPrivate,
 			},
 		}},
-		Tmpfs:          map[string]string{"/tmp": fmt.Sprintf("rw,nosuid,nodev,size=%d", r.cfg.TmpfsBytes)},
+		Tmpfs:          map[string]string{"/tmp": r.tmpfsOptions()},
 		ReadonlyRootfs: true,
 		CapDrop:        []string{"ALL"},
 		SecurityOpt:    []string{"no-new-privileges"},
@@ -227,14 +235,35 @@ func (r *Runtime) build(spec Spec) (*container.Config, *container.HostConfig, er
 			NanoCPUs:   cpus,
 			PidsLimit:  &pids,
 		},
+		ShmSize:      r.cfg.TmpfsBytes,
 		IpcMode:      container.IPCModePrivate,
 		PidMode:      "",
 		UTSMode:      "",
 		UsernsMode:   "",
 		CgroupnsMode: container.CgroupnsModePrivate,
-		// The "local" driver rotates and compresses on its own, so a chatty
-		// agent cannot fill the host's disk, and it supports following.
-		LogConfig: container.LogConfig{Type: "local"},
+		// The "local" driver rotates and compresses, so a chatty agent
+		// cannot fill the host's disk, and it supports following. Its
+		// sizes are set here, not left to the daemon's configuration.
+		LogConfig: container.LogConfig{Type: "local", Config: map[string]string{
+			"max-size": logMaxSize, "max-file": logFiles, "compress": "true"}},
 	}
 	return cfg, host, nil
+}
+
+// tmpfsOptions are those of every tmpfs the container gets: each is bounded
+// (and charged to the container's memory limit as well).
+func (r *Runtime) tmpfsOptions() string {
+	return fmt.Sprintf("rw,nosuid,nodev,size=%d", r.cfg.TmpfsBytes)
+}
+
+// coverVolumes mounts a tmpfs on each path the image declares as a volume
+// (but the workspace). Docker would otherwise back each with a volume on
+// the host's disk, where writes count against no limit of the container.
+func (r *Runtime) coverVolumes(host *container.HostConfig, imageVolumes []string) {
+	for _, v := range imageVolumes {
+		v = path.Clean(v)
+		if path.IsAbs(v) && v != "/" && v != WorkspaceDir {
+			host.Tmpfs[v] = r.tmpfsOptions()
+		}
+	}
 }

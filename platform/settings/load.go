@@ -123,6 +123,10 @@ func bindings(s *Settings) []binding {
 		{"SLIPWAY_RUN_NETWORK", str(&s.Runs.Network)},
 		{"SLIPWAY_RUN_ALLOW_FILE_URLS", boolean(&s.Runs.AllowFileURLs)},
 		{"SLIPWAY_RUN_ALLOW_PRIVATE_HOSTS", boolean(&s.Runs.AllowPrivateHosts)},
+		{"SLIPWAY_RUN_WORKSPACE_DIR", str(&s.Runs.WorkspaceDir)},
+		{"SLIPWAY_RUN_WORKSPACE_LIMITS", str(&s.Runs.WorkspaceLimits)},
+		{"SLIPWAY_RUN_MAX_WORKSPACE_BYTES", integer64(&s.Runs.MaxWorkspaceBytes)},
+		{"SLIPWAY_RUN_MAX_WORKSPACE_FILES", integer64(&s.Runs.MaxWorkspaceFiles)},
 	}
 }
 
@@ -133,6 +137,17 @@ func str(p *string) func(string) error {
 func integer(p *int) func(string) error {
 	return func(v string) error {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%q is not an integer", v)
+		}
+		*p = n
+		return nil
+	}
+}
+
+func integer64(p *int64) func(string) error {
+	return func(v string) error {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 		if err != nil {
 			return fmt.Errorf("%q is not an integer", v)
 		}

@@ -165,4 +165,33 @@ type Runs struct {
 	AllowPrivateHosts bool          `yaml:"allow_private_hosts"`
 	MaxPatchBytes     int64         `yaml:"max_patch_bytes"`
 	StopGrace         time.Duration `yaml:"stop_grace"`
+	// WorkspaceDir holds the runs' workspaces; "" means
+	// <data_dir>/workspaces. It may be a volume of its own.
+	WorkspaceDir string `yaml:"workspace_dir"`
+	// MaxWorkspaceBytes and MaxWorkspaceFiles bound each workspace (the
+	// clone and what the agent writes) while the agent runs.
+	MaxWorkspaceBytes int64 `yaml:"max_workspace_bytes"`
+	MaxWorkspaceFiles int64 `yaml:"max_workspace_files"`
+	// WorkspaceLimits is how: auto, mount (a filesystem per workspace)
+	// or scan (walking workspaces while agents run).
+	WorkspaceLimits string `yaml:"workspace_limits"`
+	// MaxPromptBytes bounds a run's prompt.
+	MaxPromptBytes int `yaml:"max_prompt_bytes"`
+	// IdempotencyTTL is how long an Idempotency-Key replays its run;
+	// MaxIdempotencyKeys how many keys a user holds at most (the oldest
+	// expire first).
+	IdempotencyTTL     time.Duration `yaml:"idempotency_ttl"`
+	MaxIdempotencyKeys int           `yaml:"max_idempotency_keys"`
 }
+
+// How runs.workspace_limits holds workspaces to their limits.
+const (
+	WorkspaceLimitsAuto  = "auto"
+	WorkspaceLimitsMount = "mount"
+	WorkspaceLimitsScan  = "scan"
+)
+
+// MaxPromptBytesCeiling is the largest runs.max_prompt_bytes: the runs
+// table holds prompts of up to 64 KiB, and Linux passes one argument or
+// environment string of at most 128 KiB to the agent.
+const MaxPromptBytesCeiling = 64 << 10

@@ -71,6 +71,12 @@ func (s *Settings) Validate() error {
 		{"runs.user", nonEmpty(s.Runs.User)},
 		{"runs.max_patch_bytes", between64(s.Runs.MaxPatchBytes, 1024, 1<<30)},
 		{"runs.stop_grace", within(s.Runs.StopGrace, 0, time.Minute)},
+		{"SLIPWAY_RUN_MAX_WORKSPACE_BYTES", between64(s.Runs.MaxWorkspaceBytes, 16<<20, 1<<40)},
+		{"SLIPWAY_RUN_MAX_WORKSPACE_FILES", s.checkWorkspaceFiles()},
+		{"SLIPWAY_RUN_WORKSPACE_LIMITS", oneOf(s.Runs.WorkspaceLimits, WorkspaceLimitsAuto, WorkspaceLimitsMount, WorkspaceLimitsScan)},
+		{"runs.max_prompt_bytes", between(s.Runs.MaxPromptBytes, 1, MaxPromptBytesCeiling)},
+		{"runs.idempotency_ttl", within(s.Runs.IdempotencyTTL, time.Minute, 30*24*time.Hour)},
+		{"runs.max_idempotency_keys", between(s.Runs.MaxIdempotencyKeys, 1, 1_000_000)},
 	}
 	for _, c := range checks {
 		if c.bad != "" {
@@ -138,6 +144,17 @@ func (s *Settings) checkUnknownKIDInterval() string {
 	}
 	if c.UnknownKIDMinInterval < time.Second || c.UnknownKIDMinInterval > c.RefreshInterval {
 		return fmt.Sprintf("%s is outside 1s–%s (auth.cognito.refresh_interval)", c.UnknownKIDMinInterval, c.RefreshInterval)
+	}
+	return ""
+}
+
+// checkWorkspaceFiles keeps the file limit at one file per 4 KiB of the
+// byte limit at most: more inodes than blocks is no limit, and a workspace
+// filesystem could not hold them.
+func (s *Settings) checkWorkspaceFiles() string {
+	hi := max(s.Runs.MaxWorkspaceBytes/4096, 100)
+	if v := s.Runs.MaxWorkspaceFiles; v < 100 || v > hi {
+		return fmt.Sprintf("%d is outside 100–%d (one file per 4 KiB of runs.max_workspace_bytes)", v, hi)
 	}
 	return ""
 }

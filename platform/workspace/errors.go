@@ -29,6 +29,7 @@ const (
 	ReasonUnreachable    CloneReason = "unreachable"      // DNS, connection or TLS failure; a retry may work
 	ReasonTimeout        CloneReason = "timeout"          // ctx deadline or Config.CloneTimeout
 	ReasonCanceled       CloneReason = "canceled"         // ctx canceled
+	ReasonTooLarge       CloneReason = "too_large"        // the clone does not fit the workspace limits (wraps *LimitError)
 	ReasonOther          CloneReason = "other"
 )
 
@@ -62,6 +63,8 @@ func (e *CloneError) Message() string {
 		return fmt.Sprintf("cloning repository %s timed out", e.URL)
 	case ReasonCanceled:
 		return fmt.Sprintf("cloning repository %s was canceled", e.URL)
+	case ReasonTooLarge:
+		return fmt.Sprintf("repository %s does not fit within the workspace limits", e.URL)
 	default:
 		if e.Detail == "" {
 			return fmt.Sprintf("could not clone repository %s", e.URL)

@@ -8,6 +8,11 @@
 //	<Root>/<runID>/home  an empty HOME for host git
 //	<Root>/<runID>/tmp   the temporary index used to compute the patch
 //
+// Config.MaxBytes and MaxFiles bound all of it. In ModeMount the run
+// directory is a filesystem of its own, made from the sparse image
+// <Root>/<runID>.img, so the kernel holds the limits; in ModeScan the
+// workspace is measured by walking it (see Workspace.Check).
+//
 // The clone uses --separate-git-dir and the .git file it leaves in the tree
 // is deleted, so nothing in the tree points at host git metadata (with
 // Config.AgentGit the agent gets its own disposable copy instead). Every git
@@ -31,6 +36,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slipwayhq/slipway/platform/derrors"
@@ -78,6 +84,13 @@ type Config struct {
 	// CAFile, if set, is a PEM bundle of certificate authorities for https
 	// remotes.
 	CAFile string
+	// MaxBytes and MaxFiles bound each workspace: the clone, its git
+	// metadata and everything the agent writes; 0 means no bound. Check
+	// and Measure report a workspace that reached one.
+	MaxBytes int64
+	MaxFiles int64
+	// Mode is how the limits hold: ModeAuto (""), ModeMount or ModeScan.
+	Mode string
 }
 
 // Manager prepares and removes workspaces under one root. It is safe for
@@ -86,8 +99,15 @@ type Manager struct {
 	cfg     Config
 	gitPath string
 
-	mu   sync.Mutex
-	live map[string]bool // run ids with a workspace from this manager
+	probeOnce sync.Once
+	mode      string // ModeMount or ModeScan, once probed
+	modeNote  string // why ModeAuto chose ModeScan
+	probeErr  error
+
+	mu sync.Mutex
+	// live holds the run ids with a workspace from this manager: nil while
+	// it is prepared or removed, the workspace in between.
+	live map[string]*Workspace
 }
 
 // NewManager validates cfg. It does no I/O beyond locating git.
@@ -118,6 +138,20 @@ func NewManager(cfg Config) (*Manager, error) {
 	if cfg.CAFile != "" && !filepath.IsAbs(cfg.CAFile) {
 		return nil, errors.New("workspace: ca file must be an absolute path")
 	}
+	if cfg.MaxBytes < 0 || cfg.MaxFiles < 0 {
+		return nil, errors.New("workspace: limits must not be negative")
+	}
+	switch cfg.Mode {
+	case "":
+		cfg.Mode = ModeAuto
+	case ModeAuto, ModeScan:
+	case ModeMount:
+		if cfg.MaxBytes == 0 {
+			return nil, errors.New("workspace: mode mount needs a byte limit (the size of each workspace filesystem)")
+		}
+	default:
+		return nil, fmt.Errorf("workspace: mode %q is not auto, mount or scan", cfg.Mode)
+	}
 	gitPath := cfg.GitPath
 	if gitPath == "" {
 		gitPath = "git"
@@ -128,7 +162,7 @@ func NewManager(cfg Config) (*Manager, error) {
 	if gitPath, err = filepath.Abs(gitPath); err != nil {
 		return nil, fmt.Errorf("workspace: git: %w", err)
 	}
-	return &Manager{cfg: cfg, gitPath: gitPath, live: map[string]bool{}}, nil
+	return &Manager{cfg: cfg, gitPath: gitPath, live: map[string]*Workspace{}}, nil
 }
 
 // Workspace is one run's clone. Mount TreeDir at /workspace; call Patch after
@@ -142,8 +176,15 @@ type Workspace struct {
 	branch string
 	base   string
 
+	// mounted is set when dir is the workspace's own filesystem, made
+	// from image (ModeMount).
+	mounted bool
+	image   string
+	used    atomic.Int64 // bytes at the last walk (ModeScan)
+
 	mu      sync.Mutex
 	removed bool
+	scan    scanState // the last walk (ModeScan)
 }
 
 // TreeDir is the directory to mount read-write at /workspace.
@@ -163,7 +204,10 @@ func (w *Workspace) RunID() string { return w.runID }
 // workspace for runID and hands the tree to the container's user. Clone
 // failures are *CloneError values whose Message can be shown to the user.
 // A runID that already has a directory under Root is a conflict: call
-// RemoveStale at start-up to clear what a crash left.
+// RemoveStale at start-up to clear what a crash left. A clone that does not
+// fit the limits is a CloneError of ReasonTooLarge wrapping the
+// *LimitError; when the free disk cannot hold one more workspace on top of
+// those in use, Prepare fails with ErrNoRoom.
 func (m *Manager) Prepare(ctx context.Context, runID, url, branch string) (_ *Workspace, err error) {
 	defer derrors.Wrap(&err, "workspace.Prepare(%q)", runID)
 	if !runIDRE.MatchString(runID) {
@@ -177,13 +221,20 @@ func (m *Manager) Prepare(ctx context.Context, runID, url, branch string) (_ *Wo
 	if err != nil {
 		return nil, &CloneError{Reason: ReasonRefused, URL: redacted, Branch: branch, Err: err}
 	}
-	if !m.claim(runID) {
-		return nil, derrors.Conflict("workspace "+runID, errors.New("already in use"))
+	mode, _, err := m.Probe(ctx)
+	if err != nil {
+		return nil, err
 	}
-	dir := filepath.Join(m.cfg.Root, runID)
+	if err := os.MkdirAll(m.cfg.Root, 0o700); err != nil {
+		return nil, err
+	}
+	if err := m.claimNew(runID); err != nil {
+		return nil, err
+	}
+	dir, image := filepath.Join(m.cfg.Root, runID), m.imagePath(runID)
 	defer func() {
 		if err != nil && dir != "" {
-			if rmErr := removeTree(dir); rmErr != nil {
+			if rmErr := removeRun(dir, image); rmErr != nil {
 				err = errors.Join(err, fmt.Errorf("clean up: %w", rmErr))
 			}
 		}
@@ -191,21 +242,16 @@ func (m *Manager) Prepare(ctx context.Context, runID, url, branch string) (_ *Wo
 			m.release(runID)
 		}
 	}()
-	if err := os.MkdirAll(m.cfg.Root, 0o700); err != nil {
-		return nil, err
+	if _, err := os.Lstat(image); err == nil {
+		dir = "" // not ours: leave it for RemoveStale, do not delete it on the way out
+		return nil, derrors.Conflict("workspace "+runID, errors.New("image left by an earlier run"))
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			// Not ours: leave it for RemoveStale, do not delete it on the way out.
 			dir = ""
 			return nil, derrors.Conflict("workspace "+runID, errors.New("directory left by an earlier run"))
 		}
 		return nil, err
-	}
-	for _, sub := range []string{"home", "tmp"} {
-		if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil {
-			return nil, err
-		}
 	}
 	w := &Workspace{
 		m:      m,
@@ -214,7 +260,22 @@ func (m *Manager) Prepare(ctx context.Context, runID, url, branch string) (_ *Wo
 		gitDir: filepath.Join(dir, "git"),
 		tree:   filepath.Join(dir, "tree"),
 	}
+	if mode == ModeMount {
+		if err := m.mount(ctx, dir, image); err != nil {
+			return nil, err
+		}
+		w.mounted, w.image = true, image
+	}
+	for _, sub := range []string{"home", "tmp"} {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil {
+			return nil, err
+		}
+	}
 	if err := m.clone(ctx, w, url, redacted, transport, branch); err != nil {
+		var ce *CloneError
+		if _, le, _ := w.measure(ctx); le != nil && errors.As(err, &ce) {
+			ce.Reason, ce.Err = ReasonTooLarge, le
+		}
 		return nil, err
 	}
 	if err := m.resolve(ctx, w, branch); err != nil {
@@ -237,6 +298,12 @@ func (m *Manager) Prepare(ctx context.Context, runID, url, branch string) (_ *Wo
 	if err != nil {
 		return nil, fmt.Errorf("hand tree to uid %d: %w", m.cfg.OwnerUID, err)
 	}
+	if _, le, err := w.measure(ctx); err != nil {
+		return nil, err
+	} else if le != nil {
+		return nil, &CloneError{Reason: ReasonTooLarge, URL: redacted, Branch: branch, Err: le}
+	}
+	m.opened(w)
 	return w, nil
 }
 
@@ -350,7 +417,7 @@ func (w *Workspace) Remove() (err error) {
 	if w.removed {
 		return nil
 	}
-	if err := removeTree(w.dir); err != nil {
+	if err := removeRun(w.dir, w.m.imagePath(w.runID)); err != nil {
 		return err
 	}
 	w.removed = true
@@ -358,9 +425,10 @@ func (w *Workspace) Remove() (err error) {
 	return nil
 }
 
-// RemoveStale removes run directories under Root left by an earlier process,
-// except those keep reports true for and those of workspaces this Manager
-// prepared and has not removed. Entries that cannot be run directories are
+// RemoveStale removes run directories (unmounting their filesystems) and
+// filesystem images under Root left by an earlier process, except those
+// keep reports true for and those of workspaces this Manager prepared and
+// has not removed. Entries that cannot be run directories or images are
 // left alone.
 func (m *Manager) RemoveStale(keep func(runID string) bool) (err error) {
 	defer derrors.Wrap(&err, "workspace.RemoveStale")
@@ -374,13 +442,27 @@ func (m *Manager) RemoveStale(keep func(runID string) bool) (err error) {
 	var errs []error
 	for _, e := range entries {
 		id := e.Name()
-		if !e.IsDir() || !runIDRE.MatchString(id) || (keep != nil && keep(id)) {
+		if !e.IsDir() {
+			id = strings.TrimSuffix(id, imageSuffix)
+			if id == e.Name() || !e.Type().IsRegular() {
+				continue
+			}
+		}
+		if strings.HasPrefix(id, probePrefix) && e.IsDir() {
+			// A probe that a crash interrupted (not one under way in
+			// another instance sharing Root).
+			if info, err := e.Info(); err != nil || time.Since(info.ModTime()) < time.Minute {
+				continue
+			}
+			if err := removeRun(filepath.Join(m.cfg.Root, id), filepath.Join(m.cfg.Root, id+imageSuffix)); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", id, err))
+			}
 			continue
 		}
-		if !m.claim(id) {
+		if !runIDRE.MatchString(id) || (keep != nil && keep(id)) || !m.claim(id) {
 			continue
 		}
-		if err := removeTree(filepath.Join(m.cfg.Root, id)); err != nil {
+		if err := removeRun(filepath.Join(m.cfg.Root, id), m.imagePath(id)); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", id, err))
 		}
 		m.release(id)
@@ -392,11 +474,32 @@ func (m *Manager) RemoveStale(keep func(runID string) bool) (err error) {
 func (m *Manager) claim(runID string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.live[runID] {
+	if _, ok := m.live[runID]; ok {
 		return false
 	}
-	m.live[runID] = true
+	m.live[runID] = nil
 	return true
+}
+
+// claimNew claims runID for a new workspace when the disk has room for it.
+func (m *Manager) claimNew(runID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.live[runID]; ok {
+		return derrors.Conflict("workspace "+runID, errors.New("already in use"))
+	}
+	if err := m.checkRoom(); err != nil {
+		return err
+	}
+	m.live[runID] = nil
+	return nil
+}
+
+// opened records a prepared workspace, for checkRoom.
+func (m *Manager) opened(w *Workspace) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.live[w.runID] = w
 }
 
 func (m *Manager) release(runID string) {

@@ -5,6 +5,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -38,6 +39,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"CreateGet", testCreateGet},
 		{"NotFound", testNotFound},
 		{"Idempotency", testIdempotency},
+		{"IdempotencyKeysExpire", testExpireKeys},
 		{"QuotaCountsActiveRuns", testQuota},
 		{"QuotaIsAtomic", testQuotaAtomic},
 		{"Update", testUpdate},
@@ -127,6 +129,64 @@ func testIdempotency(t *testing.T, b Backend) {
 	existing, err = b.Store.Create(ctx, second, 1)
 	require.NoError(t, err)
 	require.Equal(t, first.ID, existing.ID)
+}
+
+// testExpireKeys forgets keys by age and beyond a count per owner: a
+// forgotten key replays nothing and may be used again, and its run stays.
+func testExpireKeys(t *testing.T, b Backend) {
+	ctx := context.Background()
+	p, r := b.Repository(t, "usr_a")
+	pb, rb := b.Repository(t, "usr_b")
+	var a []*runs.Run
+	for i := range 5 {
+		run := newRun("usr_a", p, r, base.Add(time.Duration(i)*time.Second))
+		run.IdempotencyKey, run.RequestHash = fmt.Sprintf("key-%d", i), "h"
+		_, err := b.Store.Create(ctx, run, 100)
+		require.NoError(t, err)
+		a = append(a, run)
+	}
+	unkeyed := newRun("usr_a", p, r, base)
+	_, err := b.Store.Create(ctx, unkeyed, 100)
+	require.NoError(t, err)
+	other := newRun("usr_b", pb, rb, base)
+	other.IdempotencyKey, other.RequestHash = "key-0", "h"
+	_, err = b.Store.Create(ctx, other, 100)
+	require.NoError(t, err)
+	keyOf := func(run *runs.Run) string {
+		t.Helper()
+		got, err := b.Store.Get(ctx, run.ID)
+		require.NoError(t, err, "the run stays")
+		require.Equal(t, got.IdempotencyKey == "", got.RequestHash == "", "key and hash go together")
+		return got.IdempotencyKey
+	}
+
+	// By age, one owner's.
+	n, err := b.Store.ExpireKeys(ctx, "usr_a", base.Add(2*time.Second), 0)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	require.Equal(t, []string{"", "", "key-2"}, []string{keyOf(a[0]), keyOf(a[1]), keyOf(a[2])})
+	require.Equal(t, "key-0", keyOf(other), "another owner's keys stay")
+	again := newRun("usr_a", p, r, base.Add(10*time.Second))
+	again.IdempotencyKey, again.RequestHash = "key-0", "h"
+	existing, err := b.Store.Create(ctx, again, 100)
+	require.NoError(t, err)
+	require.Nil(t, existing, "an expired key names no run")
+
+	// By count: the two newest keys of the owner stay.
+	n, err = b.Store.ExpireKeys(ctx, "usr_a", time.Time{}, 2)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	require.Equal(t, []string{"", "", "key-4", "key-0"}, []string{keyOf(a[2]), keyOf(a[3]), keyOf(a[4]), keyOf(again)})
+	n, err = b.Store.ExpireKeys(ctx, "usr_a", time.Time{}, 2)
+	require.NoError(t, err)
+	require.Zero(t, n)
+
+	// By age, every owner's.
+	n, err = b.Store.ExpireKeys(ctx, "", base.Add(5*time.Second), 0)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	require.Equal(t, []string{"", "", "key-0"}, []string{keyOf(a[4]), keyOf(other), keyOf(again)})
+	require.Empty(t, keyOf(unkeyed))
 }
 
 func testQuota(t *testing.T, b Backend) {

@@ -84,6 +84,13 @@ func Runtime(t testing.TB, cfg containers.Config) *containers.Runtime {
 // and an unchanged one is imported once per engine.
 func Image(t testing.TB, rt *containers.Runtime) string {
 	t.Helper()
+	return ImageWith(t, rt)
+}
+
+// ImageWith is Image with Dockerfile instructions applied at the import,
+// such as "VOLUME /data"; they are part of the tag's hash.
+func ImageWith(t testing.TB, rt *containers.Runtime, changes ...string) string {
+	t.Helper()
 	bin, err := os.ReadFile(BusyboxPath)
 	if err != nil {
 		testenv.Unavailable(t, "busybox-static (%s): %v", BusyboxPath, err)
@@ -93,10 +100,14 @@ func Image(t testing.TB, rt *containers.Runtime) string {
 	}
 	layer, err := buildLayer(bin)
 	if err != nil {
-		t.Fatalf("containertest.Image: %v", err)
+		t.Fatalf("containertest.ImageWith: %v", err)
 	}
-	sum := sha256.Sum256(layer)
-	ref := ImageRepo + ":" + hex.EncodeToString(sum[:])[:16]
+	h := sha256.New()
+	h.Write(layer)
+	for _, c := range changes {
+		h.Write([]byte("\x00" + c))
+	}
+	ref := ImageRepo + ":" + hex.EncodeToString(h.Sum(nil))[:16]
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -107,7 +118,7 @@ func Image(t testing.TB, rt *containers.Runtime) string {
 	}
 	// Parallel tests may import the same content at once; the second import
 	// only re-tags identical content.
-	out, err := rt.Client().ImageImport(ctx, image.ImportSource{Source: bytes.NewReader(layer), SourceName: "-"}, ref, image.ImportOptions{})
+	out, err := rt.Client().ImageImport(ctx, image.ImportSource{Source: bytes.NewReader(layer), SourceName: "-"}, ref, image.ImportOptions{Changes: changes})
 	if err != nil {
 		t.Fatalf("containertest.Image: import %s: %v", ref, err)
 	}

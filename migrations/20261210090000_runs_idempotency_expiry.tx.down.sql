@@ -1,0 +1,1 @@
+DROP INDEX runs_idempotency_created_at_idx;
