@@ -85,8 +85,10 @@ func TestCloneRemoteErrors(t *testing.T) {
 // by CloneTimeout, with the whole process group (git-remote-https too).
 func TestCloneHangs(t *testing.T) {
 	var hung, released atomic.Int32
+	reached := make(chan struct{}, 16)
 	remote, ca := httpsRemote(t, func(_ http.ResponseWriter, r *http.Request) {
 		hung.Add(1)
+		reached <- struct{}{}
 		<-r.Context().Done() // the client went away: git-remote-https is dead
 		released.Add(1)
 	})
@@ -96,21 +98,33 @@ func TestCloneHangs(t *testing.T) {
 		ctx          func(t *testing.T) context.Context
 		reason       CloneReason
 	}{
+		// The deadlines leave a loaded machine time to start git and reach
+		// the server (500 ms did not, in CI beside other work).
 		{"ctx deadline", 0, func(t *testing.T) context.Context {
-			ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+			ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 			t.Cleanup(cancel)
 			return ctx
 		}, ReasonTimeout},
-		{"clone timeout", 500 * time.Millisecond, func(t *testing.T) context.Context { return t.Context() }, ReasonTimeout},
+		{"clone timeout", 3 * time.Second, func(t *testing.T) context.Context { return t.Context() }, ReasonTimeout},
+		// Canceled once the request is held by the server, whatever the load.
 		{"ctx canceled", 0, func(t *testing.T) context.Context {
 			ctx, cancel := context.WithCancel(t.Context())
-			time.AfterFunc(500*time.Millisecond, cancel)
+			go func() {
+				select {
+				case <-reached:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
 			return ctx
 		}, ReasonCanceled},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := newManager(t, func(c *Config) { c.CAFile = ca; c.CloneTimeout = tt.cloneTimeout })
+			for len(reached) > 0 { // forget the requests of earlier cases
+				<-reached
+			}
 			before := hung.Load()
 			start := time.Now()
 			_, err := m.Prepare(tt.ctx(t), "run_1", remote+"/slow.git", "")
