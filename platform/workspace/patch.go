@@ -19,7 +19,9 @@ import (
 // agent's own repositories, or metadata planted for host git), a symlink
 // named .gitmodules, FIFOs, sockets and devices. Files the tree's .gitignore
 // ignores are left out unless BaseCommit tracks them. A patch larger than
-// Config.MaxPatchBytes fails with ErrPatchTooLarge.
+// Config.MaxPatchBytes fails with ErrPatchTooLarge, a tree deeper or larger
+// than Config.MaxTreeDepth or MaxTreeEntries with a *TreeLimitError. The walk
+// over the tree and every git command stop at ctx's deadline.
 func (w *Workspace) Patch(ctx context.Context) (_ []byte, err error) {
 	defer derrors.Wrap(&err, "workspace.Patch(%q)", w.runID)
 	w.mu.Lock()
@@ -27,7 +29,7 @@ func (w *Workspace) Patch(ctx context.Context) (_ []byte, err error) {
 	if w.removed {
 		return nil, ErrRemoved
 	}
-	if _, err := scrubTree(w.tree); err != nil {
+	if err := scrubTree(ctx, w.tree, w.m.treeLimits()); err != nil {
 		return nil, fmt.Errorf("scrub tree: %w", err)
 	}
 	// A fresh index in the host-only tmp dir, started from the base tree so

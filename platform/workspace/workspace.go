@@ -91,6 +91,13 @@ type Config struct {
 	MaxFiles int64
 	// Mode is how the limits hold: ModeAuto (""), ModeMount or ModeScan.
 	Mode string
+	// MaxTreeDepth bounds how deep directories may nest in a tree that
+	// Prepare hands over or Patch scrubs; 0 means DefaultMaxTreeDepth.
+	// Removing a workspace has no such bound.
+	MaxTreeDepth int
+	// MaxTreeEntries bounds the entries of such a tree; 0 means
+	// DefaultMaxTreeEntries.
+	MaxTreeEntries int
 }
 
 // Manager prepares and removes workspaces under one root. It is safe for
@@ -128,6 +135,15 @@ func NewManager(cfg Config) (*Manager, error) {
 	}
 	if cfg.CloneTimeout < 0 {
 		return nil, errors.New("workspace: clone timeout must not be negative")
+	}
+	if cfg.MaxTreeDepth < 0 || cfg.MaxTreeEntries < 0 {
+		return nil, errors.New("workspace: tree limits must not be negative")
+	}
+	if cfg.MaxTreeDepth == 0 {
+		cfg.MaxTreeDepth = DefaultMaxTreeDepth
+	}
+	if cfg.MaxTreeEntries == 0 {
+		cfg.MaxTreeEntries = DefaultMaxTreeEntries
 	}
 	if os.Geteuid() == 0 && (cfg.OwnerUID <= 0 || cfg.OwnerGID <= 0) {
 		return nil, errors.New("workspace: owner uid and gid must be set to the container's unprivileged user when running as root")
@@ -291,9 +307,9 @@ func (m *Manager) Prepare(ctx context.Context, runID, url, branch string) (_ *Wo
 		}
 	}
 	if os.Geteuid() == 0 {
-		err = chownTree(w.tree, m.cfg.OwnerUID, m.cfg.OwnerGID)
+		err = chownTree(ctx, w.tree, m.cfg.OwnerUID, m.cfg.OwnerGID, m.treeLimits())
 	} else if m.cfg.OwnerUID != os.Geteuid() {
-		err = openTree(w.tree)
+		err = openTree(ctx, w.tree, m.treeLimits())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("hand tree to uid %d: %w", m.cfg.OwnerUID, err)
@@ -305,6 +321,11 @@ func (m *Manager) Prepare(ctx context.Context, runID, url, branch string) (_ *Wo
 	}
 	m.opened(w)
 	return w, nil
+}
+
+// treeLimits are the bounds of a walk over a tree.
+func (m *Manager) treeLimits() treeLimits {
+	return treeLimits{depth: m.cfg.MaxTreeDepth, entries: m.cfg.MaxTreeEntries}
 }
 
 // clone runs git clone into w.
@@ -408,8 +429,10 @@ func (w *Workspace) run(args ...string) gitRun {
 }
 
 // Remove deletes the workspace. It never follows symlinks out of it and
-// removes files and directories the container made read-only. It is
-// idempotent.
+// removes files and directories the container made read-only, however deep
+// the tree: no tree limit applies, and there is no deadline, as the
+// workspace must go; the cost is linear in its entries, with a bounded
+// number of open directories. It is idempotent.
 func (w *Workspace) Remove() (err error) {
 	defer derrors.Wrap(&err, "workspace.Remove(%q)", w.runID)
 	w.mu.Lock()

@@ -22,6 +22,8 @@ func TestNewManager(t *testing.T) {
 		{"no root", Config{OwnerUID: 1, OwnerGID: 1}, "root is required"},
 		{"negative patch limit", Config{Root: "/x", MaxPatchBytes: -1, OwnerUID: 1, OwnerGID: 1}, "max patch bytes"},
 		{"negative timeout", Config{Root: "/x", CloneTimeout: -1, OwnerUID: 1, OwnerGID: 1}, "clone timeout"},
+		{"negative tree depth", Config{Root: "/x", MaxTreeDepth: -1, OwnerUID: 1, OwnerGID: 1}, "tree limits"},
+		{"negative tree entries", Config{Root: "/x", MaxTreeEntries: -1, OwnerUID: 1, OwnerGID: 1}, "tree limits"},
 		{"relative ca file", Config{Root: "/x", CAFile: "ca.pem", OwnerUID: 1, OwnerGID: 1}, "ca file"},
 		{"missing git", Config{Root: "/x", GitPath: "/nonexistent/git", OwnerUID: 1, OwnerGID: 1}, "git"},
 		{"ok", Config{Root: "rel/root", OwnerUID: 1, OwnerGID: 1}, ""},
@@ -45,6 +47,7 @@ func TestNewManager(t *testing.T) {
 			require.True(t, filepath.IsAbs(m.gitPath))
 			require.EqualValues(t, DefaultMaxPatchBytes, m.cfg.MaxPatchBytes)
 			require.Equal(t, DefaultSSHCommand, m.cfg.SSHCommand)
+			require.Equal(t, treeLimits{depth: DefaultMaxTreeDepth, entries: DefaultMaxTreeEntries}, m.treeLimits())
 			_, err = os.Stat(m.cfg.Root)
 			require.ErrorIs(t, err, fs.ErrNotExist, "NewManager must not create the root")
 		})
@@ -224,63 +227,6 @@ func TestRemove(t *testing.T) {
 	_, err = w.Patch(t.Context())
 	require.ErrorIs(t, err, ErrRemoved)
 	prepare(t, m, "run_1", src, "") // the run id is free again
-}
-
-// TestUnlockDirsStaysInside checks the path a host without root privileges
-// takes to remove read-only directories: it must change only directories
-// inside the workspace, never the target of a symlink.
-func TestUnlockDirsStaysInside(t *testing.T) {
-	outside := t.TempDir()
-	require.NoError(t, os.Mkdir(filepath.Join(outside, "host"), 0o500))
-	writeFile(t, filepath.Join(outside, "secret"), "secret", 0o400)
-
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "a", "b", "f"), "x", 0o444)
-	require.NoError(t, os.Chmod(filepath.Join(dir, "a", "b"), 0o000))
-	require.NoError(t, os.Chmod(filepath.Join(dir, "a"), 0o555))
-	require.NoError(t, os.Symlink(filepath.Join(outside, "host"), filepath.Join(dir, "dirlink")))
-	require.NoError(t, os.Symlink(filepath.Join(outside, "secret"), filepath.Join(dir, "filelink")))
-	require.NoError(t, os.Symlink("../../../..", filepath.Join(dir, "a", "up")))
-
-	root, err := os.OpenRoot(dir)
-	require.NoError(t, err)
-	defer root.Close()
-	require.NoError(t, unlockDirs(root, "."))
-
-	for _, p := range []string{"a", "a/b"} {
-		info, err := os.Lstat(filepath.Join(dir, p))
-		require.NoError(t, err)
-		require.Equal(t, fs.FileMode(0o700), info.Mode().Perm(), p)
-	}
-	info, err := os.Stat(filepath.Join(outside, "host"))
-	require.NoError(t, err)
-	require.Equal(t, fs.FileMode(0o500), info.Mode().Perm(), "a symlinked directory outside must keep its mode")
-	info, err = os.Stat(filepath.Join(outside, "secret"))
-	require.NoError(t, err)
-	require.Equal(t, fs.FileMode(0o400), info.Mode().Perm())
-
-	require.NoError(t, removeTree(dir))
-	require.NoDirExists(t, dir)
-	require.FileExists(t, filepath.Join(outside, "secret"))
-	require.DirExists(t, filepath.Join(outside, "host"))
-}
-
-func TestOpenTree(t *testing.T) {
-	outside := t.TempDir()
-	writeFile(t, filepath.Join(outside, "secret"), "secret", 0o600)
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "d", "f"), "x", 0o644)
-	writeFile(t, filepath.Join(dir, "run.sh"), "x", 0o755)
-	require.NoError(t, os.Symlink(filepath.Join(outside, "secret"), filepath.Join(dir, "link")))
-	require.NoError(t, openTree(dir))
-	for p, want := range map[string]fs.FileMode{".": 0o777, "d": 0o777, "d/f": 0o666, "run.sh": 0o777} {
-		info, err := os.Lstat(filepath.Join(dir, p))
-		require.NoError(t, err)
-		require.Equal(t, want, info.Mode().Perm(), p)
-	}
-	info, err := os.Stat(filepath.Join(outside, "secret"))
-	require.NoError(t, err)
-	require.Equal(t, fs.FileMode(0o600), info.Mode().Perm(), "symlink targets are left alone")
 }
 
 func TestPrepareHistoryDepth(t *testing.T) {
