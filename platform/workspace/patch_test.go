@@ -1,8 +1,10 @@
 package workspace
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -226,4 +228,72 @@ func TestPatchTiming(t *testing.T) {
 	require.Len(t, patchPaths(patch), 110)
 	t.Logf("1000 files: prepare %v, patch unchanged %v, patch with 110 changes (%d bytes) %v",
 		prepared.Round(time.Millisecond), unchanged.Round(time.Millisecond), len(patch), changed.Round(time.Millisecond))
+}
+
+// TestPatchTreeLimits checks Patch refuses a tree the agent made deeper or
+// larger than the limits, naming the limit, and accepts one at the limits.
+func TestPatchTreeLimits(t *testing.T) {
+	src := newSource(t)
+	m := newManager(t, func(c *Config) { c.MaxTreeDepth = 20; c.MaxTreeEntries = 100 })
+	w := prepare(t, m, "run_1", src, "")
+
+	deep := filepath.Join(w.TreeDir(), "deep")
+	require.NoError(t, os.Mkdir(deep, 0o755))
+	mkdeep(t, deep, "d", 19)
+	writeFile(t, filepath.Join(deep, strings.Repeat("d/", 19)+"f"), "x\n", 0o644)
+	patch, err := w.Patch(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, []string{"a/deep/" + strings.Repeat("d/", 19) + "f b/deep/" + strings.Repeat("d/", 19) + "f"}, patchPaths(patch))
+
+	require.NoError(t, os.Mkdir(filepath.Join(deep, strings.Repeat("d/", 19)+"d"), 0o755))
+	_, err = w.Patch(t.Context())
+	var le *TreeLimitError
+	require.ErrorAs(t, err, &le)
+	require.Equal(t, TreeLimitError{Limit: "depth", Max: 20}, *le)
+	require.NoError(t, os.RemoveAll(deep))
+
+	for i := range 100 {
+		writeFile(t, filepath.Join(w.TreeDir(), "many", fmt.Sprintf("f%03d", i)), "x\n", 0o644)
+	}
+	_, err = w.Patch(t.Context())
+	require.ErrorAs(t, err, &le)
+	require.Equal(t, TreeLimitError{Limit: "entries", Max: 100}, *le)
+}
+
+// TestPrepareTreeLimits checks Prepare refuses a repository whose tree is
+// larger than the limits before the agent sees it, leaving nothing behind.
+func TestPrepareTreeLimits(t *testing.T) {
+	src := newSource(t)
+	m := newManager(t, func(c *Config) { c.MaxTreeEntries = 5 })
+	_, err := m.Prepare(t.Context(), "run_1", src, "")
+	require.ErrorIs(t, err, ErrTreeLimit)
+	require.Empty(t, entries(t, m.cfg.Root))
+}
+
+// TestPatchGitDeadline checks the git commands that build the patch stop at
+// Patch's deadline: git here hangs in "add" or "diff" until it is killed.
+func TestPatchGitDeadline(t *testing.T) {
+	realGit, err := exec.LookPath("git")
+	require.NoError(t, err)
+	for _, step := range []string{"add", "diff"} {
+		t.Run(step, func(t *testing.T) {
+			dir := t.TempDir()
+			never := filepath.Join(dir, "never")
+			require.NoError(t, syscall.Mkfifo(never, 0o600)) // nobody ever writes to it
+			wrapper := filepath.Join(dir, "git")
+			writeFile(t, wrapper, fmt.Sprintf("#!/bin/sh\ncase \" $* \" in *\" %s \"*) exec cat %s ;; esac\nexec %s \"$@\"\n",
+				step, never, realGit), 0o755)
+			src := newSource(t)
+			m := newManager(t, func(c *Config) { c.GitPath = wrapper })
+			w := prepare(t, m, "run_1", src, "")
+			writeFile(t, filepath.Join(w.TreeDir(), "README.md"), "changed\n", 0o644)
+
+			ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			_, err := w.Patch(ctx)
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			require.Less(t, time.Since(start), 10*time.Second)
+		})
+	}
 }
