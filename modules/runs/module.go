@@ -62,16 +62,18 @@ func NewWorkspaces(s *settings.Settings) (*workspace.Manager, error) {
 		return nil, fmt.Errorf("setting runs.user: %w", err)
 	}
 	m, err := workspace.NewManager(workspace.Config{
-		Root:          WorkspaceDir(s),
-		MaxBytes:      s.Runs.MaxWorkspaceBytes,
-		MaxFiles:      s.Runs.MaxWorkspaceFiles,
-		Mode:          s.Runs.WorkspaceLimits,
-		AllowFile:     s.Runs.AllowFileURLs,
-		MaxPatchBytes: s.Runs.MaxPatchBytes,
-		OwnerUID:      uid,
-		OwnerGID:      gid,
-		CloneTimeout:  10 * time.Minute,
-		AgentGit:      true,
+		Root:           WorkspaceDir(s),
+		MaxBytes:       s.Runs.MaxWorkspaceBytes,
+		MaxFiles:       s.Runs.MaxWorkspaceFiles,
+		Mode:           s.Runs.WorkspaceLimits,
+		AllowFile:      s.Runs.AllowFileURLs,
+		MaxPatchBytes:  s.Runs.MaxPatchBytes,
+		MaxTreeDepth:   s.Runs.MaxTreeDepth,
+		MaxTreeEntries: s.Runs.MaxTreeEntries,
+		OwnerUID:       uid,
+		OwnerGID:       gid,
+		CloneTimeout:   10 * time.Minute,
+		AgentGit:       true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("runs: %w", err)

@@ -230,6 +230,9 @@ func (x *execution) prepareWorkspace(ctx context.Context) error {
 	case errors.As(err, &ce):
 		x.log.Info("clone failed", zap.Error(err))
 		return failure(ce.Message())
+	case errors.Is(err, workspace.ErrTreeLimit):
+		x.log.Info("repository tree over the limits", zap.Error(err))
+		return failure(treeLimitMessage("the repository's tree", err))
 	case err != nil:
 		x.log.Error("preparing workspace failed", zap.Error(err))
 		return fail("could not prepare the workspace")
@@ -427,6 +430,10 @@ func (x *execution) collectPatch(bg context.Context) string {
 	if errors.Is(err, workspace.ErrPatchTooLarge) {
 		return fmt.Sprintf("the agent's changes exceed the patch limit of %d bytes", x.w.cfg.MaxPatchBytes)
 	}
+	if errors.Is(err, workspace.ErrTreeLimit) {
+		x.log.Info("agent's tree over the limits", zap.Error(err))
+		return treeLimitMessage("the agent's tree", err)
+	}
 	if err != nil {
 		x.log.Error("computing patch failed", zap.Error(err))
 		// Computing it writes git objects into the workspace, which
@@ -441,6 +448,18 @@ func (x *execution) collectPatch(bg context.Context) string {
 		return "the patch could not be stored"
 	}
 	return ""
+}
+
+// treeLimitMessage says which setting a workspace tree (whose) exceeded.
+func treeLimitMessage(whose string, err error) string {
+	var le *workspace.TreeLimitError
+	if errors.As(err, &le) && le.Limit == "depth" {
+		return fmt.Sprintf("%s nests directories deeper than runs.max_tree_depth (%d)", whose, le.Max)
+	}
+	if le != nil {
+		return fmt.Sprintf("%s has more entries than runs.max_tree_entries (%d)", whose, le.Max)
+	}
+	return whose + " exceeds the workspace tree limits"
 }
 
 // removeAttempts is how many times cleanUp asks Docker to remove a

@@ -182,6 +182,11 @@ type Runs struct {
 	// expire first).
 	IdempotencyTTL     time.Duration `yaml:"idempotency_ttl"`
 	MaxIdempotencyKeys int           `yaml:"max_idempotency_keys"`
+	// MaxTreeDepth and MaxTreeEntries bound the workspace trees Slipway
+	// walks (the clone it hands over, the agent's tree it scrubs before
+	// the patch): how deep directories nest, how many entries in all.
+	MaxTreeDepth   int `yaml:"max_tree_depth"`
+	MaxTreeEntries int `yaml:"max_tree_entries"`
 }
 
 // How runs.workspace_limits holds workspaces to their limits.

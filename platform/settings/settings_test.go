@@ -118,3 +118,19 @@ func TestUnknownKIDMinInterval(t *testing.T) {
 		require.ErrorContains(t, err, "setting SLIPWAY_COGNITO_UNKNOWN_KID_MIN_INTERVAL: ", bad)
 	}
 }
+
+func TestTreeLimits(t *testing.T) {
+	s, err := Load(env(nil))
+	require.NoError(t, err)
+	require.Equal(t, 1000, s.Runs.MaxTreeDepth)
+	require.Equal(t, 1_000_000, s.Runs.MaxTreeEntries)
+	for name, set := range map[string]func(*Settings){
+		"runs.max_tree_depth":   func(s *Settings) { s.Runs.MaxTreeDepth = 0 },
+		"runs.max_tree_entries": func(s *Settings) { s.Runs.MaxTreeEntries = 10 },
+	} {
+		s, err := Load(env(nil))
+		require.NoError(t, err)
+		set(s)
+		require.ErrorContains(t, s.Validate(), "setting "+name+": ")
+	}
+}

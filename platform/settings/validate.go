@@ -70,6 +70,8 @@ func (s *Settings) Validate() error {
 		{"SLIPWAY_RUN_NETWORK", nonEmpty(s.Runs.Network)},
 		{"runs.user", nonEmpty(s.Runs.User)},
 		{"runs.max_patch_bytes", between64(s.Runs.MaxPatchBytes, 1024, 1<<30)},
+		{"runs.max_tree_depth", between(s.Runs.MaxTreeDepth, 16, 100_000)},
+		{"runs.max_tree_entries", between(s.Runs.MaxTreeEntries, 1000, 100_000_000)},
 		{"runs.stop_grace", within(s.Runs.StopGrace, 0, time.Minute)},
 		{"SLIPWAY_RUN_MAX_WORKSPACE_BYTES", between64(s.Runs.MaxWorkspaceBytes, 16<<20, 1<<40)},
 		{"SLIPWAY_RUN_MAX_WORKSPACE_FILES", s.checkWorkspaceFiles()},
