@@ -75,7 +75,7 @@ func TestCloneRemoteErrors(t *testing.T) {
 				require.NotContains(t, s, token)
 				require.NotContains(t, s, m.cfg.Root)
 			}
-			t.Logf("message: %s", ce.Message())
+			t.Logf("message: %s; output: %q", ce.Message(), ce.Output)
 			require.Empty(t, entries(t, m.cfg.Root))
 		})
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/slipwayhq/slipway/platform/derrors"
@@ -26,6 +28,8 @@ const (
 	ReasonNotFound       CloneReason = "not_found"        // no repository at the URL
 	ReasonBranchNotFound CloneReason = "branch_not_found" // the repository has no such branch
 	ReasonAuthRequired   CloneReason = "auth_required"    // credentials needed or refused
+	ReasonRedirect       CloneReason = "redirect"         // the remote redirected; redirects are refused
+	ReasonRemoteError    CloneReason = "remote_error"     // the remote answered with an HTTP error
 	ReasonUnreachable    CloneReason = "unreachable"      // DNS, connection or TLS failure; a retry may work
 	ReasonTimeout        CloneReason = "timeout"          // ctx deadline or Config.CloneTimeout
 	ReasonCanceled       CloneReason = "canceled"         // ctx canceled
@@ -34,20 +38,32 @@ const (
 )
 
 // CloneError is a failed Prepare clone. Its Error and Message never hold
-// credentials: URL is redacted and git's output is stripped of user
-// information and of host paths. errors.Is matches derrors.ErrNotFound for
-// ReasonNotFound and ReasonBranchNotFound, derrors.ErrUnavailable for
-// ReasonUnreachable, and the cause (ErrURLNotAllowed, context errors).
+// credentials nor anything the remote wrote: URL is redacted, and Detail is
+// Slipway's own phrase for what git reported, never git's text, which can
+// quote the remote (a server's error page, "remote:" lines, an ERR packet,
+// an ssh banner). errors.Is matches derrors.ErrNotFound for ReasonNotFound
+// and ReasonBranchNotFound, derrors.ErrUnavailable for ReasonUnreachable,
+// and the cause (ErrURLNotAllowed, context errors).
 type CloneError struct {
 	Reason CloneReason
 	URL    string // redacted
 	Branch string // as requested; "" for the default branch
-	Detail string // git's last error lines, redacted; for logs
+	Detail string // what failed, in Slipway's words ("the remote answered HTTP 500"); may be ""
 	Err    error  // the cause
+	// Output is git's last error lines, without credentials or host
+	// paths, for operators' logs only: it may quote the remote, so it is
+	// in neither Error nor Message.
+	Output string
 }
 
 // Message is the sentence to show the user as the run's error.
 func (e *CloneError) Message() string {
+	with := func(s string) string {
+		if e.Detail == "" {
+			return s
+		}
+		return s + ": " + e.Detail
+	}
 	switch e.Reason {
 	case ReasonRefused:
 		return fmt.Sprintf("repository %s cannot be cloned: %s", e.URL, strings.TrimPrefix(e.causeText(), ErrURLNotAllowed.Error()+": "))
@@ -56,9 +72,13 @@ func (e *CloneError) Message() string {
 	case ReasonBranchNotFound:
 		return fmt.Sprintf("branch %q not found in repository %s", e.Branch, e.URL)
 	case ReasonAuthRequired:
-		return fmt.Sprintf("repository %s requires credentials, or refused the ones given", e.URL)
+		return fmt.Sprintf("repository %s requires authentication, or refused the credentials given", e.URL)
+	case ReasonRedirect:
+		return fmt.Sprintf("repository %s cannot be cloned: the remote redirected to another location; redirects are refused", e.URL)
+	case ReasonRemoteError:
+		return with(fmt.Sprintf("repository %s could not be cloned", e.URL))
 	case ReasonUnreachable:
-		return fmt.Sprintf("could not reach repository %s: %s", e.URL, e.Detail)
+		return with(fmt.Sprintf("could not connect to repository %s", e.URL))
 	case ReasonTimeout:
 		return fmt.Sprintf("cloning repository %s timed out", e.URL)
 	case ReasonCanceled:
@@ -66,10 +86,7 @@ func (e *CloneError) Message() string {
 	case ReasonTooLarge:
 		return fmt.Sprintf("repository %s does not fit within the workspace limits", e.URL)
 	default:
-		if e.Detail == "" {
-			return fmt.Sprintf("could not clone repository %s", e.URL)
-		}
-		return fmt.Sprintf("could not clone repository %s: %s", e.URL, e.Detail)
+		return with(fmt.Sprintf("could not clone repository %s", e.URL))
 	}
 }
 
@@ -80,8 +97,7 @@ func (e *CloneError) causeText() string {
 	return e.Err.Error()
 }
 
-// Error describes the failure for logs: URL, branch, reason and git's
-// redacted output.
+// Error describes the failure for logs: URL, branch, reason and detail.
 func (e *CloneError) Error() string {
 	s := fmt.Sprintf("clone %s", e.URL)
 	if e.Branch != "" {
@@ -90,7 +106,8 @@ func (e *CloneError) Error() string {
 	s += ": " + string(e.Reason)
 	if e.Detail != "" {
 		s += ": " + e.Detail
-	} else if e.Err != nil {
+	}
+	if e.Err != nil {
 		s += ": " + e.Err.Error()
 	}
 	return s
@@ -110,49 +127,97 @@ func (e *CloneError) Is(target error) bool {
 	return false
 }
 
-// classify reads git's error output (LC_ALL=C) for the reason a clone failed.
-func classify(stderr string, ctxErr error) CloneReason {
+// httpStatusRE finds the HTTP status git reports for a failed request.
+var httpStatusRE = regexp.MustCompile(`(?i)the requested url returned error: ([0-9]{3})`)
+
+// classify reads git's error output (LC_ALL=C) for the reason a clone failed
+// and names what failed in Slipway's own words: the detail never copies the
+// output. Lines the remote wrote ("remote: …") and whatever follows "remote
+// error:" are not read, so a remote cannot choose the reason. (Over ssh the
+// remote's own error output reaches git's unmarked; there it can, but still
+// never appears in the message.)
+func classify(output string, ctxErr error) (CloneReason, string) {
 	switch {
 	case errors.Is(ctxErr, context.DeadlineExceeded):
-		return ReasonTimeout
+		return ReasonTimeout, ""
 	case errors.Is(ctxErr, context.Canceled):
-		return ReasonCanceled
+		return ReasonCanceled, ""
 	}
+	var ours []string
+	for _, l := range strings.Split(strings.ToLower(output), "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "remote:") {
+			continue
+		}
+		if i := strings.Index(l, "remote error:"); i >= 0 {
+			l = l[:i+len("remote error:")]
+		}
+		ours = append(ours, l)
+	}
+	own := strings.Join(ours, "\n")
 	has := func(subs ...string) bool {
-		lower := strings.ToLower(stderr)
 		for _, s := range subs {
-			if strings.Contains(lower, strings.ToLower(s)) {
+			if strings.Contains(own, s) {
 				return true
 			}
 		}
 		return false
 	}
+	if m := httpStatusRE.FindStringSubmatch(own); m != nil {
+		code, _ := strconv.Atoi(m[1])
+		switch {
+		case code >= 300 && code < 400:
+			return ReasonRedirect, ""
+		case code == 401 || code == 403 || code == 407:
+			return ReasonAuthRequired, fmt.Sprintf("the remote answered HTTP %d", code)
+		case code == 404 || code == 410:
+			return ReasonNotFound, ""
+		default:
+			return ReasonRemoteError, fmt.Sprintf("the remote answered HTTP %d", code)
+		}
+	}
 	switch {
 	case has("not found in upstream origin", "could not find remote branch"):
-		return ReasonBranchNotFound
+		return ReasonBranchNotFound, ""
 	case has("transport '") && has("not allowed"):
-		return ReasonRefused
+		return ReasonRefused, ""
 	case has("terminal prompts disabled", "could not read username", "could not read password",
-		"authentication failed", "permission denied (", "host key verification failed",
-		"returned error: 401", "returned error: 403", "access denied"):
-		return ReasonAuthRequired
-	case has("repository not found", "does not appear to be a git repository",
-		"returned error: 404", "not found"):
-		return ReasonNotFound
-	case has("could not resolve host", "could not resolve hostname", "failed to connect",
-		"connection refused", "connection timed out", "network is unreachable",
-		"no route to host", "ssl certificate problem", "certificate verification failed",
-		"ssl_connect", "tls connection", "connection reset", "empty reply from server"):
-		return ReasonUnreachable
+		"authentication failed", "permission denied (", "access denied"):
+		return ReasonAuthRequired, ""
+	case has("host key verification failed"):
+		return ReasonAuthRequired, "the host key is not known"
+	case has("repository not found", "does not appear to be a git repository", "not found"):
+		return ReasonNotFound, ""
+	case has("could not resolve host", "could not resolve hostname"):
+		return ReasonUnreachable, "the host name did not resolve"
+	case has("connection refused", "failed to connect", "couldn't connect"):
+		return ReasonUnreachable, "the connection was refused"
+	case has("timed out"):
+		return ReasonUnreachable, "the connection timed out"
+	case has("network is unreachable", "no route to host"):
+		return ReasonUnreachable, "the network is unreachable"
+	case has("ssl certificate problem", "certificate verification failed", "certificate verify failed"):
+		return ReasonUnreachable, "the remote's TLS certificate is not trusted"
+	case has("ssl_connect", "tls connection", "gnutls_handshake", "ssl routines"):
+		return ReasonUnreachable, "the TLS handshake failed"
+	case has("connection reset", "empty reply from server", "connection closed", "kex_exchange_identification",
+		"recv failure", "send failure"):
+		return ReasonUnreachable, "the connection was cut"
+	case has("remote error:"):
+		return ReasonOther, "the remote reported an error"
+	case has("protocol error", "invalid server response", "not valid: is this a git repository",
+		"unexpected", "bad pack header", "expected flush", "expected response end packet"):
+		return ReasonOther, "the remote did not answer as a git server"
 	}
-	return ReasonOther
+	return ReasonOther, ""
 }
 
 // gitError is a git command that failed: its sub-command, exit status and the
 // tail of its error output (already redacted).
 type gitError struct {
 	cmd    string
-	stderr string
+	stderr string   // for logs
+	lines  []string // the same, line by line and whole
 	err    error
 }
 

@@ -163,16 +163,17 @@ func (m *Manager) git(ctx context.Context, r gitRun) ([]byte, error) {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			waitErr = fmt.Errorf("%w (%w)", ctxErr, waitErr)
 		}
-		return nil, &gitError{cmd: r.args[0], stderr: m.clean(stderr.String(), r.runDir), err: waitErr}
+		lines := m.cleanLines(stderr.String(), r.runDir)
+		return nil, &gitError{cmd: r.args[0], stderr: m.clean(lines), lines: lines, err: waitErr}
 	case readErr != nil:
 		return nil, fmt.Errorf("git %s: read output: %w", r.args[0], readErr)
 	}
 	return out, nil
 }
 
-// clean makes git's error output safe to show: no user information in URLs,
-// no host paths of the run directory, at most a few hundred characters.
-func (m *Manager) clean(s, runDir string) string {
+// cleanLines splits git's error output into lines without user
+// information in URLs or host paths of the run directory.
+func (m *Manager) cleanLines(s, runDir string) []string {
 	s = redactText(s)
 	if runDir != "" {
 		s = strings.ReplaceAll(s, runDir+string(filepath.Separator), "")
@@ -184,7 +185,12 @@ func (m *Manager) clean(s, runDir string) string {
 			lines = append(lines, l)
 		}
 	}
-	s = strings.Join(lines, "; ")
+	return lines
+}
+
+// clean joins cleaned lines into at most a few hundred characters for logs.
+func (m *Manager) clean(lines []string) string {
+	s := strings.Join(lines, "; ")
 	const max = 600
 	if len(s) > max {
 		s = "…" + strings.ToValidUTF8(s[len(s)-max:], "")

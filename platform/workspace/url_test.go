@@ -128,23 +128,40 @@ func TestClassify(t *testing.T) {
 		stderr string
 		ctxErr error
 		want   CloneReason
+		detail string
 	}{
-		{"warning: Could not find remote branch x to clone.\nfatal: Remote branch x not found in upstream origin", nil, ReasonBranchNotFound},
-		{"remote: Repository not found.\nfatal: repository 'https://github.com/a/b/' not found", nil, ReasonNotFound},
-		{"fatal: '/x' does not appear to be a git repository", nil, ReasonNotFound},
-		{"fatal: could not read Username for 'https://github.com': terminal prompts disabled", nil, ReasonAuthRequired},
-		{"git@github.com: Permission denied (publickey).\nfatal: Could not read from remote repository.", nil, ReasonAuthRequired},
-		{"Host key verification failed.", nil, ReasonAuthRequired},
-		{"fatal: Authentication failed for 'https://github.com/a/b/'", nil, ReasonAuthRequired},
-		{"fatal: unable to access 'https://x/': Could not resolve host: x", nil, ReasonUnreachable},
-		{"ssh: Could not resolve hostname x: Name or service not known", nil, ReasonUnreachable},
-		{"fatal: transport 'file' not allowed", nil, ReasonRefused},
-		{"anything", context.DeadlineExceeded, ReasonTimeout},
-		{"anything", fmt.Errorf("x: %w", context.Canceled), ReasonCanceled},
-		{"fatal: something new", nil, ReasonOther},
+		{"warning: Could not find remote branch x to clone.\nfatal: Remote branch x not found in upstream origin", nil, ReasonBranchNotFound, ""},
+		{"remote: Repository not found.\nfatal: repository 'https://github.com/a/b/' not found", nil, ReasonNotFound, ""},
+		{"fatal: '/x' does not appear to be a git repository", nil, ReasonNotFound, ""},
+		{"fatal: could not read Username for 'https://github.com': terminal prompts disabled", nil, ReasonAuthRequired, ""},
+		{"git@github.com: Permission denied (publickey).\nfatal: Could not read from remote repository.", nil, ReasonAuthRequired, ""},
+		{"Host key verification failed.", nil, ReasonAuthRequired, "the host key is not known"},
+		{"fatal: Authentication failed for 'https://github.com/a/b/'", nil, ReasonAuthRequired, ""},
+		{"fatal: unable to access 'https://x/': Could not resolve host: x", nil, ReasonUnreachable, "the host name did not resolve"},
+		{"ssh: Could not resolve hostname x: Name or service not known", nil, ReasonUnreachable, "the host name did not resolve"},
+		{"fatal: unable to access 'https://h/x/': Failed to connect to h port 443 after 0 ms: Couldn't connect to server", nil, ReasonUnreachable, "the connection was refused"},
+		{"ssh: connect to host h port 22: Connection refused", nil, ReasonUnreachable, "the connection was refused"},
+		{"fatal: unable to access 'https://h/x/': SSL certificate problem: self-signed certificate", nil, ReasonUnreachable, "the remote's TLS certificate is not trusted"},
+		{"kex_exchange_identification: Connection closed by remote host", nil, ReasonUnreachable, "the connection was cut"},
+		{"fatal: transport 'file' not allowed", nil, ReasonRefused, ""},
+		{"fatal: unable to access 'https://h/x/': The requested URL returned error: 302", nil, ReasonRedirect, ""},
+		{"fatal: unable to access 'https://h/x/': The requested URL returned error: 301", nil, ReasonRedirect, ""},
+		{"remote: db_password=x\nfatal: unable to access 'https://h/x/': The requested URL returned error: 500", nil, ReasonRemoteError, "the remote answered HTTP 500"},
+		{"fatal: unable to access 'https://h/x/': The requested URL returned error: 403", nil, ReasonAuthRequired, "the remote answered HTTP 403"},
+		{"fatal: unable to access 'https://h/x/': The requested URL returned error: 410", nil, ReasonNotFound, ""},
+		{"fatal: remote error: INTERNAL db_password=x", nil, ReasonOther, "the remote reported an error"},
+		{"fatal: protocol error: bad line length character: INTE", nil, ReasonOther, "the remote did not answer as a git server"},
+		// The remote's own lines cannot pick the reason.
+		{"remote: fatal: unable to access 'x': The requested URL returned error: 404\nremote: Could not resolve host: x\nfatal: the remote end hung up unexpectedly", nil, ReasonOther, "the remote did not answer as a git server"},
+		{"fatal: remote error: repository not found; authentication failed", nil, ReasonOther, "the remote reported an error"},
+		{"anything", context.DeadlineExceeded, ReasonTimeout, ""},
+		{"anything", fmt.Errorf("x: %w", context.Canceled), ReasonCanceled, ""},
+		{"fatal: something new", nil, ReasonOther, ""},
 	}
 	for _, tt := range tests {
-		require.Equal(t, tt.want, classify(tt.stderr, tt.ctxErr), tt.stderr)
+		reason, detail := classify(tt.stderr, tt.ctxErr)
+		require.Equal(t, tt.want, reason, tt.stderr)
+		require.Equal(t, tt.detail, detail, tt.stderr)
 	}
 }
 
@@ -158,12 +175,14 @@ func TestCloneErrorMessages(t *testing.T) {
 	}{
 		{&CloneError{Reason: ReasonNotFound, URL: "https://h/a", Err: cause}, "repository https://h/a not found", true, false},
 		{&CloneError{Reason: ReasonBranchNotFound, URL: "https://h/a", Branch: "dev", Err: cause}, `branch "dev" not found in repository https://h/a`, true, false},
-		{&CloneError{Reason: ReasonAuthRequired, URL: "https://h/a", Err: cause}, "repository https://h/a requires credentials, or refused the ones given", false, false},
-		{&CloneError{Reason: ReasonUnreachable, URL: "https://h/a", Detail: "Could not resolve host: h", Err: cause}, "could not reach repository https://h/a: Could not resolve host: h", false, true},
+		{&CloneError{Reason: ReasonAuthRequired, URL: "https://h/a", Err: cause}, "repository https://h/a requires authentication, or refused the credentials given", false, false},
+		{&CloneError{Reason: ReasonUnreachable, URL: "https://h/a", Detail: "the host name did not resolve", Err: cause}, "could not connect to repository https://h/a: the host name did not resolve", false, true},
+		{&CloneError{Reason: ReasonRedirect, URL: "https://h/a", Err: cause}, "repository https://h/a cannot be cloned: the remote redirected to another location; redirects are refused", false, false},
+		{&CloneError{Reason: ReasonRemoteError, URL: "https://h/a", Detail: "the remote answered HTTP 500", Err: cause}, "repository https://h/a could not be cloned: the remote answered HTTP 500", false, false},
 		{&CloneError{Reason: ReasonTimeout, URL: "https://h/a", Err: context.DeadlineExceeded}, "cloning repository https://h/a timed out", false, false},
 		{&CloneError{Reason: ReasonCanceled, URL: "https://h/a", Err: context.Canceled}, "cloning repository https://h/a was canceled", false, false},
 		{&CloneError{Reason: ReasonRefused, URL: "file:///x", Err: fmt.Errorf("%w: file:// urls are not allowed here", ErrURLNotAllowed)}, "repository file:///x cannot be cloned: file:// urls are not allowed here", false, false},
-		{&CloneError{Reason: ReasonOther, URL: "https://h/a", Detail: "fatal: odd", Err: cause}, "could not clone repository https://h/a: fatal: odd", false, false},
+		{&CloneError{Reason: ReasonOther, URL: "https://h/a", Detail: "the remote reported an error", Output: "fatal: remote error: secret", Err: cause}, "could not clone repository https://h/a: the remote reported an error", false, false},
 		{&CloneError{Reason: ReasonOther, URL: "https://h/a", Err: cause}, "could not clone repository https://h/a", false, false},
 	}
 	for _, tt := range tests {
@@ -172,14 +191,16 @@ func TestCloneErrorMessages(t *testing.T) {
 		require.Equal(t, tt.unavail, errors.Is(tt.err, derrors.ErrUnavailable), tt.msg)
 		require.True(t, strings.HasPrefix(tt.err.Error(), "clone "+tt.err.URL), tt.err.Error())
 		require.ErrorIs(t, tt.err, tt.err.Err)
+		require.NotContains(t, tt.err.Error(), "secret", "git's output is for logs alone")
+		require.NotContains(t, tt.err.Message(), "secret")
 	}
 }
 
 func TestClean(t *testing.T) {
 	m := &Manager{}
-	got := m.clean("Cloning into '/srv/ws/r1/tree'...\nfatal: unable to access 'https://u:p@h/x/': boom\nsee /srv/ws/r1/git\n", "/srv/ws/r1")
+	got := m.clean(m.cleanLines("Cloning into '/srv/ws/r1/tree'...\nfatal: unable to access 'https://u:p@h/x/': boom\nsee /srv/ws/r1/git\n", "/srv/ws/r1"))
 	require.Equal(t, "fatal: unable to access 'https://h/x/': boom; see git", got)
-	long := m.clean(strings.Repeat("é", 1000), "")
+	long := m.clean(m.cleanLines(strings.Repeat("é", 1000), ""))
 	require.LessOrEqual(t, len(long), 610)
 	require.True(t, strings.HasPrefix(long, "…"))
 }

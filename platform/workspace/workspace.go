@@ -351,10 +351,14 @@ func (m *Manager) clone(ctx context.Context, w *Workspace, url, redacted, transp
 	ce := &CloneError{URL: redacted, Branch: branch, Err: err}
 	var ge *gitError
 	if errors.As(err, &ge) {
-		ce.Detail = strings.ReplaceAll(ge.stderr, url, redacted)
+		ce.Output = strings.ReplaceAll(ge.stderr, url, redacted)
 		ce.Err = ge.err
 	}
-	ce.Reason = classify(ce.Detail, ctx.Err())
+	var lines []string
+	if ge != nil {
+		lines = ge.lines
+	}
+	ce.Reason, ce.Detail = classify(strings.Join(lines, "\n"), ctx.Err())
 	return ce
 }
 

@@ -1,0 +1,134 @@
+package workspace
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Loopback remotes for clone tests: TLS servers on 127.0.0.1 and 127.0.0.2
+// with a certificate for localhost and both addresses, serving git's smart
+// HTTP protocol through git http-backend, or whatever a test's handler
+// answers.
+
+// testTLS returns a server certificate for localhost, 127.0.0.1, 127.0.0.2
+// and ::1, and a CA file that trusts it.
+func testTLS(t *testing.T) (tls.Certificate, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "slipway test remote"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		DNSNames:              []string{"localhost", "localhost."},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv4(127, 0, 0, 2), net.IPv6loopback},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644))
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, ca
+}
+
+// serveTLS serves h with cert on ln until the test ends.
+func serveTLS(t *testing.T, ln net.Listener, cert tls.Certificate, h http.Handler) {
+	t.Helper()
+	srv := &http.Server{Handler: h, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}},
+		ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.ServeTLS(ln, "", ""); !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("serve %s: %v", ln.Addr(), err)
+		}
+	}()
+	t.Cleanup(func() {
+		require.NoError(t, srv.Close())
+		<-done
+	})
+}
+
+// listen listens on addr ("127.0.0.1:0").
+func listen(t *testing.T, addr string) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	require.NoError(t, err)
+	return ln
+}
+
+func port(ln net.Listener) int { return ln.Addr().(*net.TCPAddr).Port }
+
+// TestCloneErrorsKeepRemoteText checks what a remote writes never reaches
+// the error shown to the user nor Prepare's error: an error page, an error
+// packet of git's protocol, a body that is not git's. The text does reach
+// git (Output, kept for operators' logs), so the check is not empty.
+func TestCloneErrorsKeepRemoteText(t *testing.T) {
+	const secret = "INTERNAL-ONLY: db_password=hunter2"
+	pkt := func(s string) string { return fmt.Sprintf("%04x%s", len(s)+4, s) }
+	cert, ca := testTLS(t)
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		reason  CloneReason
+		msg     string
+		leaked  string // what of the secret git shows
+	}{
+		{"500 with a body", func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, secret, http.StatusInternalServerError)
+		}, ReasonRemoteError, "could not be cloned: the remote answered HTTP 500", secret},
+		{"403 with a body", func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, secret, http.StatusForbidden)
+		}, ReasonAuthRequired, "requires authentication", secret},
+		{"404 with a body", func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, secret, http.StatusNotFound)
+		}, ReasonNotFound, "not found", secret},
+		{"git error packet", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/x-git-upload-pack-advertisement")
+			fmt.Fprint(w, pkt("# service=git-upload-pack\n")+"0000"+pkt("ERR "+secret+"\n"))
+		}, ReasonOther, "the remote reported an error", secret},
+		{"not git", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/x-git-upload-pack-advertisement")
+			fmt.Fprint(w, secret)
+		}, ReasonOther, "the remote did not answer as a git server", "INTE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ln := listen(t, "127.0.0.1:0")
+			serveTLS(t, ln, cert, tt.handler)
+			m := newManager(t, func(c *Config) { c.AllowFile = false; c.CAFile = ca })
+			_, err := m.Prepare(t.Context(), "run_1", fmt.Sprintf("https://127.0.0.1:%d/team/repo.git", port(ln)), "")
+			var ce *CloneError
+			require.ErrorAs(t, err, &ce)
+			require.Equal(t, tt.reason, ce.Reason, "%v: %s", err, ce.Output)
+			require.Contains(t, ce.Message(), tt.msg)
+			require.Contains(t, ce.Output, tt.leaked, "the remote's text reached git")
+			for _, s := range []string{ce.Message(), err.Error()} {
+				require.NotContains(t, s, "INTE")
+				require.NotContains(t, s, "hunter2")
+				require.NotContains(t, s, "remote:")
+			}
+			t.Logf("message: %s", ce.Message())
+		})
+	}
+}
