@@ -73,6 +73,9 @@ func (m *Manager) hardenedConfig(fileProto bool) []string {
 		"protocol.ssh.allow=always",
 		"protocol.ext.allow=never",
 		"protocol.file.allow=" + file,
+		// A redirect names a host the URL policy never checked; git
+		// would follow one to any host, even a private one.
+		"http.followRedirects=false",
 	}
 	if m.cfg.CAFile != "" {
 		cfg = append(cfg, "http.sslCAInfo="+m.cfg.CAFile)

@@ -13,8 +13,12 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/cgi"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,6 +82,66 @@ func listen(t *testing.T, addr string) net.Listener {
 }
 
 func port(ln net.Listener) int { return ln.Addr().(*net.TCPAddr).Port }
+
+// gitBackend serves the bare repositories under root over git's smart HTTP
+// protocol, counting the requests it answers.
+func gitBackend(t *testing.T, root string, hits *atomic.Int32) http.Handler {
+	t.Helper()
+	out, err := exec.Command("git", "--exec-path").Output()
+	require.NoError(t, err)
+	backend := &cgi.Handler{
+		Path: filepath.Join(strings.TrimSpace(string(out)), "git-http-backend"),
+		Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1", "GIT_CONFIG_NOSYSTEM=1",
+			"GIT_CONFIG_GLOBAL=/dev/null", "HOME=" + t.TempDir()},
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		backend.ServeHTTP(w, r)
+	})
+}
+
+// bareRepo makes root/team/repo.git, a bare repository whose one commit has
+// README.md saying content; it returns root.
+func bareRepo(t *testing.T, content string) string {
+	t.Helper()
+	src := t.TempDir()
+	testGit(t, src, "init", "-q", "-b", "main")
+	writeFile(t, filepath.Join(src, "README.md"), content, 0o644)
+	testGit(t, src, "add", "-A")
+	testGit(t, src, "commit", "-q", "-m", "base")
+	root := t.TempDir()
+	testGit(t, "", "clone", "-q", "--bare", src, filepath.Join(root, "team", "repo.git"))
+	return root
+}
+
+// TestCloneRedirectRefused checks git follows no redirect: not to another
+// host, where an internal server answers, and not on the same host either.
+func TestCloneRedirectRefused(t *testing.T) {
+	cert, ca := testTLS(t)
+	var target atomic.Int32
+	targetLn := listen(t, "127.0.0.2:0")
+	serveTLS(t, targetLn, cert, gitBackend(t, bareRepo(t, "INTERNAL-ONLY\n"), &target))
+	redirector := listen(t, "127.0.0.1:0")
+	serveTLS(t, redirector, cert, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/same/") {
+			http.Redirect(w, r, strings.Replace(r.URL.String(), "/same/", "/team/", 1), http.StatusMovedPermanently)
+			return
+		}
+		http.Redirect(w, r, fmt.Sprintf("https://127.0.0.2:%d%s", port(targetLn), r.URL.RequestURI()), http.StatusFound)
+	}))
+	for _, path := range []string{"/team/repo.git", "/same/repo.git"} {
+		t.Run(path, func(t *testing.T) {
+			m := newManager(t, func(c *Config) { c.AllowFile = false; c.CAFile = ca })
+			_, err := m.Prepare(t.Context(), "run_1", fmt.Sprintf("https://127.0.0.1:%d%s", port(redirector), path), "")
+			var ce *CloneError
+			require.ErrorAs(t, err, &ce)
+			require.Equal(t, ReasonRedirect, ce.Reason, "%v: %s", err, ce.Output)
+			require.Contains(t, ce.Message(), "redirects are refused")
+			require.Zero(t, target.Load(), "git followed the redirect")
+			require.Empty(t, entries(t, m.cfg.Root))
+		})
+	}
+}
 
 // TestCloneErrorsKeepRemoteText checks what a remote writes never reaches
 // the error shown to the user nor Prepare's error: an error page, an error
