@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cgi"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,6 +82,22 @@ func listen(t *testing.T, addr string) net.Listener {
 	return ln
 }
 
+// listenTwin listens on the same free port of 127.0.0.2 and 127.0.0.1.
+func listenTwin(t *testing.T) (two, one net.Listener) {
+	t.Helper()
+	for range 20 {
+		two = listen(t, "127.0.0.2:0")
+		port := two.Addr().(*net.TCPAddr).Port
+		one, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			return two, one
+		}
+		two.Close()
+	}
+	t.Fatal("no port free on both 127.0.0.1 and 127.0.0.2")
+	return nil, nil
+}
+
 func port(ln net.Listener) int { return ln.Addr().(*net.TCPAddr).Port }
 
 // gitBackend serves the bare repositories under root over git's smart HTTP
@@ -112,6 +129,107 @@ func bareRepo(t *testing.T, content string) string {
 	root := t.TempDir()
 	testGit(t, "", "clone", "-q", "--bare", src, filepath.Join(root, "team", "repo.git"))
 	return root
+}
+
+func readme(t *testing.T, w *Workspace) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(w.TreeDir(), "README.md"))
+	require.NoError(t, err)
+	return string(b)
+}
+
+// TestClonePinned checks git connects only to the addresses the URL policy
+// checked. The policy's lookup of localhost answered 127.0.0.2, where the
+// repository is; by the time git runs, the name resolves to 127.0.0.1 (the
+// machine's own resolver says so), where an internal server waits. Git
+// must clone from 127.0.0.2 all the same.
+func TestClonePinned(t *testing.T) {
+	cert, ca := testTLS(t)
+	two, one := listenTwin(t)
+	var allowed, internal atomic.Int32
+	serveTLS(t, two, cert, gitBackend(t, bareRepo(t, "the checked host\n"), &allowed))
+	serveTLS(t, one, cert, gitBackend(t, bareRepo(t, "INTERNAL-ONLY\n"), &internal))
+	url := fmt.Sprintf("https://localhost:%d/team/repo.git", port(two))
+
+	// The policy's one lookup: first the checked address, then (rebinding)
+	// the internal one.
+	answers := []netip.Addr{netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.1")}
+	checked := answers[:1]
+
+	for _, tt := range []struct{ name, url string }{
+		{"as written", url},
+		{"upper case", strings.Replace(url, "localhost", "LocalHost", 1)},
+		{"trailing dot", strings.Replace(url, "localhost", "localhost.", 1)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newManager(t, func(c *Config) { c.AllowFile = false; c.CAFile = ca })
+			before := allowed.Load()
+			w, err := m.Prepare(t.Context(), "run_1", tt.url, "", Pin(checked...))
+			require.NoError(t, err)
+			t.Cleanup(func() { require.NoError(t, w.Remove()) })
+			require.Equal(t, "the checked host\n", readme(t, w))
+			require.Greater(t, allowed.Load(), before)
+			require.Zero(t, internal.Load(), "git reached the address the name resolves to now")
+		})
+	}
+
+	t.Run("without the checked addresses", func(t *testing.T) {
+		m := newManager(t, func(c *Config) { c.AllowFile = false; c.CAFile = ca })
+		_, err := m.Prepare(t.Context(), "run_1", url, "")
+		var ce *CloneError
+		require.ErrorAs(t, err, &ce)
+		require.Equal(t, ReasonRefused, ce.Reason)
+		require.ErrorIs(t, err, ErrURLNotAllowed)
+		require.Zero(t, internal.Load())
+	})
+	t.Run("an ip address needs none", func(t *testing.T) {
+		m := newManager(t, func(c *Config) { c.AllowFile = false; c.CAFile = ca })
+		w, err := m.Prepare(t.Context(), "run_1", fmt.Sprintf("https://127.0.0.2:%d/team/repo.git", port(two)), "")
+		require.NoError(t, err)
+		require.NoError(t, w.Remove())
+	})
+}
+
+// TestClonePinnedSSH checks an ssh clone connects to the checked address,
+// and checks the host key known for the name: servers on the same port of
+// 127.0.0.2 (checked) and 127.0.0.1 (where localhost resolves now) note
+// who connects and hang up.
+func TestClonePinnedSSH(t *testing.T) {
+	if _, err := exec.LookPath("ssh"); err != nil {
+		t.Skip("no ssh client")
+	}
+	two, one := listenTwin(t)
+	var allowed, internal atomic.Int32
+	for ln, hits := range map[net.Listener]*atomic.Int32{two: &allowed, one: &internal} {
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				hits.Add(1)
+				c.Close()
+			}
+		}()
+	}
+	dir := t.TempDir()
+	argsFile := filepath.Join(dir, "args")
+	wrapper := filepath.Join(dir, "ssh")
+	writeFile(t, wrapper, fmt.Sprintf("#!/bin/sh\necho \"$*\" > %s\nexec ssh \"$@\"\n", argsFile), 0o755)
+	m := newManager(t, func(c *Config) {
+		c.SSHCommand = wrapper + " -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=/dev/null"
+	})
+	_, err := m.Prepare(t.Context(), "run_1", fmt.Sprintf("ssh://git@localhost:%d/team/repo.git", port(two)), "",
+		Pin(netip.MustParseAddr("127.0.0.2")))
+	var ce *CloneError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, ReasonUnreachable, ce.Reason, "%v: %s", err, ce.Output)
+	require.Equal(t, int32(1), allowed.Load())
+	require.Zero(t, internal.Load(), "ssh reached the address the name resolves to now")
+	args, err := os.ReadFile(argsFile)
+	require.NoError(t, err)
+	require.Contains(t, string(args), "-o HostName=127.0.0.2 -o HostKeyAlias=localhost ")
 }
 
 // TestCloneRedirectRefused checks git follows no redirect: not to another
@@ -194,5 +312,47 @@ func TestCloneErrorsKeepRemoteText(t *testing.T) {
 			}
 			t.Logf("message: %s", ce.Message())
 		})
+	}
+}
+
+// TestPinFor checks the settings a pin adds, for each transport.
+func TestPinFor(t *testing.T) {
+	m := &Manager{cfg: Config{SSHCommand: DefaultSSHCommand}}
+	v4, v6 := netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("2001:db8::7")
+	tests := []struct {
+		url   string
+		addrs []netip.Addr
+		want  pin
+		err   string
+	}{
+		{"https://git.example.org/a/b", []netip.Addr{v4, v6}, pin{config: []string{
+			"http.curloptResolve=git.example.org:443:192.0.2.7,[2001:db8::7]",
+			"http.curloptResolve=git.example.org.:443:192.0.2.7,[2001:db8::7]"}}, ""},
+		{"https://Git.Example.org.:0443/a/b", []netip.Addr{netip.MustParseAddr("::ffff:192.0.2.7")}, pin{config: []string{
+			"http.curloptResolve=Git.Example.org.:443:192.0.2.7",
+			"http.curloptResolve=Git.Example.org:443:192.0.2.7"}}, ""},
+		{"ssh://git@git.example.org:2222/a/b", []netip.Addr{v6, v4}, pin{env: []string{
+			"GIT_SSH_COMMAND=ssh -o BatchMode=yes -o HostName=2001:db8::7 -o HostKeyAlias=git.example.org"}}, ""},
+		{"git@git.example.org.:a/b", []netip.Addr{v4}, pin{env: []string{
+			"GIT_SSH_COMMAND=ssh -o BatchMode=yes -o HostName=192.0.2.7 -o HostKeyAlias=git.example.org"}}, ""},
+		{"https://192.0.2.7/a/b", nil, pin{}, ""},
+		{"git@[2001:db8::7]:a/b", nil, pin{}, ""},
+		{"file:///srv/x", nil, pin{}, ""},
+		{"https://git.example.org/a/b", nil, pin{}, "no checked addresses"},
+		{"git@git.example.org:a/b", nil, pin{}, "no checked addresses"},
+		{"https://git.example.org/a/b", []netip.Addr{{}}, pin{}, "not usable"},
+		{"https://git.example.org/a/b", []netip.Addr{netip.MustParseAddr("fe80::1%eth0")}, pin{}, "not usable"},
+	}
+	for _, tt := range tests {
+		r, err := ParseURL(tt.url, true)
+		require.NoError(t, err, tt.url)
+		got, err := m.pinFor(r, tt.addrs)
+		if tt.err != "" {
+			require.ErrorIs(t, err, ErrURLNotAllowed, tt.url)
+			require.ErrorContains(t, err, tt.err, tt.url)
+			continue
+		}
+		require.NoError(t, err, tt.url)
+		require.Equal(t, tt.want, got, tt.url)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -43,6 +44,9 @@ type Remote struct {
 	Transport string
 	// Host is the host name or IP address, without brackets; "" for file.
 	Host string
+	// Port is the port of an https:// or ssh:// URL, as written; "" for
+	// the transport's default.
+	Port string
 	// Path is the repository path on the host, or the local path.
 	Path string
 	// User is the user name of an ssh:// URL or scp-style address.
@@ -103,7 +107,12 @@ func ParseURL(rawURL string, allowFile bool) (Remote, error) {
 			if u.Path == "" || u.Path == "/" {
 				return refuse("url has no repository path")
 			}
-			r := Remote{Transport: scheme, Host: u.Hostname(), Path: u.Path, Userinfo: u.User != nil}
+			if p := u.Port(); p != "" {
+				if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+					return refuse("invalid port in %s url", scheme)
+				}
+			}
+			r := Remote{Transport: scheme, Host: u.Hostname(), Port: u.Port(), Path: u.Path, Userinfo: u.User != nil}
 			if u.User != nil {
 				r.User = u.User.Username()
 				_, r.Password = u.User.Password()

@@ -50,6 +50,10 @@ func TestCheckURL(t *testing.T) {
 		{"https://github.com/a/b\n", false, ""},
 		{" https://github.com/a/b", false, ""},
 		{"https://github.com", false, ""},
+		{"https://github.com:0/a/b", false, ""},
+		{"https://github.com:65536/a/b", false, ""},
+		{"ssh://git@github.com:99999/a/b", false, ""},
+		{"https://github.com:65535/a/b", false, "https"},
 		{"https:///a/b", false, ""},
 		{"", false, ""},
 
@@ -90,8 +94,8 @@ func TestParseURL(t *testing.T) {
 	tests := map[string]Remote{
 		"https://github.com/a/b.git":         {Transport: "https", Host: "github.com", Path: "/a/b.git"},
 		"https://tok@github.com/a/b":         {Transport: "https", Host: "github.com", Path: "/a/b", User: "tok", Userinfo: true},
-		"https://u:p@[2001:db8::1]:8443/a/b": {Transport: "https", Host: "2001:db8::1", Path: "/a/b", User: "u", Userinfo: true, Password: true},
-		"ssh://git@github.com:2222/a/b.git":  {Transport: "ssh", Host: "github.com", Path: "/a/b.git", User: "git", Userinfo: true},
+		"https://u:p@[2001:db8::1]:8443/a/b": {Transport: "https", Host: "2001:db8::1", Port: "8443", Path: "/a/b", User: "u", Userinfo: true, Password: true},
+		"ssh://git@github.com:2222/a/b.git":  {Transport: "ssh", Host: "github.com", Port: "2222", Path: "/a/b.git", User: "git", Userinfo: true},
 		"git@github.com:a/b.git":             {Transport: "ssh", Host: "github.com", Path: "a/b.git", User: "git"},
 		"github.com:a/b.git":                 {Transport: "ssh", Host: "github.com", Path: "a/b.git"},
 		"git@[2001:db8::1]:a/b.git":          {Transport: "ssh", Host: "2001:db8::1", Path: "a/b.git", User: "git"},

@@ -224,15 +224,26 @@ func (w *Workspace) RunID() string { return w.runID }
 // fit the limits is a CloneError of ReasonTooLarge wrapping the
 // *LimitError; when the free disk cannot hold one more workspace on top of
 // those in use, Prepare fails with ErrNoRoom.
-func (m *Manager) Prepare(ctx context.Context, runID, url, branch string) (_ *Workspace, err error) {
+//
+// An https or ssh URL whose host is a name needs Pin with the addresses the
+// caller's URL policy checked: git connects to those only (see pin.go).
+func (m *Manager) Prepare(ctx context.Context, runID, url, branch string, opts ...PrepareOption) (_ *Workspace, err error) {
 	defer derrors.Wrap(&err, "workspace.Prepare(%q)", runID)
 	if !runIDRE.MatchString(runID) {
 		return nil, errors.New("invalid run id")
 	}
+	var o prepareOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	redacted := RedactURL(url)
-	transport, err := checkURL(url, m.cfg.AllowFile)
+	remote, err := ParseURL(url, m.cfg.AllowFile)
 	if r := CheckBranch(branch); err == nil && r != "" {
 		err = fmt.Errorf("%w: branch name %q %s", ErrURLNotAllowed, branch, r)
+	}
+	var p pin
+	if err == nil {
+		p, err = m.pinFor(remote, o.pinned)
 	}
 	if err != nil {
 		return nil, &CloneError{Reason: ReasonRefused, URL: redacted, Branch: branch, Err: err}
@@ -287,7 +298,7 @@ func (m *Manager) Prepare(ctx context.Context, runID, url, branch string) (_ *Wo
 			return nil, err
 		}
 	}
-	if err := m.clone(ctx, w, url, redacted, transport, branch); err != nil {
+	if err := m.clone(ctx, w, url, redacted, remote.Transport, branch, p); err != nil {
 		var ce *CloneError
 		if _, le, _ := w.measure(ctx); le != nil && errors.As(err, &ce) {
 			ce.Reason, ce.Err = ReasonTooLarge, le
@@ -328,8 +339,8 @@ func (m *Manager) treeLimits() treeLimits {
 	return treeLimits{depth: m.cfg.MaxTreeDepth, entries: m.cfg.MaxTreeEntries}
 }
 
-// clone runs git clone into w.
-func (m *Manager) clone(ctx context.Context, w *Workspace, url, redacted, transport, branch string) error {
+// clone runs git clone into w, connecting as p says.
+func (m *Manager) clone(ctx context.Context, w *Workspace, url, redacted, transport, branch string, p pin) error {
 	if m.cfg.CloneTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, m.cfg.CloneTimeout)
@@ -344,7 +355,7 @@ func (m *Manager) clone(ctx context.Context, w *Workspace, url, redacted, transp
 		args = append(args, "--branch="+branch)
 	}
 	args = append(args, "--", url, w.tree)
-	_, err := m.git(ctx, gitRun{runDir: w.dir, fileProto: transport == "file", args: args})
+	_, err := m.git(ctx, gitRun{runDir: w.dir, fileProto: transport == "file", config: p.config, env: p.env, args: args})
 	if err == nil {
 		return nil
 	}
