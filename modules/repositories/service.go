@@ -111,16 +111,20 @@ func (s *Service) checkHost(ctx context.Context, target remote) error {
 }
 
 // CheckURL implements access.Repositories: the reason the configured
-// policy refuses rawURL now ("" when it may be cloned), or an error when
-// it cannot tell (an outage of DNS). The runs module calls it right before
-// cloning, as a host may resolve elsewhere by then.
-func (s *Service) CheckURL(ctx context.Context, rawURL string) (refusal string, err error) {
-	err = s.urls.Check(ctx, rawURL)
+// policy refuses rawURL now, or the addresses it checked for the URL's host;
+// an error when it cannot tell (an outage of DNS). The runs module calls it
+// right before cloning, as a host may resolve elsewhere by then, and pins
+// the clone to the addresses.
+func (s *Service) CheckURL(ctx context.Context, rawURL string) (access.URLCheck, error) {
+	addrs, err := s.urls.Resolve(ctx, rawURL)
 	var ue *URLError
 	if errors.As(err, &ue) {
-		return ue.Reason, nil
+		return access.URLCheck{Refusal: ue.Reason}, nil
 	}
-	return "", err
+	if err != nil {
+		return access.URLCheck{}, err
+	}
+	return access.URLCheck{Addrs: addrs}, nil
 }
 
 // find returns a repository whose project the caller may see (write: may

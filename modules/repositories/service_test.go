@@ -2,6 +2,7 @@ package repositories
 
 import (
 	"context"
+	"net/netip"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -54,15 +55,22 @@ func TestCreateRaceWithProjectDelete(t *testing.T) {
 // is a reason without the URL's secrets, not an error; an accepted URL has
 // no reason.
 func TestServiceCheckURL(t *testing.T) {
-	svc := NewService(nil, vanishingProjects{}, &URLPolicy{})
-	refusal, err := svc.CheckURL(context.Background(), "https://93.184.216.34/a/b")
+	svc := NewService(nil, vanishingProjects{}, &URLPolicy{Resolver: testResolver()})
+	check, err := svc.CheckURL(context.Background(), "https://93.184.216.34/a/b")
 	require.NoError(t, err)
-	require.Empty(t, refusal)
-	for _, bad := range []string{"https://10.0.0.1/a/b", "file:///srv/x", "https://u:p@93.184.216.34/a/b"} {
-		refusal, err := svc.CheckURL(context.Background(), bad)
+	require.Empty(t, check.Refusal)
+	require.Equal(t, []netip.Addr{netip.MustParseAddr("93.184.216.34")}, check.Addrs)
+	check, err = svc.CheckURL(context.Background(), "git@git.example.org:a/b.git")
+	require.NoError(t, err)
+	require.Equal(t, []netip.Addr{netip.MustParseAddr("93.184.216.34")}, check.Addrs, "the addresses the clone is pinned to")
+	for _, bad := range []string{"https://10.0.0.1/a/b", "file:///srv/x", "https://u:p@93.184.216.34/a/b", "https://intranet.example/a/b"} {
+		check, err := svc.CheckURL(context.Background(), bad)
 		require.NoError(t, err, bad)
-		require.NotEmpty(t, refusal, bad)
-		require.NotContains(t, refusal, "u:p")
-		require.NotContains(t, refusal, "10.0.0.1")
+		require.NotEmpty(t, check.Refusal, bad)
+		require.Empty(t, check.Addrs, bad)
+		require.NotContains(t, check.Refusal, "u:p")
+		require.NotContains(t, check.Refusal, "10.")
 	}
+	_, err = svc.CheckURL(context.Background(), "https://servfail.example/a/b")
+	require.ErrorIs(t, err, derrors.ErrUnavailable)
 }

@@ -59,7 +59,8 @@ type Resolver = workspace.Resolver
 //
 // Syntax is workspace.ParseURL's, so what is stored is what a run can clone.
 // A stored URL's host may resolve elsewhere by the time it is cloned: the
-// runs module should call Check again right before cloning.
+// runs module calls Resolve right before cloning and pins the clone to the
+// addresses it checked.
 type URLPolicy struct {
 	AllowFile    bool
 	AllowPrivate bool
@@ -124,36 +125,62 @@ func (p *URLPolicy) parse(rawURL string) (remote, error) {
 	return remote{host: r.Host, path: r.Path}, nil
 }
 
+// Resolve is Check for a clone about to start, and returns the addresses
+// it checked: the only ones the clone may connect to. workspace.Prepare pins
+// git to them (workspace.Pin), so a name that resolves elsewhere after the
+// check (DNS rebinding) is never looked up again. A host name is resolved
+// once, even when private hosts are allowed, so that there is something to
+// pin; an IP address is its own answer; local URLs have none.
+func (p *URLPolicy) Resolve(ctx context.Context, rawURL string) ([]netip.Addr, error) {
+	r, err := p.parse(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return p.resolveHost(ctx, r.host, true)
+}
+
 // checkHost applies the private-network rule to host ("" for local URLs).
 func (p *URLPolicy) checkHost(ctx context.Context, host string) error {
-	if host == "" || p.AllowPrivate {
-		return nil
+	_, err := p.resolveHost(ctx, host, false)
+	return err
+}
+
+// resolveHost applies the private-network rule to host ("" for local URLs)
+// and returns the addresses it checked. With resolve false it looks a name
+// up only when the rule needs it.
+func (p *URLPolicy) resolveHost(ctx context.Context, host string, resolve bool) ([]netip.Addr, error) {
+	if host == "" || (p.AllowPrivate && !resolve) {
+		return nil, nil
 	}
 	name := strings.TrimSuffix(host, ".")
 	if addr, err := netip.ParseAddr(name); err == nil {
-		if kind := restricted(addr); kind != "" {
-			return refused("host is %s address; only public hosts are allowed", kind)
+		if kind := restricted(addr); kind != "" && !p.AllowPrivate {
+			return nil, refused("host is %s address; only public hosts are allowed", kind)
 		}
-		return nil
+		return []netip.Addr{addr}, nil
 	}
-	lower := strings.ToLower(name)
-	if lower == "localhost" || strings.HasSuffix(lower, ".localhost") {
-		return refused("host is localhost; only public hosts are allowed")
-	}
-	labels := strings.Split(lower, ".")
-	if numericLabel(labels[len(labels)-1]) {
-		return refused("host looks like an IPv4 address in a non-standard form; write addresses as a.b.c.d")
+	if !p.AllowPrivate {
+		lower := strings.ToLower(name)
+		if lower == "localhost" || strings.HasSuffix(lower, ".localhost") {
+			return nil, refused("host is localhost; only public hosts are allowed")
+		}
+		labels := strings.Split(lower, ".")
+		if numericLabel(labels[len(labels)-1]) {
+			return nil, refused("host looks like an IPv4 address in a non-standard form; write addresses as a.b.c.d")
+		}
 	}
 	addrs, err := p.lookup(ctx, name)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for _, a := range addrs {
-		if kind := restricted(a); kind != "" {
-			return refused("host name resolves to %s address; only public hosts are allowed", kind)
+	if !p.AllowPrivate {
+		for _, a := range addrs {
+			if kind := restricted(a); kind != "" {
+				return nil, refused("host name resolves to %s address; only public hosts are allowed", kind)
+			}
 		}
 	}
-	return nil
+	return addrs, nil
 }
 
 // lookup resolves name under the policy's timeout. A name that does not

@@ -263,6 +263,78 @@ func TestURLPolicyResolvesOnlyWhenNeeded(t *testing.T) {
 	}
 }
 
+// TestURLPolicyResolve checks the clone-time check returns the addresses
+// it checked, after one lookup, even where private hosts are allowed.
+func TestURLPolicyResolve(t *testing.T) {
+	addrs := func(ss ...string) []netip.Addr {
+		var out []netip.Addr
+		for _, s := range ss {
+			out = append(out, netip.MustParseAddr(s))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		url          string
+		allowPrivate bool
+		want         []netip.Addr
+		lookups      int64
+		refused      bool
+	}{
+		{"https://github.com/a/b", false, addrs("140.82.121.4", "2606:50c0:8000::154"), 1, false},
+		{"git@github.com:a/b.git", false, addrs("140.82.121.4", "2606:50c0:8000::154"), 1, false},
+		{"ssh://git@git.example.org.:2222/a/b.git", false, addrs("93.184.216.34"), 1, false},
+		{"https://93.184.216.34/a/b", false, addrs("93.184.216.34"), 0, false},
+		{"https://[2606:50c0:8000::154]/a/b", false, addrs("2606:50c0:8000::154"), 0, false},
+		{"/srv/repo.git", false, nil, 0, false},
+		{"https://intranet.example/a/b", false, nil, 1, true},
+		{"https://mixed.example/a/b", false, nil, 1, true},
+		{"https://10.0.0.1/a/b", false, nil, 0, true},
+		{"https://localhost/a/b", false, nil, 0, true},
+		{"https://intranet.example/a/b", true, addrs("10.1.2.3"), 1, false},
+		{"https://10.0.0.1/a/b", true, addrs("10.0.0.1"), 0, false},
+		{"https://nowhere.example/a/b", true, nil, 1, true},
+	} {
+		r := testResolver()
+		p := &URLPolicy{AllowFile: true, AllowPrivate: tc.allowPrivate, Resolver: r}
+		got, err := p.Resolve(context.Background(), tc.url)
+		if tc.refused {
+			require.ErrorIs(t, err, ErrURLRefused, tc.url)
+		} else {
+			require.NoError(t, err, tc.url)
+		}
+		require.Equal(t, tc.want, got, tc.url)
+		require.Equal(t, tc.lookups, r.calls.Load(), tc.url)
+	}
+}
+
+// rebinder answers a first lookup with one address and every later one
+// with another, as a hostile name server rebinding a name does.
+type rebinder struct {
+	first, then netip.Addr
+	calls       atomic.Int64
+}
+
+func (r *rebinder) LookupNetIP(context.Context, string, string) ([]netip.Addr, error) {
+	if r.calls.Add(1) == 1 {
+		return []netip.Addr{r.first}, nil
+	}
+	return []netip.Addr{r.then}, nil
+}
+
+// TestURLPolicyResolveRebinding checks Resolve returns what its one lookup
+// checked, not what the name resolves to later: the clone is pinned to a
+// public address although the name now points inside.
+func TestURLPolicyResolveRebinding(t *testing.T) {
+	r := &rebinder{first: netip.MustParseAddr("93.184.216.34"), then: netip.MustParseAddr("10.0.0.7")}
+	p := &URLPolicy{Resolver: r}
+	got, err := p.Resolve(context.Background(), "https://rebind.example/a/b")
+	require.NoError(t, err)
+	require.Equal(t, []netip.Addr{r.first}, got)
+	require.Equal(t, int64(1), r.calls.Load())
+	_, err = p.Resolve(context.Background(), "https://rebind.example/a/b")
+	require.ErrorIs(t, err, ErrURLRefused, "the second answer is private")
+}
+
 func ignoreRefusal(err error) error {
 	if errors.Is(err, ErrURLRefused) {
 		return nil

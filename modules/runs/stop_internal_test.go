@@ -130,7 +130,9 @@ func (r oneRepository) WritableRepository(ctx context.Context, p identity.Princi
 	return r.VisibleRepository(ctx, p, id)
 }
 
-func (oneRepository) CheckURL(context.Context, string) (string, error) { return "", nil }
+func (oneRepository) CheckURL(context.Context, string) (access.URLCheck, error) {
+	return access.URLCheck{}, nil
+}
 
 // parentDoc stands in for the projects and repositories the runs refer to.
 type parentDoc struct {

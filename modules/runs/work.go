@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -47,8 +48,11 @@ type execution struct {
 	run  *Run
 	log  *zap.Logger
 	repo access.Repository
-	ws   *workspace.Workspace // once prepared
-	cid  string               // the container, once started
+	// addrs are those the URL policy checked for the repository's host:
+	// the clone connects to no others.
+	addrs []netip.Addr
+	ws    *workspace.Workspace // once prepared
+	cid   string               // the container, once started
 }
 
 // failure is a step's reason to fail the run, written for the user; the
@@ -197,25 +201,25 @@ func (x *execution) checkRepository(ctx context.Context) error {
 		x.log.Error("repository lookup failed", zap.Error(err))
 		return fail("could not look the repository up")
 	}
-	refusal, err := x.w.repos.CheckURL(ctx, repo.URL)
+	check, err := x.w.repos.CheckURL(ctx, repo.URL)
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case err != nil:
 		x.log.Error("checking the repository URL failed", zap.Error(err))
 		return fail("could not check the repository URL")
-	case refusal != "":
-		x.log.Warn("repository URL refused at clone time", zap.String("reason", refusal))
-		return fail("the repository URL is no longer allowed: %s", refusal)
+	case check.Refusal != "":
+		x.log.Warn("repository URL refused at clone time", zap.String("reason", check.Refusal))
+		return fail("the repository URL is no longer allowed: %s", check.Refusal)
 	}
-	x.repo = repo
+	x.repo, x.addrs = repo, check.Addrs
 	return nil
 }
 
 // prepareWorkspace clones the run's branch into a new workspace, and records
 // the branch the clone found when the run named none.
 func (x *execution) prepareWorkspace(ctx context.Context) error {
-	ws, err := x.w.wsm.Prepare(ctx, x.run.ID, x.repo.URL, x.run.Branch)
+	ws, err := x.w.wsm.Prepare(ctx, x.run.ID, x.repo.URL, x.run.Branch, workspace.Pin(x.addrs...))
 	var ce *workspace.CloneError
 	var le *workspace.LimitError
 	switch {
@@ -228,7 +232,8 @@ func (x *execution) prepareWorkspace(ctx context.Context) error {
 		x.log.Error("no disk space for another workspace", zap.String("dir", x.w.wsm.Root()), zap.Error(err))
 		return fail("the server has no disk space for another workspace; try again later")
 	case errors.As(err, &ce):
-		x.log.Info("clone failed", zap.Error(err))
+		// Output may quote the remote: for the log, never for the user.
+		x.log.Info("clone failed", zap.Error(err), zap.String("git_output", ce.Output))
 		return failure(ce.Message())
 	case errors.Is(err, workspace.ErrTreeLimit):
 		x.log.Info("repository tree over the limits", zap.Error(err))

@@ -11,6 +11,7 @@ package access
 
 import (
 	"context"
+	"net/netip"
 
 	"github.com/slipwayhq/slipway/platform/identity"
 )
@@ -43,11 +44,22 @@ type Repositories interface {
 	// WritableRepository is VisibleRepository for starting runs and changes.
 	WritableRepository(ctx context.Context, caller identity.Principal, repositoryID string) (Repository, error)
 	// CheckURL applies the URL policy to rawURL now. A refusal is not an
-	// error: refusal says why the policy refuses the URL, in a phrase fit
-	// for the user that never repeats the URL nor an address it resolves
-	// to, and is "" when the URL may be cloned. err means no verdict could
-	// be reached (derrors.ErrUnavailable when the host's name servers do
-	// not answer). Runs call it right before cloning: the host a name
-	// resolves to may have changed since the repository was registered.
-	CheckURL(ctx context.Context, rawURL string) (refusal string, err error)
+	// error but URLCheck.Refusal; err means no verdict could be reached
+	// (derrors.ErrUnavailable when the host's name servers do not answer).
+	// Runs call it right before cloning: the host a name resolves to may
+	// have changed since the repository was registered.
+	CheckURL(ctx context.Context, rawURL string) (URLCheck, error)
+}
+
+// URLCheck is the URL policy's verdict on a repository URL about to be
+// cloned.
+type URLCheck struct {
+	// Refusal says why the policy refuses the URL, in a phrase fit for the
+	// user that never repeats the URL nor an address it resolves to; "" when
+	// the URL may be cloned.
+	Refusal string
+	// Addrs are the addresses the policy resolved the URL's host to and
+	// checked, the only ones a clone may connect to: pass them to
+	// workspace.Prepare with workspace.Pin. Empty for local URLs.
+	Addrs []netip.Addr
 }
