@@ -146,26 +146,59 @@ func TestWalkWindows(t *testing.T) {
 }
 
 // TestWalkNoticesSwappedDirectory checks a walk that reopens a directory
-// through ".." refuses one that is not the directory it left.
+// through ".." refuses one that is not the directory it left: here the
+// directory it is in moves under another parent, outside the tree, which
+// lists the same names, so only the directory's identity tells them apart.
 func TestWalkNoticesSwappedDirectory(t *testing.T) {
-	dir := t.TempDir()
-	mkdeep(t, filepath.Join(dir), "a", 4)
-	writeFile(t, filepath.Join(dir, "a", "z"), "x", 0o644)
+	dir, outside := t.TempDir(), t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "p", "c", "d", "e"), 0o755))
+	require.NoError(t, os.Mkdir(filepath.Join(outside, "p"), 0o755))
 	w := newWalker(t.Context())
 	w.window = 1
-	swapped := false
+	moved := false
+	var seen []string
 	err := walkTreeWith(w, dir, treeLimits{}, visitor{
 		dir: func(int) error {
-			if len(w.stack) == 4 && !swapped {
-				// Move a/a/a away and put another directory in its place.
-				swapped = true
-				require.NoError(t, os.Rename(filepath.Join(dir, "a", "a"), filepath.Join(dir, "moved")))
-				require.NoError(t, os.MkdirAll(filepath.Join(dir, "a", "a", "a"), 0o755))
+			if len(w.stack) == 5 && !moved {
+				moved = true
+				require.NoError(t, os.Rename(filepath.Join(dir, "p", "c"), filepath.Join(outside, "p", "c")))
+			}
+			return nil
+		},
+		entry: func(_ int, e fs.DirEntry) (bool, error) {
+			seen = append(seen, w.path(e.Name()))
+			return false, nil
+		},
+	})
+	require.True(t, moved)
+	require.ErrorIs(t, err, errTreeChanged)
+	require.Equal(t, []string{"p", "p/c", "p/c/d", "p/c/d/e"}, seen)
+}
+
+// TestWalkNoticesChangedListing checks a walk that reopens a directory
+// refuses to go on when the directory no longer lists what it took from it
+// first: had an entry it took gone, counting alone would skip one it has
+// not seen.
+func TestWalkNoticesChangedListing(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 10 {
+		writeFile(t, filepath.Join(dir, fmt.Sprintf("f%d", i)), "x", 0o644)
+	}
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "sub", "x", "y"), 0o755))
+	w := newWalker(t.Context())
+	w.window = 1
+	renamed := false
+	err := walkTreeWith(w, dir, treeLimits{}, visitor{
+		dir: func(int) error {
+			if len(w.stack) == 4 && !renamed {
+				renamed = true
+				require.NoError(t, os.Rename(filepath.Join(dir, "sub"), filepath.Join(dir, "renamed")))
 			}
 			return nil
 		},
 		entry: func(int, fs.DirEntry) (bool, error) { return false, nil },
 	})
+	require.True(t, renamed)
 	require.ErrorIs(t, err, errTreeChanged)
 }
 
