@@ -64,8 +64,8 @@ type Resolver = workspace.Resolver
 type URLPolicy struct {
 	AllowFile    bool
 	AllowPrivate bool
-	// Resolver looks up host names when private hosts are refused; nil is
-	// net.DefaultResolver.
+	// Resolver looks up host names (in Check only when private hosts are
+	// refused, in Resolve always); nil is net.DefaultResolver.
 	Resolver Resolver
 	// LookupTimeout bounds one lookup; 0 is DefaultLookupTimeout.
 	LookupTimeout time.Duration
