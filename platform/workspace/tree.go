@@ -435,6 +435,11 @@ func removeAt(ctx context.Context, dirfd int, name string, isDir bool) error {
 	if !isDir {
 		return unlinkAt(dirfd, name, 0)
 	}
+	return removeDirWith(newWalker(ctx), dirfd, name)
+}
+
+// removeDirWith removes the directory name in dirfd with the walker w.
+func removeDirWith(w *walker, dirfd int, name string) error {
 	f, fd, err := openUnlocking(dirfd, name)
 	if errors.Is(err, unix.ENOENT) {
 		return nil
@@ -442,7 +447,6 @@ func removeAt(ctx context.Context, dirfd int, name string, isDir bool) error {
 	if err != nil {
 		return err
 	}
-	w := newWalker(ctx)
 	if err := w.start(f, fd, name); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package workspace
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -200,6 +201,73 @@ func TestWalkNoticesChangedListing(t *testing.T) {
 	})
 	require.True(t, renamed)
 	require.ErrorIs(t, err, errTreeChanged)
+}
+
+// TestWalksRefuseDirectorySwappedForLink swaps a directory for a symlink
+// to a directory outside the tree between the moment a walk lists it and
+// the moment it enters it: the walk must not follow the link, neither to
+// change what is outside nor to remove it.
+func TestWalksRefuseDirectorySwappedForLink(t *testing.T) {
+	setup := func(t *testing.T) (dir, outside string, swap func()) {
+		dir, outside = t.TempDir(), t.TempDir()
+		writeFile(t, filepath.Join(outside, "keep"), "host file", 0o600)
+		require.NoError(t, os.Mkdir(filepath.Join(dir, "d"), 0o755))
+		swapped := false
+		return dir, outside, func() {
+			if !swapped {
+				swapped = true
+				require.NoError(t, os.Remove(filepath.Join(dir, "d")))
+				require.NoError(t, os.Symlink(outside, filepath.Join(dir, "d")))
+			}
+		}
+	}
+	t.Run("walk", func(t *testing.T) {
+		dir, outside, swap := setup(t)
+		var seen []string
+		w := newWalker(t.Context())
+		w.onEntry = swap
+		err := walkTreeWith(w, dir, treeLimits{}, visitor{
+			dir: func(int) error { return nil },
+			entry: func(_ int, e fs.DirEntry) (bool, error) {
+				seen = append(seen, w.path(e.Name()))
+				return false, nil
+			},
+		})
+		requireRefusedLink(t, err)
+		require.Equal(t, []string{"d"}, seen, "nothing behind the link was visited")
+		require.FileExists(t, filepath.Join(outside, "keep"))
+	})
+	t.Run("removal", func(t *testing.T) {
+		dir, outside, swap := setup(t)
+		parent, err := os.Open(dir)
+		require.NoError(t, err)
+		defer parent.Close()
+		require.NoError(t, os.Mkdir(filepath.Join(dir, "top"), 0o755))
+		require.NoError(t, os.Rename(filepath.Join(dir, "d"), filepath.Join(dir, "top", "d")))
+		swap = func() {
+			require.NoError(t, os.Remove(filepath.Join(dir, "top", "d")))
+			require.NoError(t, os.Symlink(outside, filepath.Join(dir, "top", "d")))
+		}
+		w := newWalker(t.Context())
+		once := false
+		w.onEntry = func() {
+			if !once {
+				once = true
+				swap()
+			}
+		}
+		err = removeDirWith(w, int(parent.Fd()), "top")
+		requireRefusedLink(t, err)
+		require.FileExists(t, filepath.Join(outside, "keep"), "removal followed the link")
+	})
+}
+
+// requireRefusedLink checks err is openat refusing a symlink where a
+// directory was expected (O_NOFOLLOW with O_DIRECTORY fails with ENOTDIR on
+// Linux, ELOOP elsewhere).
+func requireRefusedLink(t *testing.T, err error) {
+	t.Helper()
+	require.True(t, errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP), "%v", err)
 }
 
 func TestTreeLimits(t *testing.T) {
