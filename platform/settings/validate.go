@@ -59,7 +59,7 @@ func (s *Settings) Validate() error {
 		{"SLIPWAY_SQS_QUEUE_URL", requiredIf(s.Queue.Backend == "sqs", s.Queue.SQSQueueURL)},
 		{"SLIPWAY_DOCKER_HOST", nonEmpty(s.Docker.Host)},
 		{"SLIPWAY_RUN_IMAGE", nonEmpty(s.Runs.Image)},
-		{"SLIPWAY_RUN_COMMAND", nonEmptyList(s.Runs.Command)},
+		{"SLIPWAY_RUN_COMMAND", checkCommand(s.Runs.Command)},
 		{"SLIPWAY_RUN_MAX_CONCURRENT", between(s.Runs.MaxConcurrent, 1, 256)},
 		{"SLIPWAY_RUN_MAX_ACTIVE_PER_USER", between(s.Runs.MaxActivePerUser, 1, 10_000)},
 		{"runs.default_timeout", within(s.Runs.DefaultTimeout, time.Second, s.Runs.MaxTimeout)},
@@ -218,13 +218,6 @@ func oneOf(v string, allowed ...string) string {
 
 func nonEmpty(v string) string {
 	if strings.TrimSpace(v) == "" {
-		return "must not be empty"
-	}
-	return ""
-}
-
-func nonEmptyList(v []string) string {
-	if len(v) == 0 {
 		return "must not be empty"
 	}
 	return ""

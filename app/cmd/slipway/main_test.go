@@ -176,6 +176,7 @@ func TestBadSettingIsOneLine(t *testing.T) {
 		"SLIPWAY_AUTH_TOKEN_SECRET=short": "at least 32",
 		"SLIPWAY_CORS_ORIGINS=*":          "wildcard",
 		"SLIPWAY_HTTP_ADDR=nonsense":      "SLIPWAY_HTTP_ADDR",
+		"SLIPWAY_RUN_COMMAND=sh -c 'echo": "SLIPWAY_RUN_COMMAND",
 	} {
 		t.Run(env, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "serve")
