@@ -127,6 +127,8 @@ func bindings(s *Settings) []binding {
 		{"SLIPWAY_RUN_WORKSPACE_LIMITS", str(&s.Runs.WorkspaceLimits)},
 		{"SLIPWAY_RUN_MAX_WORKSPACE_BYTES", integer64(&s.Runs.MaxWorkspaceBytes)},
 		{"SLIPWAY_RUN_MAX_WORKSPACE_FILES", integer64(&s.Runs.MaxWorkspaceFiles)},
+		{"SLIPWAY_SECRETS_KEY", str(&s.Secrets.Key)},
+		{"SLIPWAY_SECRETS_OLD_KEYS", list(&s.Secrets.OldKeys)},
 	}
 }
 

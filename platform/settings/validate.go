@@ -1,6 +1,7 @@
 package settings
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/url"
@@ -77,6 +78,8 @@ func (s *Settings) Validate() error {
 		{"runs.max_prompt_bytes", between(s.Runs.MaxPromptBytes, 1, MaxPromptBytesCeiling)},
 		{"runs.idempotency_ttl", within(s.Runs.IdempotencyTTL, time.Minute, 30*24*time.Hour)},
 		{"runs.max_idempotency_keys", between(s.Runs.MaxIdempotencyKeys, 1, 1_000_000)},
+		{"SLIPWAY_SECRETS_KEY", s.checkSecretsKey()},
+		{"SLIPWAY_SECRETS_OLD_KEYS", checkOldSecretsKeys(s.Secrets.OldKeys)},
 	}
 	for _, c := range checks {
 		if c.bad != "" {
@@ -96,6 +99,43 @@ func (s *Settings) checkSecret() string {
 		return "required in production (at least 32 bytes of random data)"
 	case n > 0 && n < MinTokenSecretBytes:
 		return fmt.Sprintf("is %d bytes, needs at least %d", n, MinTokenSecretBytes)
+	}
+	return ""
+}
+
+// SecretsKeyBytes is the length of a key that encrypts project secrets
+// (AES-256).
+const SecretsKeyBytes = 32
+
+// DecodeSecretsKey reads a key of SLIPWAY_SECRETS_KEY or
+// SLIPWAY_SECRETS_OLD_KEYS: SecretsKeyBytes bytes in standard base64, as
+// `openssl rand -base64 32` prints them. Its error never repeats the key.
+func DecodeSecretsKey(v string) ([]byte, error) {
+	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+	if err != nil || len(key) != SecretsKeyBytes {
+		return nil, fmt.Errorf("is not %d bytes in base64 (make one with: openssl rand -base64 %d)", SecretsKeyBytes, SecretsKeyBytes)
+	}
+	return key, nil
+}
+
+func (s *Settings) checkSecretsKey() string {
+	if s.Secrets.Key == "" {
+		if s.Env == EnvProduction {
+			return fmt.Sprintf("required in production (%d random bytes in base64: openssl rand -base64 %d)", SecretsKeyBytes, SecretsKeyBytes)
+		}
+		return ""
+	}
+	if _, err := DecodeSecretsKey(s.Secrets.Key); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+func checkOldSecretsKeys(keys []string) string {
+	for i, k := range keys {
+		if _, err := DecodeSecretsKey(k); err != nil {
+			return fmt.Sprintf("key %d of %d %s", i+1, len(keys), err)
+		}
 	}
 	return ""
 }
