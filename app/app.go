@@ -9,6 +9,7 @@ import (
 	"github.com/slipwayhq/slipway/modules/projects"
 	"github.com/slipwayhq/slipway/modules/repositories"
 	"github.com/slipwayhq/slipway/modules/runs"
+	"github.com/slipwayhq/slipway/modules/secrets"
 	"github.com/slipwayhq/slipway/modules/users"
 	"github.com/slipwayhq/slipway/platform/auth"
 	"github.com/slipwayhq/slipway/platform/containers"
@@ -38,6 +39,7 @@ func Worker(s *settings.Settings) fx.Option {
 		Core(s),
 		projects.Module,
 		repositories.Module,
+		secrets.Module,
 		containers.Module,
 		queue.Module,
 		runs.Module,

@@ -84,6 +84,7 @@ type Run struct {
 	TimeoutSeconds int        `json:"timeout_seconds"`
 	ExitCode       *int       `json:"exit_code"`
 	Error          *string    `json:"error"`
+	Warnings       []string   `json:"warnings"`
 	CreatedAt      time.Time  `json:"created_at"`
 	StartedAt      *time.Time `json:"started_at"`
 	FinishedAt     *time.Time `json:"finished_at"`

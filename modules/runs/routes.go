@@ -28,6 +28,7 @@ type RunResponse struct {
 	TimeoutSeconds int        `json:"timeout_seconds"`
 	ExitCode       *int       `json:"exit_code"`
 	Error          *string    `json:"error"`
+	Warnings       []string   `json:"warnings" doc:"Things to know about a finished run, such as \"the patch contains the value of secret NAME\"; empty for most runs"`
 	CreatedAt      time.Time  `json:"created_at"`
 	StartedAt      *time.Time `json:"started_at"`
 	FinishedAt     *time.Time `json:"finished_at"`
@@ -36,7 +37,7 @@ type RunResponse struct {
 func response(r *Run) RunResponse {
 	return RunResponse{ID: r.ID, ProjectID: r.ProjectID, RepositoryID: r.RepositoryID, Status: r.Status,
 		Prompt: r.Prompt, Branch: nullable(r.Branch), TimeoutSeconds: r.TimeoutSeconds, ExitCode: r.ExitCode,
-		Error: nullable(r.Error), CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt}
+		Error: nullable(r.Error), Warnings: nonNil(r.Warnings), CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt}
 }
 
 // CreateRunRequest is the body of POST /v1/repositories/{repository_id}/runs.

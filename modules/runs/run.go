@@ -89,6 +89,9 @@ type Run struct {
 	RequestHash    string `json:"request_hash,omitempty"`
 	ExitCode       *int   `json:"exit_code,omitempty"`
 	Error          string `json:"error,omitempty"`
+	// Warnings are things the user should know about a finished run, such
+	// as a secret's value in its patch.
+	Warnings []string `json:"warnings,omitempty"`
 	// CancelRequested asks the instance working the run to stop it.
 	CancelRequested bool `json:"cancel_requested,omitempty"`
 	// InstanceID is the instance that claimed the run; ContainerID its container.

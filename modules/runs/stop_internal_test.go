@@ -195,7 +195,7 @@ func stopFixture(t *testing.T, docker *stubbornDocker) (outcome, []string, strin
 	tuning := DefaultTuning()
 	tuning.RemoveBackoff = 0
 	w := &Worker{store: store, engine: docker, wsm: wsm, objects: &watchedObjects{Store: local, ev: ev},
-		repos: oneRepository{url: sourceRepo(t)}, cfg: settings.Runs{StopGrace: time.Second, MaxPatchBytes: 1 << 20},
+		repos: oneRepository{url: sourceRepo(t)}, secrets: noSecrets{}, cfg: settings.Runs{StopGrace: time.Second, MaxPatchBytes: 1 << 20},
 		tuning: tuning, log: zap.NewNop(), hub: newLogHub(), self: Instance{ID: "ins_test"}, active: map[string]*activeRun{}}
 	run := &Run{ID: "run_stop", ProjectID: projectID, RepositoryID: repoID, OwnerID: "usr_1", Status: StatusPreparing, Prompt: "p",
 		Branch: "main", TimeoutSeconds: 600, CreatedAt: nowUTC()}

@@ -44,6 +44,7 @@ type runRow struct {
 	RequestHash     *string    `bun:"request_hash"`
 	ExitCode        *int       `bun:"exit_code"`
 	Error           string     `bun:"error"`
+	Warnings        []string   `bun:"warnings,array"`
 	CancelRequested bool       `bun:"cancel_requested"`
 	InstanceID      string     `bun:"instance_id"`
 	ContainerID     string     `bun:"container_id"`
@@ -97,16 +98,32 @@ func toRunRow(r *Run) *runRow {
 	return &runRow{ID: r.ID, ProjectID: r.ProjectID, RepositoryID: r.RepositoryID, OwnerID: r.OwnerID,
 		Status: string(r.Status), Prompt: r.Prompt, Branch: r.Branch, TimeoutSeconds: r.TimeoutSeconds,
 		IdempotencyKey: strPtr(r.IdempotencyKey), RequestHash: strPtr(r.RequestHash), ExitCode: r.ExitCode,
-		Error: r.Error, CancelRequested: r.CancelRequested, InstanceID: r.InstanceID, ContainerID: r.ContainerID,
-		CreatedAt: postgres.Time(r.CreatedAt), StartedAt: pgTimePtr(r.StartedAt), FinishedAt: pgTimePtr(r.FinishedAt)}
+		Error: r.Error, Warnings: nonNil(r.Warnings), CancelRequested: r.CancelRequested, InstanceID: r.InstanceID,
+		ContainerID: r.ContainerID, CreatedAt: postgres.Time(r.CreatedAt), StartedAt: pgTimePtr(r.StartedAt), FinishedAt: pgTimePtr(r.FinishedAt)}
 }
 
 func (w *runRow) run() Run {
 	return Run{ID: w.ID, ProjectID: w.ProjectID, RepositoryID: w.RepositoryID, OwnerID: w.OwnerID,
 		Status: Status(w.Status), Prompt: w.Prompt, Branch: w.Branch, TimeoutSeconds: w.TimeoutSeconds,
 		IdempotencyKey: deref(w.IdempotencyKey), RequestHash: deref(w.RequestHash), ExitCode: w.ExitCode,
-		Error: w.Error, CancelRequested: w.CancelRequested, InstanceID: w.InstanceID, ContainerID: w.ContainerID,
-		CreatedAt: w.CreatedAt.UTC(), StartedAt: utcPtr(w.StartedAt), FinishedAt: utcPtr(w.FinishedAt)}
+		Error: w.Error, Warnings: nilIfEmpty(w.Warnings), CancelRequested: w.CancelRequested, InstanceID: w.InstanceID,
+		ContainerID: w.ContainerID, CreatedAt: w.CreatedAt.UTC(), StartedAt: utcPtr(w.StartedAt), FinishedAt: utcPtr(w.FinishedAt)}
+}
+
+// nonNil and nilIfEmpty keep a run without warnings as nil in Go and as
+// an empty array (not NULL) in its NOT NULL column.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }
 
 func (s *pgStore) translate(err error) error {

@@ -29,7 +29,7 @@ func (w *Worker) work(ctx context.Context, run *Run) (out outcome) {
 			out.message += "; its container could not be removed and waits for an operator's clean-up"
 		}
 	}()
-	steps := []func(context.Context) error{x.checkRepository, x.prepareWorkspace, x.startContainer, x.markRunning}
+	steps := []func(context.Context) error{x.checkRepository, x.prepareWorkspace, x.readSecrets, x.startContainer, x.markRunning}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return x.decide(ctx, err, ending{})
@@ -53,6 +53,10 @@ type execution struct {
 	addrs []netip.Addr
 	ws    *workspace.Workspace // once prepared
 	cid   string               // the container, once started
+
+	secrets  []access.Secret   // the project's, decrypted at container start
+	env      map[string]string // what they add to the container's environment
+	warnings []string          // recorded on the run
 }
 
 // failure is a step's reason to fail the run, written for the user; the
@@ -68,6 +72,7 @@ type outcome struct {
 	status   Status
 	exitCode *int
 	message  string
+	warnings []string
 }
 
 // ending is how waiting for the agent's container ended.
@@ -123,6 +128,7 @@ func (x *execution) decide(ctx context.Context, err error, end ending) outcome {
 	if msg := x.collectPatch(context.WithoutCancel(ctx)); msg != "" && out.status == StatusSucceeded {
 		out = failed("%s", msg)
 	}
+	out.warnings = x.warnings
 	return out
 }
 
@@ -253,7 +259,7 @@ func (x *execution) prepareWorkspace(ctx context.Context) error {
 
 // startContainer starts the agent's container on the workspace.
 func (x *execution) startContainer(ctx context.Context) error {
-	cid, err := x.w.engine.Start(ctx, x.w.spec(x.run, x.ws.TreeDir()))
+	cid, err := x.w.engine.Start(ctx, x.w.spec(x.run, x.ws.TreeDir(), x.env))
 	switch {
 	case ctx.Err() != nil && err != nil:
 		return ctx.Err()
@@ -314,7 +320,9 @@ func (x *execution) pumpLog(bg context.Context) *logPump {
 	go func() {
 		defer close(p.pumped)
 		defer rc.Close()
-		_, _ = io.Copy(p.lw, rc)
+		masked := x.maskSecrets(p.lw)
+		_, _ = io.Copy(masked, rc)
+		_ = masked.Close()
 	}()
 	return p
 }
@@ -448,6 +456,7 @@ func (x *execution) collectPatch(bg context.Context) string {
 		}
 		return "the patch could not be computed"
 	}
+	x.warnings = append(x.warnings, patchWarnings(patch, x.secrets)...)
 	if err := x.w.objects.Put(pctx, patchKey(x.run.ID), bytes.NewReader(patch)); err != nil {
 		x.log.Error("storing patch failed", zap.Error(err))
 		return "the patch could not be stored"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -53,6 +54,7 @@ type Worker struct {
 	wsm     *workspace.Manager
 	objects objects.Store
 	repos   access.Repositories
+	secrets access.Secrets
 	cfg     settings.Runs
 	tuning  Tuning
 	log     *zap.Logger
@@ -86,6 +88,7 @@ type WorkerParams struct {
 	Workspaces *workspace.Manager
 	Objects    objects.Store
 	Repos      access.Repositories
+	Secrets    access.Secrets
 	Settings   *settings.Settings
 	Tuning     Tuning
 	Log        *zap.Logger
@@ -94,7 +97,7 @@ type WorkerParams struct {
 // NewWorker builds the worker with a fresh instance id. It does no I/O.
 func NewWorker(p WorkerParams) *Worker {
 	return &Worker{store: p.Store, queue: p.Queue, engine: p.Engine, wsm: p.Workspaces, objects: p.Objects,
-		repos: p.Repos, cfg: p.Settings.Runs, tuning: p.Tuning, log: p.Log.Named("runs.worker"),
+		repos: p.Repos, secrets: p.Secrets, cfg: p.Settings.Runs, tuning: p.Tuning, log: p.Log.Named("runs.worker"),
 		hub: newLogHub(), self: Instance{ID: ids.New(InstanceIDPrefix)}, active: map[string]*activeRun{}}
 }
 
@@ -225,6 +228,7 @@ func (w *Worker) finish(runID string, out outcome) {
 			return fmt.Errorf("%w: %s → %s", errIllegal, r.Status, out.status)
 		}
 		r.Status, r.ExitCode, r.Error, r.FinishedAt = out.status, out.exitCode, out.message, &now
+		r.Warnings = out.warnings
 		r.CancelRequested = false
 		return nil
 	})
@@ -276,10 +280,14 @@ func (w *Worker) requestCancel(id string) { w.cancelRun(id, errCanceled) }
 
 // spec is the container of a run: the image and command of the settings,
 // the prompt as $SLIPWAY_PROMPT (and in place of a "$SLIPWAY_PROMPT"
-// argument), only the allow-listed variables of the server's environment,
-// and the limits of the settings.
-func (w *Worker) spec(run *Run, tree string) containers.Spec {
-	env := map[string]string{}
+// argument), the variables the project's secrets set (secretEnv), only
+// the allow-listed variables of the server's environment, and the limits
+// of the settings.
+func (w *Worker) spec(run *Run, tree string, secretEnv map[string]string) containers.Spec {
+	env := maps.Clone(secretEnv)
+	if env == nil {
+		env = map[string]string{}
+	}
 	for _, name := range w.cfg.EnvAllowlist {
 		if v, ok := os.LookupEnv(name); ok {
 			env[name] = v

@@ -1,9 +1,10 @@
 // Package access holds the small interfaces one domain module implements and
 // another consumes, so that domains never import each other: projects answers
 // "may this caller use this project", repositories answers the same for a
-// repository. The owner's module provides each with a one-line adapter
-// constructor, fx.Provide(func(s *Service) access.Projects { return s }),
-// and the consumer takes the interface as a constructor parameter.
+// repository, secrets hands a project's secrets to the run worker. The
+// owner's module provides each with a one-line adapter constructor,
+// fx.Provide(func(s *Service) access.Projects { return s }), and the
+// consumer takes the interface as a constructor parameter.
 //
 // Callers pass ids as they got them: the owner checks their shape (it
 // alone knows its id prefix), so junk is answered like a missing record.
@@ -11,6 +12,7 @@ package access
 
 import (
 	"context"
+	"encoding/json"
 	"net/netip"
 
 	"github.com/slipwayhq/slipway/platform/identity"
@@ -62,4 +64,35 @@ type URLCheck struct {
 	// checked, the only ones a clone may connect to: pass them to
 	// workspace.Prepare with workspace.Pin. Empty for local URLs.
 	Addrs []netip.Addr
+}
+
+// Secrets is implemented by the secrets module.
+type Secrets interface {
+	// RunSecrets returns every secret of a project, decrypted, for the
+	// environment of a run's container and the masking of its log. The
+	// caller is the run worker, which has already decided the run may
+	// start; nothing here checks a user. A secret that cannot be
+	// decrypted (its key is no longer configured) is an error naming it.
+	RunSecrets(ctx context.Context, projectID string) ([]Secret, error)
+}
+
+// Secret is one decrypted project secret. Its String, GoString and JSON
+// forms hide the value, so a careless log call or error cannot show it.
+type Secret struct {
+	Name  string
+	Value string
+}
+
+const hiddenValue = "[hidden]"
+
+// String shows the name and hides the value.
+func (s Secret) String() string { return s.Name + "=" + hiddenValue }
+
+// GoString is String, for %#v.
+func (s Secret) GoString() string { return s.String() }
+
+// MarshalJSON hides the value, as zap's reflection encoder and
+// encoding/json would otherwise write it.
+func (s Secret) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]string{"name": s.Name, "value": hiddenValue})
 }

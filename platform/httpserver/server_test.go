@@ -145,6 +145,18 @@ func TestCORS(t *testing.T) {
 	require.Equal(t, "true", res.Header.Get("Access-Control-Allow-Credentials"))
 	require.Contains(t, res.Header.Get("Access-Control-Allow-Headers"), "Authorization")
 
+	// Every method a route uses passes a preflight: a browser refuses a
+	// cross-origin PUT (writing a project secret) whose preflight does not
+	// list it.
+	for _, method := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+		res := a.Do(apptest.Request{Method: "OPTIONS", Path: "/v1/projects/prj_x/secrets/API_KEY", Header: map[string]string{
+			"Origin": "https://app.example.com", "Access-Control-Request-Method": method,
+			"Access-Control-Request-Headers": "authorization,content-type"}})
+		require.Equal(t, http.StatusNoContent, res.Status, method)
+		require.Equal(t, "https://app.example.com", res.Header.Get("Access-Control-Allow-Origin"), method)
+		require.Contains(t, strings.Split(res.Header.Get("Access-Control-Allow-Methods"), ", "), method)
+	}
+
 	res = preflight("https://evil.example.com")
 	require.Empty(t, res.Header.Get("Access-Control-Allow-Origin"))
 	require.Empty(t, res.Header.Get("Access-Control-Allow-Credentials"))

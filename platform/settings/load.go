@@ -117,7 +117,7 @@ func bindings(s *Settings) []binding {
 		{"SLIPWAY_DOCKER_HOST", str(&s.Docker.Host)},
 		{"SLIPWAY_RUN_EXECUTE", boolean(&s.Runs.Execute)},
 		{"SLIPWAY_RUN_IMAGE", str(&s.Runs.Image)},
-		{"SLIPWAY_RUN_COMMAND", words(&s.Runs.Command)},
+		{"SLIPWAY_RUN_COMMAND", command(&s.Runs.Command)},
 		{"SLIPWAY_RUN_MAX_CONCURRENT", integer(&s.Runs.MaxConcurrent)},
 		{"SLIPWAY_RUN_MAX_ACTIVE_PER_USER", integer(&s.Runs.MaxActivePerUser)},
 		{"SLIPWAY_RUN_NETWORK", str(&s.Runs.Network)},
@@ -127,6 +127,8 @@ func bindings(s *Settings) []binding {
 		{"SLIPWAY_RUN_WORKSPACE_LIMITS", str(&s.Runs.WorkspaceLimits)},
 		{"SLIPWAY_RUN_MAX_WORKSPACE_BYTES", integer64(&s.Runs.MaxWorkspaceBytes)},
 		{"SLIPWAY_RUN_MAX_WORKSPACE_FILES", integer64(&s.Runs.MaxWorkspaceFiles)},
+		{"SLIPWAY_SECRETS_KEY", str(&s.Secrets.Key)},
+		{"SLIPWAY_SECRETS_OLD_KEYS", list(&s.Secrets.OldKeys)},
 	}
 }
 
@@ -192,11 +194,14 @@ func list(p *[]string) func(string) error {
 	}
 }
 
-// words parses a command line split on spaces (no shell quoting: the agent
-// command is argv, not a shell string).
-func words(p *[]string) func(string) error {
+// command parses the agent's argv (see parseCommand).
+func command(p *[]string) func(string) error {
 	return func(v string) error {
-		*p = strings.Fields(v)
+		argv, err := parseCommand(v)
+		if err != nil {
+			return err
+		}
+		*p = argv
 		return nil
 	}
 }

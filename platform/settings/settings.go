@@ -25,6 +25,7 @@ type Settings struct {
 	Queue   Queue   `yaml:"queue"`
 	Docker  Docker  `yaml:"docker"`
 	Runs    Runs    `yaml:"runs"`
+	Secrets Secrets `yaml:"secrets"`
 }
 
 // HTTP configures the listener and request limits.
@@ -200,3 +201,14 @@ const (
 // table holds prompts of up to 64 KiB, and Linux passes one argument or
 // environment string of at most 128 KiB to the agent.
 const MaxPromptBytesCeiling = 64 << 10
+
+// Secrets configures the encryption of project secrets at rest.
+type Secrets struct {
+	// Key encrypts every secret written: SecretsKeyBytes random bytes in
+	// standard base64. Required in production; elsewhere, when empty, one
+	// is generated once into the data dir.
+	Key string `yaml:"key"`
+	// OldKeys only decrypt: the keys secrets were written under before the
+	// last rotation, until every such secret has been written again.
+	OldKeys []string `yaml:"old_keys"`
+}

@@ -9,6 +9,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// testSecretsKey is 32 bytes in base64.
+const testSecretsKey = "c2xpcHdheS10ZXN0LXNlY3JldHMta2V5LTMyYnl0ZXM="
+
 func env(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
 
 func TestLayers(t *testing.T) {
@@ -43,8 +46,13 @@ func TestProductionNeedsItsSecrets(t *testing.T) {
 		"SLIPWAY_AUTH_TOKEN_SECRET": strings.Repeat("k", 32)}))
 	require.EqualError(t, err, "setting SLIPWAY_DATABASE_URL: required when SLIPWAY_STORAGE_BACKEND=postgres")
 
-	s, err := Load(env(map[string]string{"SLIPWAY_ENV": "production", "SLIPWAY_S3_BUCKET": "b",
+	_, err = Load(env(map[string]string{"SLIPWAY_ENV": "production", "SLIPWAY_S3_BUCKET": "b",
 		"SLIPWAY_AUTH_TOKEN_SECRET": strings.Repeat("k", 32), "SLIPWAY_DATABASE_URL": "postgres://u:pw@db:5432/x"}))
+	require.EqualError(t, err, "setting SLIPWAY_SECRETS_KEY: required in production (32 random bytes in base64: openssl rand -base64 32)")
+
+	s, err := Load(env(map[string]string{"SLIPWAY_ENV": "production", "SLIPWAY_S3_BUCKET": "b",
+		"SLIPWAY_AUTH_TOKEN_SECRET": strings.Repeat("k", 32), "SLIPWAY_DATABASE_URL": "postgres://u:pw@db:5432/x",
+		"SLIPWAY_SECRETS_KEY": testSecretsKey}))
 	require.NoError(t, err)
 	require.Equal(t, "json", s.Log.Format)
 	require.False(t, s.Storage.AutoMigrate)
@@ -74,6 +82,8 @@ func TestEveryBadValueIsOneLineNamingTheSetting(t *testing.T) {
 		"SLIPWAY_RUN_MAX_WORKSPACE_BYTES": {"SLIPWAY_RUN_MAX_WORKSPACE_BYTES": "1048576"},
 		"SLIPWAY_RUN_MAX_WORKSPACE_FILES": {"SLIPWAY_RUN_MAX_WORKSPACE_BYTES": "67108864", "SLIPWAY_RUN_MAX_WORKSPACE_FILES": "20000"},
 		"SLIPWAY_RUN_WORKSPACE_LIMITS":    {"SLIPWAY_RUN_WORKSPACE_LIMITS": "quota"},
+		"SLIPWAY_SECRETS_KEY":             {"SLIPWAY_SECRETS_KEY": "c2hvcnQ="},
+		"SLIPWAY_SECRETS_OLD_KEYS":        {"SLIPWAY_SECRETS_OLD_KEYS": testSecretsKey + ",not base64!"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Load(env(kv))
@@ -132,5 +142,31 @@ func TestTreeLimits(t *testing.T) {
 		require.NoError(t, err)
 		set(s)
 		require.ErrorContains(t, s.Validate(), "setting "+name+": ")
+	}
+}
+
+// TestSecretsKeys reads the secrets keys as 32 bytes in base64, and never
+// repeats a bad one in the error.
+func TestSecretsKeys(t *testing.T) {
+	s, err := Load(env(map[string]string{"SLIPWAY_SECRETS_KEY": " " + testSecretsKey + " ",
+		"SLIPWAY_SECRETS_OLD_KEYS": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=, " + testSecretsKey}))
+	require.NoError(t, err)
+	key, err := DecodeSecretsKey(s.Secrets.Key)
+	require.NoError(t, err)
+	require.Equal(t, "slipway-test-secrets-key-32bytes", string(key))
+	require.Len(t, s.Secrets.OldKeys, 2)
+
+	s, err = Load(env(nil))
+	require.NoError(t, err)
+	require.Empty(t, s.Secrets.Key, "none locally: the secrets module generates one into the data dir")
+
+	for _, bad := range []string{"c2hvcnQ=", "not-base64-at-all-but-long-enough-to-be-32", testSecretsKey + "QQ==",
+		"c2xpcHdheS10ZXN0LXNlY3JldHMta2V5LTMyYnl0ZXM"} {
+		_, err := Load(env(map[string]string{"SLIPWAY_SECRETS_KEY": bad}))
+		require.Error(t, err, bad)
+		require.True(t, strings.HasPrefix(err.Error(), "setting SLIPWAY_SECRETS_KEY: is not 32 bytes in base64"), err.Error())
+		require.NotContains(t, err.Error(), bad, "a key is never echoed")
+		_, err = Load(env(map[string]string{"SLIPWAY_SECRETS_OLD_KEYS": testSecretsKey + "," + bad}))
+		require.EqualError(t, err, "setting SLIPWAY_SECRETS_OLD_KEYS: key 2 of 2 is not 32 bytes in base64 (make one with: openssl rand -base64 32)")
 	}
 }

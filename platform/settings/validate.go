@@ -1,6 +1,7 @@
 package settings
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/url"
@@ -59,7 +60,7 @@ func (s *Settings) Validate() error {
 		{"SLIPWAY_SQS_QUEUE_URL", requiredIf(s.Queue.Backend == "sqs", s.Queue.SQSQueueURL)},
 		{"SLIPWAY_DOCKER_HOST", nonEmpty(s.Docker.Host)},
 		{"SLIPWAY_RUN_IMAGE", nonEmpty(s.Runs.Image)},
-		{"SLIPWAY_RUN_COMMAND", nonEmptyList(s.Runs.Command)},
+		{"SLIPWAY_RUN_COMMAND", checkCommand(s.Runs.Command)},
 		{"SLIPWAY_RUN_MAX_CONCURRENT", between(s.Runs.MaxConcurrent, 1, 256)},
 		{"SLIPWAY_RUN_MAX_ACTIVE_PER_USER", between(s.Runs.MaxActivePerUser, 1, 10_000)},
 		{"runs.default_timeout", within(s.Runs.DefaultTimeout, time.Second, s.Runs.MaxTimeout)},
@@ -79,6 +80,8 @@ func (s *Settings) Validate() error {
 		{"runs.max_prompt_bytes", between(s.Runs.MaxPromptBytes, 1, MaxPromptBytesCeiling)},
 		{"runs.idempotency_ttl", within(s.Runs.IdempotencyTTL, time.Minute, 30*24*time.Hour)},
 		{"runs.max_idempotency_keys", between(s.Runs.MaxIdempotencyKeys, 1, 1_000_000)},
+		{"SLIPWAY_SECRETS_KEY", s.checkSecretsKey()},
+		{"SLIPWAY_SECRETS_OLD_KEYS", checkOldSecretsKeys(s.Secrets.OldKeys)},
 	}
 	for _, c := range checks {
 		if c.bad != "" {
@@ -98,6 +101,43 @@ func (s *Settings) checkSecret() string {
 		return "required in production (at least 32 bytes of random data)"
 	case n > 0 && n < MinTokenSecretBytes:
 		return fmt.Sprintf("is %d bytes, needs at least %d", n, MinTokenSecretBytes)
+	}
+	return ""
+}
+
+// SecretsKeyBytes is the length of a key that encrypts project secrets
+// (AES-256).
+const SecretsKeyBytes = 32
+
+// DecodeSecretsKey reads a key of SLIPWAY_SECRETS_KEY or
+// SLIPWAY_SECRETS_OLD_KEYS: SecretsKeyBytes bytes in standard base64, as
+// `openssl rand -base64 32` prints them. Its error never repeats the key.
+func DecodeSecretsKey(v string) ([]byte, error) {
+	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+	if err != nil || len(key) != SecretsKeyBytes {
+		return nil, fmt.Errorf("is not %d bytes in base64 (make one with: openssl rand -base64 %d)", SecretsKeyBytes, SecretsKeyBytes)
+	}
+	return key, nil
+}
+
+func (s *Settings) checkSecretsKey() string {
+	if s.Secrets.Key == "" {
+		if s.Env == EnvProduction {
+			return fmt.Sprintf("required in production (%d random bytes in base64: openssl rand -base64 %d)", SecretsKeyBytes, SecretsKeyBytes)
+		}
+		return ""
+	}
+	if _, err := DecodeSecretsKey(s.Secrets.Key); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+func checkOldSecretsKeys(keys []string) string {
+	for i, k := range keys {
+		if _, err := DecodeSecretsKey(k); err != nil {
+			return fmt.Sprintf("key %d of %d %s", i+1, len(keys), err)
+		}
 	}
 	return ""
 }
@@ -220,13 +260,6 @@ func oneOf(v string, allowed ...string) string {
 
 func nonEmpty(v string) string {
 	if strings.TrimSpace(v) == "" {
-		return "must not be empty"
-	}
-	return ""
-}
-
-func nonEmptyList(v []string) string {
-	if len(v) == 0 {
 		return "must not be empty"
 	}
 	return ""

@@ -176,6 +176,7 @@ func TestBadSettingIsOneLine(t *testing.T) {
 		"SLIPWAY_AUTH_TOKEN_SECRET=short": "at least 32",
 		"SLIPWAY_CORS_ORIGINS=*":          "wildcard",
 		"SLIPWAY_HTTP_ADDR=nonsense":      "SLIPWAY_HTTP_ADDR",
+		"SLIPWAY_RUN_COMMAND=sh -c 'echo": "SLIPWAY_RUN_COMMAND",
 	} {
 		t.Run(env, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "serve")
@@ -198,6 +199,18 @@ func TestBadSettingIsOneLine(t *testing.T) {
 		require.Equal(t, 2, exit.ExitCode(), "a bad setting exits 2: %s", out)
 		require.Equal(t, 1, strings.Count(strings.TrimSpace(string(out)), "\n")+1, "one line: %s", out)
 		require.Contains(t, string(out), "SLIPWAY_AUTH_TOKEN_SECRET")
+	})
+	t.Run("production needs a secrets key", func(t *testing.T) {
+		cmd := exec.Command(os.Args[0], "serve")
+		cmd.Env = append(os.Environ(), childEnv+"=1", "SLIPWAY_ENV=production", "SLIPWAY_SECRETS_KEY=",
+			"SLIPWAY_AUTH_TOKEN_SECRET="+strings.Repeat("k", 32),
+			"SLIPWAY_DATABASE_URL=postgres://u@127.0.0.1:1/db", "SLIPWAY_S3_BUCKET=b")
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit, "%s", out)
+		require.Equal(t, 2, exit.ExitCode(), "a bad setting exits 2: %s", out)
+		require.Equal(t, 1, strings.Count(strings.TrimSpace(string(out)), "\n")+1, "one line: %s", out)
+		require.Contains(t, string(out), "setting SLIPWAY_SECRETS_KEY: required in production")
 	})
 }
 

@@ -82,12 +82,14 @@ func testCreateGet(t *testing.T, b Backend) {
 	got, err = b.Store.Update(ctx, run.ID, func(x *runs.Run) error {
 		x.Status, x.StartedAt, x.FinishedAt, x.ExitCode, x.Error = runs.StatusFailed, &started, &finished, &code, "boom"
 		x.InstanceID, x.ContainerID, x.CancelRequested = "ins_1", "c1", true
+		x.Warnings = []string{"the patch contains the value of secret K", "another, with a \"quote\", a comma"}
 		return nil
 	})
 	require.NoError(t, err)
 	again, err := b.Store.Get(ctx, run.ID)
 	require.NoError(t, err)
 	require.Equal(t, got, again)
+	require.Equal(t, []string{"the patch contains the value of secret K", "another, with a \"quote\", a comma"}, again.Warnings)
 	require.Equal(t, 3, *again.ExitCode)
 	require.True(t, again.FinishedAt.Equal(finished))
 }

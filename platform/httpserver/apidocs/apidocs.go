@@ -30,6 +30,7 @@ var TagDescriptions = map[string]string{
 	"projects":     "Projects: what repositories and runs belong to; owned by the user who made them.",
 	"repositories": "Git repositories of a project, which runs clone.",
 	"runs":         "Coding-agent runs on a repository: queue, follow the log, cancel, fetch the patch.",
+	"secrets":      "A project's secrets: write-only values its runs get as environment variables, masked in their logs.",
 }
 
 // Module registers the document and docs routes on the server.

@@ -16,7 +16,7 @@ func CORS(origins []string) fiber.Handler {
 		allowed[strings.TrimRight(o, "/")] = true
 	}
 	const (
-		methods = "GET, POST, PATCH, DELETE, OPTIONS"
+		methods = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 		headers = "Authorization, Content-Type, Idempotency-Key, X-Request-ID, Last-Event-ID"
 		expose  = "X-Request-ID, Retry-After, Location, WWW-Authenticate"
 	)
