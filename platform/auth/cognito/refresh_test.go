@@ -165,10 +165,10 @@ func TestUnknownKIDFlood(t *testing.T) {
 
 	lat = floodUnknownKIDs(t, v, 1000)
 	withinLimit()
-	p99 := percentile(lat, 0.99)
-	t.Logf("flood during a slow (%v) JWKS fetch: p50 %v, p99 %v, max %v", slow, percentile(lat, 0.50), p99, lat[len(lat)-1])
+	t.Logf("flood during a slow (%v) JWKS fetch: p50 %v, p99 %v, max %v", slow, percentile(lat, 0.50), percentile(lat, 0.99), lat[len(lat)-1])
+	// Only the slowest request says whether one waited for the fetch; a
+	// percentile bound would measure how busy the machine is.
 	require.Less(t, lat[len(lat)-1], slow/2, "a request waited for the JWKS fetch")
-	require.Less(t, p99, 250*time.Millisecond)
 	_, err = v.Verify(context.Background(), good)
 	require.NoError(t, err, "cached keys work while a refresh is in flight")
 	withinLimit()
