@@ -11,12 +11,15 @@ import (
 	"github.com/slipwayhq/slipway/platform/settings"
 )
 
-// Module provides the Engine built from settings, its "docker" readiness
-// check and its Close at stop. Building it does no I/O, so a server on a
-// machine without Docker starts; the check then reports the daemon missing.
+// Module provides the Runtime built from settings, as itself (for the
+// networks and sidecars of platform/egress) and as the Engine, its "docker"
+// readiness check and its Close at stop. Building it does no I/O, so a
+// server on a machine without Docker starts; the check then reports the
+// daemon missing.
 var Module = fx.Module("containers",
 	fx.Provide(
 		NewFromSettings,
+		func(r *Runtime) Engine { return r },
 		readiness.AsCheck(NewCheck),
 	),
 )
@@ -46,9 +49,9 @@ func ConfigFromSettings(s *settings.Settings) (Config, error) {
 	return cfg, nil
 }
 
-// NewFromSettings builds the Runtime from settings and provides it as the
-// Engine; it is closed when the app stops.
-func NewFromSettings(lc fx.Lifecycle, s *settings.Settings) (Engine, error) {
+// NewFromSettings builds the Runtime from settings; it is closed when the
+// app stops.
+func NewFromSettings(lc fx.Lifecycle, s *settings.Settings) (*Runtime, error) {
 	cfg, err := ConfigFromSettings(s)
 	if err != nil {
 		return nil, err
