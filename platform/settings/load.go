@@ -129,6 +129,9 @@ func bindings(s *Settings) []binding {
 		{"SLIPWAY_RUN_MAX_WORKSPACE_FILES", integer64(&s.Runs.MaxWorkspaceFiles)},
 		{"SLIPWAY_SECRETS_KEY", str(&s.Secrets.Key)},
 		{"SLIPWAY_SECRETS_OLD_KEYS", list(&s.Secrets.OldKeys)},
+		{"SLIPWAY_RUN_EGRESS_ALLOW", list(&s.Runs.Egress.Allow)},
+		{"SLIPWAY_RUN_EGRESS_NETWORK", str(&s.Runs.Egress.Network)},
+		{"SLIPWAY_RUN_EGRESS_PROXY_BINARY", str(&s.Runs.Egress.ProxyBinary)},
 	}
 }
 

@@ -186,8 +186,35 @@ type Runs struct {
 	// MaxTreeDepth and MaxTreeEntries bound the workspace trees Slipway
 	// walks (the clone it hands over, the agent's tree it scrubs before
 	// the patch): how deep directories nest, how many entries in all.
-	MaxTreeDepth   int `yaml:"max_tree_depth"`
-	MaxTreeEntries int `yaml:"max_tree_entries"`
+	MaxTreeDepth   int    `yaml:"max_tree_depth"`
+	MaxTreeEntries int    `yaml:"max_tree_entries"`
+	Egress         Egress `yaml:"egress"`
+}
+
+// Runs.Network is NetworkNone, NetworkAllowlist (the egress proxy of
+// Runs.Egress is the run's only way out) or a Docker network ("bridge" or a
+// user-defined one).
+const (
+	NetworkNone      = "none"
+	NetworkAllowlist = "allowlist"
+)
+
+// Egress configures the proxy that is a run's only way out when
+// Runs.Network is "allowlist". Every bound is per run.
+type Egress struct {
+	// Allow lists the destinations, HOST:PORT (see platform/egress).
+	Allow []string `yaml:"allow"`
+	// Network is the Docker network the proxies reach out through; empty
+	// makes one per instance.
+	Network string `yaml:"network"`
+	// ProxyBinary is a statically linked slipway binary to run the proxy
+	// with; empty is the running one.
+	ProxyBinary        string        `yaml:"proxy_binary"`
+	MaxOpenConnections int           `yaml:"max_open_connections"`
+	MaxConnections     int           `yaml:"max_connections"`
+	IdleTimeout        time.Duration `yaml:"idle_timeout"`
+	ConnectTimeout     time.Duration `yaml:"connect_timeout"`
+	MaxBytes           int64         `yaml:"max_bytes"`
 }
 
 // How runs.workspace_limits holds workspaces to their limits.
