@@ -207,12 +207,16 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case !p.policy.Allow.Allows(t):
 		d.Reason = "not in the allowlist"
 	default:
-		p.connect(w, r, t, &d)
+		p.connect(w, t, &d)
 		d.Millis = time.Since(began).Milliseconds()
 		p.write(d)
 		return
 	}
-	p.deny(w, http.StatusForbidden, "refused "+d.Host+": "+d.Reason)
+	dest := d.Host
+	if d.Port != 0 {
+		dest = t.String()
+	}
+	p.deny(w, http.StatusForbidden, "refused "+dest+": "+d.Reason)
 	d.Millis = time.Since(began).Milliseconds()
 	p.write(d)
 }
@@ -259,8 +263,11 @@ func (p *Proxy) deny(w http.ResponseWriter, status int, msg string) {
 
 // connect looks the destination up, checks its addresses, connects and
 // tunnels, recording the outcome in d.
-func (p *Proxy) connect(w http.ResponseWriter, r *http.Request, t Target, d *Decision) {
-	ctx, cancel := context.WithTimeout(r.Context(), p.policy.ConnectTimeout)
+func (p *Proxy) connect(w http.ResponseWriter, t Target, d *Decision) {
+	// Not the request's context: net/http ends it when the client shuts
+	// its side, and a client may send its data and shut its side before
+	// the tunnel is up (that data waits in the server's buffer).
+	ctx, cancel := context.WithTimeout(p.ctx, p.policy.ConnectTimeout)
 	defer cancel()
 	addrs := []netip.Addr{t.Addr}
 	if t.Name != "" {

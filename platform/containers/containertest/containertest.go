@@ -38,6 +38,8 @@ var applets = []string{
 	"sh", "ash", "cat", "cut", "dd", "echo", "env", "false", "grep", "head", "id",
 	"kill", "ls", "mkdir", "printf", "ps", "rm", "sed", "seq", "sleep", "sort",
 	"tail", "test", "touch", "tr", "true", "wc", "[",
+	// network probes for the egress tests
+	"nc", "wget",
 }
 
 // The image's /etc/passwd and /etc/group: root for completeness and nobody, the
