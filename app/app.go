@@ -13,6 +13,7 @@ import (
 	"github.com/slipwayhq/slipway/modules/users"
 	"github.com/slipwayhq/slipway/platform/auth"
 	"github.com/slipwayhq/slipway/platform/containers"
+	"github.com/slipwayhq/slipway/platform/egress"
 	"github.com/slipwayhq/slipway/platform/httpserver"
 	"github.com/slipwayhq/slipway/platform/httpserver/apidocs"
 	"github.com/slipwayhq/slipway/platform/logging"
@@ -41,6 +42,7 @@ func Worker(s *settings.Settings) fx.Option {
 		repositories.Module,
 		secrets.Module,
 		containers.Module,
+		egress.Module,
 		queue.Module,
 		runs.Module,
 	)

@@ -324,6 +324,11 @@ func (w *Worker) sweepDead(ctx context.Context) (removed int, err error) {
 	if err != nil {
 		return len(gone), err
 	}
+	// Their egress networks go once nothing is attached: the proxies were
+	// among the containers just removed.
+	if _, err := w.egress.Prune(ctx, func(id string) bool { return deadIDs[id] }); err != nil {
+		return len(gone), err
+	}
 	for id := range deadIDs {
 		if err := w.store.DeleteInstance(ctx, id); err != nil {
 			return len(gone), err

@@ -16,6 +16,7 @@ import (
 	"github.com/slipwayhq/slipway/platform/access"
 	"github.com/slipwayhq/slipway/platform/containers"
 	"github.com/slipwayhq/slipway/platform/derrors"
+	"github.com/slipwayhq/slipway/platform/egress"
 	"github.com/slipwayhq/slipway/platform/workspace"
 )
 
@@ -29,14 +30,16 @@ func (w *Worker) work(ctx context.Context, run *Run) (out outcome) {
 			out.message += "; its container could not be removed and waits for an operator's clean-up"
 		}
 	}()
-	steps := []func(context.Context) error{x.checkRepository, x.prepareWorkspace, x.readSecrets, x.startContainer, x.markRunning}
+	steps := []func(context.Context) error{x.checkRepository, x.prepareWorkspace, x.readSecrets, x.openEgress, x.startContainer, x.markRunning}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return x.decide(ctx, err, ending{})
 		}
 	}
 	pump := x.pumpLog(context.WithoutCancel(ctx))
+	x.logEgress(pump.lw)
 	end := x.waitContainer(ctx)
+	x.stopEgress(context.WithoutCancel(ctx))
 	x.drainLog(context.WithoutCancel(ctx), pump)
 	return x.decide(ctx, nil, end)
 }
@@ -57,6 +60,9 @@ type execution struct {
 	secrets  []access.Secret   // the project's, decrypted at container start
 	env      map[string]string // what they add to the container's environment
 	warnings []string          // recorded on the run
+
+	egress       *egress.Path  // the run's way out, with runs.network allowlist
+	egressLogged chan struct{} // closed when its decisions are in the log
 }
 
 // failure is a step's reason to fail the run, written for the user; the
@@ -259,7 +265,7 @@ func (x *execution) prepareWorkspace(ctx context.Context) error {
 
 // startContainer starts the agent's container on the workspace.
 func (x *execution) startContainer(ctx context.Context) error {
-	cid, err := x.w.engine.Start(ctx, x.w.spec(x.run, x.ws.TreeDir(), x.env))
+	cid, err := x.w.engine.Start(ctx, x.withEgress(x.w.spec(x.run, x.ws.TreeDir(), x.env)))
 	switch {
 	case ctx.Err() != nil && err != nil:
 		return ctx.Err()
@@ -488,6 +494,7 @@ func (x *execution) cleanUp(bg context.Context) (removed bool) {
 	if x.cid != "" {
 		removed = x.removeContainer(bg)
 	}
+	x.closeEgress(bg)
 	if x.ws != nil {
 		if err := x.ws.Remove(); err != nil {
 			x.log.Error("removing workspace failed", zap.Error(err))

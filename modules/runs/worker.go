@@ -16,6 +16,7 @@ import (
 	"github.com/slipwayhq/slipway/platform/access"
 	"github.com/slipwayhq/slipway/platform/containers"
 	"github.com/slipwayhq/slipway/platform/derrors"
+	"github.com/slipwayhq/slipway/platform/egress"
 	"github.com/slipwayhq/slipway/platform/ids"
 	"github.com/slipwayhq/slipway/platform/queue"
 	"github.com/slipwayhq/slipway/platform/settings"
@@ -51,6 +52,7 @@ type Worker struct {
 	store   Store
 	queue   queue.Queue
 	engine  containers.Engine
+	egress  *egress.Gateway
 	wsm     *workspace.Manager
 	objects objects.Store
 	repos   access.Repositories
@@ -85,6 +87,7 @@ type WorkerParams struct {
 	Store      Store
 	Queue      queue.Queue
 	Engine     containers.Engine
+	Egress     *egress.Gateway
 	Workspaces *workspace.Manager
 	Objects    objects.Store
 	Repos      access.Repositories
@@ -96,7 +99,7 @@ type WorkerParams struct {
 
 // NewWorker builds the worker with a fresh instance id. It does no I/O.
 func NewWorker(p WorkerParams) *Worker {
-	return &Worker{store: p.Store, queue: p.Queue, engine: p.Engine, wsm: p.Workspaces, objects: p.Objects,
+	return &Worker{store: p.Store, queue: p.Queue, engine: p.Engine, egress: p.Egress, wsm: p.Workspaces, objects: p.Objects,
 		repos: p.Repos, secrets: p.Secrets, cfg: p.Settings.Runs, tuning: p.Tuning, log: p.Log.Named("runs.worker"),
 		hub: newLogHub(), self: Instance{ID: ids.New(InstanceIDPrefix)}, active: map[string]*activeRun{}}
 }

@@ -322,8 +322,8 @@ func proxyEnv(addr netip.Addr) map[string]string {
 const maxProxyLine = 64 << 10
 
 // follow reads the proxy's output until it ends: the listening line, then
-// a decision per connection, each logged on the server and handed to
-// Decisions.
+// a decision per connection, each handed to Decisions (whose reader logs
+// it, knowing what to mask in it).
 func (p *Path) follow(out io.ReadCloser) {
 	defer close(p.followed)
 	defer close(p.decisions)
@@ -345,11 +345,6 @@ func (p *Path) follow(out io.ReadCloser) {
 				close(p.listening)
 			}
 			continue
-		case EventConnection:
-			p.log.Info("egress connection", zap.String("outcome", d.Outcome), zap.String("host", d.Host),
-				zap.Uint16("port", d.Port), zap.String("reason", d.Reason), zap.String("addr", d.Addr),
-				zap.Int64("bytes_out", d.Out), zap.Int64("bytes_in", d.In),
-				zap.Duration("duration", time.Duration(d.Millis)*time.Millisecond))
 		case EventSummary:
 			if d.Unlogged > 0 {
 				p.log.Warn("egress connections refused past the limit", zap.Int64("unlogged", d.Unlogged))
@@ -362,13 +357,13 @@ func (p *Path) follow(out io.ReadCloser) {
 		}
 	}
 	if p.dropped > 0 {
-		p.log.Warn("egress decisions left out of the run log: nobody read them in time", zap.Int("dropped", p.dropped))
+		p.log.Warn("egress decisions dropped: nobody read them in time", zap.Int("dropped", p.dropped))
 	}
 }
 
 // Decisions delivers the proxy's decisions; it is closed when the proxy's
 // output ends (after Stop). A reader that falls 1024 behind loses the
-// oldest unread ones from the run's log.
+// newest ones (counted in a warning).
 func (p *Path) Decisions() <-chan Decision { return p.decisions }
 
 // Stop stops the proxy (which ends its tunnels and writes their lines) and

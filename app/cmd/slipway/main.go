@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/slipwayhq/slipway/app"
+	"github.com/slipwayhq/slipway/platform/egress"
 	"github.com/slipwayhq/slipway/platform/settings"
 )
 
@@ -39,6 +40,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := "serve"
 	if len(args) > 0 {
 		cmd, args = args[0], args[1:]
+	}
+	if cmd == egress.CommandName {
+		// The run's egress proxy, in its own container: no settings, no
+		// modules, only its flags.
+		return egress.RunCommand(args, stdout, stderr)
 	}
 	s, err := settings.Load(os.Getenv)
 	if err != nil {
