@@ -56,6 +56,13 @@ func TestProductionNeedsItsSecrets(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "json", s.Log.Format)
 	require.False(t, s.Storage.AutoMigrate)
+	require.Equal(t, NetworkAllowlist, s.Runs.Network, "agents reach only the allowlist in production")
+	require.False(t, s.Runs.AllowPrivateHosts)
+	require.Equal(t, []string{"api.openai.com:443"}, s.Runs.Egress.Allow)
+
+	s, err = Load(env(nil))
+	require.NoError(t, err)
+	require.Equal(t, NetworkNone, s.Runs.Network, "locally runs have no network unless asked")
 }
 
 func TestEveryBadValueIsOneLineNamingTheSetting(t *testing.T) {
