@@ -1,11 +1,14 @@
 package egress_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -262,4 +265,143 @@ func TestAgentReachesOnlyTheAllowlist(t *testing.T) {
 			require.NoError(t, g.Stop(stopCtx))
 		})
 	}
+}
+
+// TestGatewayCleansUp opens a path with the instance's own outside network
+// and proves what is removed when: Close (the run's), Stop (the instance's)
+// and, after a crash, Prune by another instance.
+func TestGatewayCleansUp(t *testing.T) {
+	e := newDockerEnv(t)
+	ctx := context.Background()
+	cfg := egress.Config{Policy: egress.Policy{Allow: allowlist(t, "api.openai.com:443")}, ProxyBinary: e.bin}
+	roles := func() map[string]int {
+		nets, err := e.rt.Networks(ctx, containers.Filter{InstanceID: e.instance})
+		require.NoError(t, err)
+		m := map[string]int{}
+		for _, n := range nets {
+			m[n.Role]++
+		}
+		return m
+	}
+
+	g := egress.NewGateway(e.rt, cfg, zaptest.NewLogger(t))
+	a, err := g.Open(ctx, "run-a", e.instance)
+	require.NoError(t, err)
+	_, err = g.Open(ctx, "run-b", e.instance)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{egress.RoleRun: 2, egress.RoleOutside: 1}, roles(), "a network per run, one out per instance")
+	require.NoError(t, a.Close(ctx))
+	require.Equal(t, map[string]int{egress.RoleRun: 1, egress.RoleOutside: 1}, roles())
+	left, err := e.rt.List(ctx, containers.Filter{InstanceID: e.instance})
+	require.NoError(t, err)
+	require.Len(t, left, 1, "run-b's proxy")
+	require.NoError(t, g.Stop(ctx))
+	require.Empty(t, roles(), "stop removes what the instance still had")
+	left, err = e.rt.List(ctx, containers.Filter{InstanceID: e.instance})
+	require.NoError(t, err)
+	require.Empty(t, left)
+
+	// A crash: the instance's paths stay until another instance sweeps.
+	crashed := egress.NewGateway(e.rt, cfg, zaptest.NewLogger(t))
+	_, err = crashed.Open(ctx, "run-c", e.instance)
+	require.NoError(t, err)
+	sweeper := egress.NewGateway(e.rt, cfg, zaptest.NewLogger(t))
+	n, err := sweeper.Prune(ctx, func(id string) bool { return false })
+	require.NoError(t, err)
+	require.Zero(t, n, "a live instance's networks stay")
+	require.NoError(t, containertest.RemoveInstance(ctx, e.rt, e.instance)) // the runs module's reap
+	n, err = sweeper.Prune(ctx, func(id string) bool { return id == e.instance })
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	require.Empty(t, roles())
+}
+
+// TestMeasureProxy (SLIPWAY_MEASURE=1, as go tool task measure runs it)
+// reports a path's start time and what the proxy adds: the set-up of a
+// tunnel, and a round trip inside one, against a direct connection from
+// the host to the same service.
+func TestMeasureProxy(t *testing.T) {
+	if os.Getenv("SLIPWAY_MEASURE") == "" {
+		t.Skip("set SLIPWAY_MEASURE=1 to measure")
+	}
+	e := newDockerEnv(t)
+	ctx := context.Background()
+	outside := "slipway-test-out-" + e.instance
+	_, err := e.rt.CreateNetwork(ctx, containers.NetworkSpec{Name: outside, Internal: true, Isolated: true,
+		InstanceID: e.instance, Role: "test-outside"})
+	require.NoError(t, err)
+	gw := e.gatewayOf(t, outside)
+	ln, err := net.Listen("tcp4", "0.0.0.0:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() { // echoes lines
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
+		}
+	}()
+	target := netip.AddrPortFrom(gw, uint16(ln.Addr().(*net.TCPAddr).Port)).String()
+	g := egress.NewGateway(e.rt, egress.Config{Policy: egress.Policy{Allow: allowlist(t, target), AllowPrivate: true},
+		OutsideNetwork: outside, ProxyBinary: e.bin}, zaptest.NewLogger(t))
+	var starts []time.Duration
+	var path *egress.Path
+	for i := range 5 {
+		p, err := g.Open(ctx, fmt.Sprintf("run-measure-%d", i), e.instance)
+		require.NoError(t, err)
+		starts = append(starts, p.Took)
+		if path == nil {
+			path = p
+		} else {
+			require.NoError(t, p.Close(ctx))
+		}
+	}
+	list, err := e.rt.List(ctx, containers.Filter{RunID: "run-measure-0"})
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	proxyAddr, err := e.rt.Address(ctx, list[0].ID, outside) // the host reaches the proxy on the outside network
+	require.NoError(t, err)
+	proxy := fmt.Sprintf("%s:%d", proxyAddr, egress.Port)
+
+	const n = 200
+	rtt := func(c net.Conn, br *bufio.Reader) time.Duration {
+		var total time.Duration
+		for range n {
+			began := time.Now()
+			_, err := io.WriteString(c, "ping\n")
+			require.NoError(t, err)
+			_, err = br.ReadString('\n')
+			require.NoError(t, err)
+			total += time.Since(began)
+		}
+		return total / n
+	}
+	direct, err := net.Dial("tcp", target)
+	require.NoError(t, err)
+	defer direct.Close()
+	directRTT := rtt(direct, bufio.NewReader(direct))
+	var setup time.Duration
+	for range 50 {
+		began := time.Now()
+		res, c, _ := connect(t, proxy, target, nil)
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		setup += time.Since(began)
+		c.Close()
+	}
+	var dialDirect time.Duration
+	for range 50 {
+		began := time.Now()
+		c, err := net.Dial("tcp", target)
+		require.NoError(t, err)
+		dialDirect += time.Since(began)
+		c.Close()
+	}
+	_, c, br := connect(t, proxy, target, nil)
+	tunnelRTT := rtt(c, br)
+	t.Logf("path start (network, proxy container, listening): %v", starts)
+	t.Logf("connection set-up: direct %v, CONNECT through the proxy %v (mean of 50)", dialDirect/50, setup/50)
+	t.Logf("round trip of a line: direct %v, inside a tunnel %v (mean of %d)", directRTT, tunnelRTT, n)
+	require.NoError(t, path.Close(ctx))
 }
