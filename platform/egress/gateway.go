@@ -226,9 +226,6 @@ type Path struct {
 	followed   chan struct{} // closed when the proxy's output has ended
 	stopLogs   context.CancelFunc
 	lastOutput string // the proxy's last line that was not a decision
-
-	closeOnce sync.Once
-	closeErr  error
 }
 
 // decisionBuffer is how many decisions wait for a reader before the
@@ -383,26 +380,26 @@ func (p *Path) Stop(ctx context.Context) error {
 }
 
 // Close removes the proxy and the run's network. The agent's container
-// must be gone: Docker keeps a network that has containers attached. It is
-// idempotent.
+// must be gone: Docker keeps a network that has containers attached. It
+// may be called again after a failure (Stop does, for paths still open).
 func (p *Path) Close(ctx context.Context) error {
-	p.closeOnce.Do(func() {
-		if p.stopLogs != nil {
-			p.stopLogs()
-		}
-		var errs []error
-		if p.proxyID != "" {
-			errs = append(errs, p.g.docker.Remove(ctx, p.proxyID))
-		}
-		if p.networkID != "" {
-			errs = append(errs, p.g.docker.RemoveNetwork(ctx, p.networkID))
-		}
-		p.closeErr = errors.Join(errs...)
+	if p.stopLogs != nil {
+		p.stopLogs()
+	}
+	var errs []error
+	if p.proxyID != "" {
+		errs = append(errs, p.g.docker.Remove(ctx, p.proxyID))
+	}
+	if p.networkID != "" {
+		errs = append(errs, p.g.docker.RemoveNetwork(ctx, p.networkID))
+	}
+	err := errors.Join(errs...)
+	if err == nil {
 		p.g.mu.Lock()
 		delete(p.g.paths, p)
 		p.g.mu.Unlock()
-	})
-	return p.closeErr
+	}
+	return err
 }
 
 // Prune removes the egress networks of the instances dead reports as
