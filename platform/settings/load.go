@@ -132,6 +132,7 @@ func bindings(s *Settings) []binding {
 		{"SLIPWAY_RUN_EGRESS_ALLOW", list(&s.Runs.Egress.Allow)},
 		{"SLIPWAY_RUN_EGRESS_NETWORK", str(&s.Runs.Egress.Network)},
 		{"SLIPWAY_RUN_EGRESS_PROXY_BINARY", str(&s.Runs.Egress.ProxyBinary)},
+		{"SLIPWAY_METRICS_ADDR", str(&s.Metrics.Addr)},
 	}
 }
 

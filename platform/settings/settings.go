@@ -26,6 +26,7 @@ type Settings struct {
 	Docker  Docker  `yaml:"docker"`
 	Runs    Runs    `yaml:"runs"`
 	Secrets Secrets `yaml:"secrets"`
+	Metrics Metrics `yaml:"metrics"`
 }
 
 // HTTP configures the listener and request limits.
@@ -39,6 +40,13 @@ type HTTP struct {
 	MaxHeaderBytes  int           `yaml:"max_header_bytes"`
 	CORSOrigins     []string      `yaml:"cors_origins"`
 	TrustedProxies  []string      `yaml:"trusted_proxies"`
+}
+
+// Metrics configures the Prometheus listener.
+type Metrics struct {
+	// Addr is where /metrics is served, on a listener of its own and never
+	// on the public one; empty turns metrics off (nothing is collected).
+	Addr string `yaml:"addr"`
 }
 
 // Log configures zap.

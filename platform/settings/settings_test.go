@@ -91,6 +91,7 @@ func TestEveryBadValueIsOneLineNamingTheSetting(t *testing.T) {
 		"SLIPWAY_RUN_WORKSPACE_LIMITS":    {"SLIPWAY_RUN_WORKSPACE_LIMITS": "quota"},
 		"SLIPWAY_SECRETS_KEY":             {"SLIPWAY_SECRETS_KEY": "c2hvcnQ="},
 		"SLIPWAY_SECRETS_OLD_KEYS":        {"SLIPWAY_SECRETS_OLD_KEYS": testSecretsKey + ",not base64!"},
+		"SLIPWAY_METRICS_ADDR":            {"SLIPWAY_METRICS_ADDR": "9090"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Load(env(kv))
@@ -113,6 +114,29 @@ func TestEnvNamesAreDocumented(t *testing.T) {
 	for _, n := range names {
 		require.True(t, strings.HasPrefix(n, "SLIPWAY_"), n)
 		require.True(t, strings.Contains(string(readme), "`"+n+"`"), "README.md does not document %s", n)
+	}
+}
+
+func TestMetricsAddr(t *testing.T) {
+	s, err := Load(env(nil))
+	require.NoError(t, err)
+	require.Empty(t, s.Metrics.Addr, "metrics are off by default")
+	for _, ok := range []map[string]string{
+		{"SLIPWAY_METRICS_ADDR": "127.0.0.1:9090"},
+		{"SLIPWAY_METRICS_ADDR": "0.0.0.0:9090", "SLIPWAY_HTTP_ADDR": "0.0.0.0:8080"},
+		{"SLIPWAY_ENV": "test", "SLIPWAY_METRICS_ADDR": "127.0.0.1:0"}, // both on :0 get their own ports
+	} {
+		_, err := Load(env(ok))
+		require.NoError(t, err, ok)
+	}
+	for _, clash := range []map[string]string{
+		{"SLIPWAY_METRICS_ADDR": "127.0.0.1:8080"},
+		{"SLIPWAY_METRICS_ADDR": "0.0.0.0:8080"},
+		{"SLIPWAY_METRICS_ADDR": "127.0.0.1:9000", "SLIPWAY_HTTP_ADDR": ":9000"},
+	} {
+		_, err := Load(env(clash))
+		require.ErrorContains(t, err, "setting SLIPWAY_METRICS_ADDR: ", clash)
+		require.ErrorContains(t, err, "listener of their own", clash)
 	}
 }
 

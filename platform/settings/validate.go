@@ -87,6 +87,7 @@ func (s *Settings) Validate() error {
 		{"runs.max_idempotency_keys", between(s.Runs.MaxIdempotencyKeys, 1, 1_000_000)},
 		{"SLIPWAY_SECRETS_KEY", s.checkSecretsKey()},
 		{"SLIPWAY_SECRETS_OLD_KEYS", checkOldSecretsKeys(s.Secrets.OldKeys)},
+		{"SLIPWAY_METRICS_ADDR", s.checkMetricsAddr()},
 	}
 	for _, c := range checks {
 		if c.bad != "" {
@@ -232,6 +233,35 @@ func checkAddr(addr string) string {
 		return fmt.Sprintf("%q has no port", addr)
 	}
 	return ""
+}
+
+// checkMetricsAddr allows an empty address (metrics off) and refuses the
+// public listener's own: /metrics must never be served to API clients.
+func (s *Settings) checkMetricsAddr() string {
+	addr := s.Metrics.Addr
+	if addr == "" {
+		return ""
+	}
+	if bad := checkAddr(addr); bad != "" {
+		return bad
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	if port != "0" && sameListener(addr, s.HTTP.Addr) {
+		return fmt.Sprintf("%q is SLIPWAY_HTTP_ADDR's port; metrics need a listener of their own", addr)
+	}
+	return ""
+}
+
+// sameListener reports whether two host:port addresses would clash: the same
+// port on the same host, or on a wildcard host.
+func sameListener(a, b string) bool {
+	ah, ap, err1 := net.SplitHostPort(a)
+	bh, bp, err2 := net.SplitHostPort(b)
+	if err1 != nil || err2 != nil || ap != bp {
+		return false
+	}
+	wild := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return ah == bh || wild(ah) || wild(bh)
 }
 
 func checkOrigins(origins []string) string {
