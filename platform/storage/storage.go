@@ -63,16 +63,38 @@ func NewObjects(lc fx.Lifecycle, s *settings.Settings) (objects.Store, error) {
 	return store, nil
 }
 
+// Observer is told how long each call to the records backend took: a JSON
+// store View or Update (op jsonstore.OpView, OpUpdate), a PostgreSQL query
+// (op postgres.OpSelect …). The metrics module provides one when metrics
+// are on.
+type Observer interface {
+	ObserveStoreCall(backend, op string, took time.Duration)
+}
+
+// RecordsParams are NewRecords' dependencies.
+type RecordsParams struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Settings  *settings.Settings
+	Log       *zap.Logger
+	Observer  Observer `optional:"true"`
+}
+
 // NewRecords opens the configured backend. The JSON store is opened here, not
 // in OnStart, because domain stores register their collections (and build
 // their indexes) from its loaded contents while they are constructed; opening
 // it takes the data dir's lock, so a second server on the same dir fails here.
-func NewRecords(lc fx.Lifecycle, s *settings.Settings, log *zap.Logger) (*Records, error) {
+func NewRecords(p RecordsParams) (*Records, error) {
+	lc, s, log, obs := p.Lifecycle, p.Settings, p.Log, p.Observer
 	r := &Records{Backend: s.Storage.Backend}
 	switch s.Storage.Backend {
 	case settings.BackendJSON:
 		dir := filepath.Join(s.Storage.DataDir, "records")
-		db, err := jsonstore.Open(dir, jsonstore.Options{Logger: log.Named("jsonstore")})
+		opts := jsonstore.Options{Logger: log.Named("jsonstore")}
+		if obs != nil {
+			opts.Observe = func(op string, took time.Duration) { obs.ObserveStoreCall(settings.BackendJSON, op, took) }
+		}
+		db, err := jsonstore.Open(dir, opts)
 		if err != nil {
 			return nil, fmt.Errorf("open JSON store: %w", err)
 		}
@@ -82,6 +104,11 @@ func NewRecords(lc fx.Lifecycle, s *settings.Settings, log *zap.Logger) (*Record
 		db, err := postgres.Open(s.Storage.DatabaseURL, s.Storage.Pool)
 		if err != nil {
 			return nil, fmt.Errorf("setting SLIPWAY_DATABASE_URL: %w", err)
+		}
+		if obs != nil {
+			db.AddQueryHook(postgres.QueryTimer(func(op string, took time.Duration) {
+				obs.ObserveStoreCall(settings.BackendPostgres, op, took)
+			}))
 		}
 		r.DB = db
 		lc.Append(fx.Hook{

@@ -4,7 +4,9 @@ import (
 	"context"
 	"net"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx/fxtest"
@@ -13,6 +15,7 @@ import (
 	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/settings"
 	"github.com/slipwayhq/slipway/platform/storage"
+	"github.com/slipwayhq/slipway/platform/storage/jsonstore"
 	"github.com/slipwayhq/slipway/platform/storage/postgres/pgtest"
 )
 
@@ -33,7 +36,7 @@ func pgSettings(t *testing.T, dsn string, autoMigrate bool) *settings.Settings {
 func start(t *testing.T, s *settings.Settings) (*storage.Records, error) {
 	t.Helper()
 	lc := fxtest.NewLifecycle(t)
-	r, err := storage.NewRecords(lc, s, zap.NewNop())
+	r, err := storage.NewRecords(storage.RecordsParams{Lifecycle: lc, Settings: s, Log: zap.NewNop()})
 	require.NoError(t, err, "building the backend does no I/O")
 	err = lc.Start(context.Background())
 	t.Cleanup(func() { _ = lc.Stop(context.Background()) })
@@ -84,4 +87,59 @@ func TestPostgresPingReportsAnOutage(t *testing.T) {
 	require.True(t, strings.HasPrefix(err.Error(), "ping postgres: "), err.Error())
 	proxy.Up()
 	require.NoError(t, r.Ping(context.Background()))
+}
+
+// calls is a storage.Observer that keeps "backend op" of each call.
+type calls struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (c *calls) ObserveStoreCall(backend, op string, took time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if took >= 0 {
+		c.got = append(c.got, backend+" "+op)
+	}
+}
+
+func (c *calls) list() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.got...)
+}
+
+func TestObserverTimesEveryBackendCall(t *testing.T) {
+	ctx := context.Background()
+	t.Run("json", func(t *testing.T) {
+		s := pgSettings(t, "postgres://u@127.0.0.1:1/x", false)
+		s.Storage.Backend = settings.BackendJSON
+		obs := &calls{}
+		lc := fxtest.NewLifecycle(t)
+		r, err := storage.NewRecords(storage.RecordsParams{Lifecycle: lc, Settings: s, Log: zap.NewNop(), Observer: obs})
+		require.NoError(t, err)
+		lc.RequireStart()
+		t.Cleanup(lc.RequireStop)
+		require.NoError(t, r.Ping(ctx))
+		require.NoError(t, r.JSON.Update(ctx, func(*jsonstore.Tx) error { return nil }))
+		require.Equal(t, []string{"json view", "json update"}, obs.list())
+	})
+	t.Run("postgres", func(t *testing.T) {
+		obs := &calls{}
+		lc := fxtest.NewLifecycle(t)
+		r, err := storage.NewRecords(storage.RecordsParams{Lifecycle: lc, Settings: pgSettings(t, pgtest.NewDB(t), true), Log: zap.NewNop(), Observer: obs})
+		require.NoError(t, err)
+		require.NoError(t, lc.Start(ctx))
+		t.Cleanup(func() { _ = lc.Stop(ctx) })
+		before := len(obs.list()) // the start's own queries, if any went through bun
+		var n int
+		require.NoError(t, r.DB.NewSelect().TableExpr("users").ColumnExpr("count(*)").Scan(ctx, &n))
+		_, err = r.DB.NewDelete().TableExpr("users").Where("id = ?", "usr_none").Exec(ctx)
+		require.NoError(t, err)
+		_, err = r.DB.ExecContext(ctx, "SELECT pg_advisory_unlock_all()")
+		require.NoError(t, err)
+		_, err = r.DB.ExecContext(ctx, "NOTIFY slipway_test")
+		require.NoError(t, err)
+		require.Equal(t, []string{"postgres select", "postgres delete", "postgres select", "postgres other"}, obs.list()[before:])
+	})
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -20,6 +21,12 @@ import (
 // DefaultCompactBytes is the log size past which the store writes a new
 // snapshot and starts a fresh log, when Options.CompactBytes is zero.
 const DefaultCompactBytes = 8 << 20
+
+// The operations Options.Observe names.
+const (
+	OpView   = "view"
+	OpUpdate = "update"
+)
 
 // ErrClosed is returned by operations on a closed Store.
 var ErrClosed = errors.New("store is closed")
@@ -31,6 +38,9 @@ type Options struct {
 	// CompactBytes is the log size that triggers compaction: zero means
 	// DefaultCompactBytes, a negative value disables compaction.
 	CompactBytes int64
+	// Observe, when set, is told how long each View (OpView) and Update
+	// (OpUpdate) took, ctx waits included; the metrics module sets it.
+	Observe func(op string, took time.Duration)
 
 	// hook, set only by this package's tests, runs at each compaction step;
 	// an error stops the compaction there, as a crash would. It also runs
@@ -199,6 +209,16 @@ func (s *Store) Close() error {
 // View runs fn on a consistent snapshot of the durable state. Views never
 // block each other nor writers.
 func (s *Store) View(ctx context.Context, fn func(tx *Tx) error) error {
+	if s.opts.Observe == nil {
+		return s.view(ctx, fn)
+	}
+	start := time.Now()
+	err := s.view(ctx, fn)
+	s.opts.Observe(OpView, time.Since(start))
+	return err
+}
+
+func (s *Store) view(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -222,6 +242,16 @@ func (s *Store) View(ctx context.Context, fn func(tx *Tx) error) error {
 // the next Update tries again, so writes succeed as soon as the disk
 // accepts them.
 func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
+	if s.opts.Observe == nil {
+		return s.update(ctx, fn)
+	}
+	start := time.Now()
+	err := s.update(ctx, fn)
+	s.opts.Observe(OpUpdate, time.Since(start))
+	return err
+}
+
+func (s *Store) update(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
