@@ -19,7 +19,7 @@ import (
 var Module = fx.Module("containers",
 	fx.Provide(
 		NewFromSettings,
-		func(r *Runtime) Engine { return r },
+		NewEngine,
 		readiness.AsCheck(NewCheck),
 	),
 )
@@ -63,6 +63,20 @@ func NewFromSettings(lc fx.Lifecycle, s *settings.Settings) (*Runtime, error) {
 	lc.Append(fx.StopHook(rt.Close))
 	return rt, nil
 }
+
+// EngineParams are NewEngine's dependencies.
+type EngineParams struct {
+	fx.In
+	Runtime *Runtime
+	// Observer, when metrics are on, is told about starts and clean-ups.
+	Observer Observer `optional:"true"`
+}
+
+// NewEngine provides the Runtime as the Engine the runs module works
+// with, reporting to the Observer when metrics are on. The egress
+// module's own sidecars go through the Runtime and are not counted as
+// agent containers.
+func NewEngine(p EngineParams) Engine { return Observed(p.Runtime, p.Observer) }
 
 // NewCheck is the "docker" readiness check. It is optional: an instance
 // without Docker still serves everything but runs (whose creation answers
