@@ -17,6 +17,7 @@ import (
 	"github.com/slipwayhq/slipway/platform/httpserver"
 	"github.com/slipwayhq/slipway/platform/httpserver/apidocs"
 	"github.com/slipwayhq/slipway/platform/logging"
+	"github.com/slipwayhq/slipway/platform/metrics"
 	"github.com/slipwayhq/slipway/platform/queue"
 	"github.com/slipwayhq/slipway/platform/settings"
 	"github.com/slipwayhq/slipway/platform/storage"
@@ -34,7 +35,8 @@ func Options(s *settings.Settings) fx.Option {
 }
 
 // Worker is the server without its HTTP listener (`slipway worker`): the
-// domains and the run worker, which takes runs queued by any instance.
+// domains, the run worker, which takes runs queued by any instance, and the
+// metrics listener (when SLIPWAY_METRICS_ADDR is set).
 func Worker(s *settings.Settings) fx.Option {
 	return fx.Options(
 		Core(s),
@@ -45,6 +47,7 @@ func Worker(s *settings.Settings) fx.Option {
 		egress.Module,
 		queue.Module,
 		runs.Module,
+		metrics.Module,
 	)
 }
 

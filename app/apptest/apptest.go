@@ -26,6 +26,7 @@ import (
 	"github.com/slipwayhq/slipway/modules/users"
 	"github.com/slipwayhq/slipway/platform/httpserver"
 	"github.com/slipwayhq/slipway/platform/logging"
+	"github.com/slipwayhq/slipway/platform/metrics"
 	"github.com/slipwayhq/slipway/platform/settings"
 )
 
@@ -34,15 +35,18 @@ type Option func(*settings.Settings)
 
 // App is a running server under test.
 type App struct {
-	t        testing.TB
-	URL      string // http://127.0.0.1:port
-	Settings *settings.Settings
-	Client   *http.Client
-	Server   *httpserver.Server
-	users    *users.Service
-	logs     *observer.ObservedLogs
-	fx       *fx.App
-	stopped  atomic.Bool
+	t   testing.TB
+	URL string // http://127.0.0.1:port
+	// MetricsURL is the metrics listener's http://127.0.0.1:port, when on
+	// (WithMetrics).
+	MetricsURL string
+	Settings   *settings.Settings
+	Client     *http.Client
+	Server     *httpserver.Server
+	users      *users.Service
+	logs       *observer.ObservedLogs
+	fx         *fx.App
+	stopped    atomic.Bool
 }
 
 // Settings returns test settings (configs/test.yaml) with a fresh data dir,
@@ -70,7 +74,8 @@ func Start(t testing.TB, opts ...Option) *App {
 func StartWith(t testing.TB, s *settings.Settings, extra ...fx.Option) *App {
 	t.Helper()
 	a := &App{t: t, Settings: s, Client: &http.Client{Timeout: 30 * time.Second}}
-	a.fx = fx.New(app.Options(s), fx.NopLogger, fx.Populate(&a.Server, &a.users),
+	var m *metrics.Metrics
+	a.fx = fx.New(app.Options(s), fx.NopLogger, fx.Populate(&a.Server, &a.users, &m),
 		// Logs go to the test's own output (shown for failing tests and -v)
 		// and, at every level, to an observer tests can search; both through
 		// the production redaction.
@@ -88,6 +93,9 @@ func StartWith(t testing.TB, s *settings.Settings, extra ...fx.Option) *App {
 	defer cancel()
 	require.NoError(t, a.fx.Start(ctx))
 	a.URL = "http://" + a.Server.Addr().String()
+	if addr := m.Addr(); addr != nil {
+		a.MetricsURL = "http://" + addr.String()
+	}
 	t.Cleanup(a.Stop)
 	return a
 }

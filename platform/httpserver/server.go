@@ -20,6 +20,7 @@ import (
 	"github.com/slipwayhq/slipway/platform/clientip"
 	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/httpserver/middleware"
+	"github.com/slipwayhq/slipway/platform/metrics"
 	"github.com/slipwayhq/slipway/platform/settings"
 )
 
@@ -31,6 +32,8 @@ type Params struct {
 	Guard      Guard
 	Registrars []Registrar `group:"routes"`
 	Shutdowner fx.Shutdowner
+	// Requests, when metrics are on, is told about every answered request.
+	Requests metrics.Requests `optional:"true"`
 }
 
 // Server is the HTTP server and the table of every operation it serves.
@@ -89,13 +92,15 @@ func New(p Params) (*Server, error) {
 	cfg.TrustedProxies = s.cfg.TrustedProxies
 	s.app = fiber.New(cfg)
 	guardMethods(s.app)
-	s.app.Use(
-		middleware.ClientAddr(trusted),
-		middleware.RequestID(),
+	chain := []any{middleware.ClientAddr(trusted), middleware.RequestID()}
+	if p.Requests != nil {
+		chain = append(chain, middleware.Observe(p.Requests))
+	}
+	s.app.Use(append(chain,
 		middleware.AccessLog(s.log.Named("access").WithOptions(zap.WithCaller(false))), // the caller is always this line
 		middleware.Recover(s.log),
 		middleware.CORS(s.cfg.CORSOrigins),
-	)
+	)...)
 	s.guard = p.Guard
 	s.seen = map[string]bool{}
 	ops := s.ops

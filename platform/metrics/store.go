@@ -1,0 +1,31 @@
+package metrics
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/slipwayhq/slipway/platform/storage"
+)
+
+// storeMetrics times the calls to the records backend.
+type storeMetrics struct {
+	calls *prometheus.HistogramVec
+}
+
+var _ storage.Observer = (*storeMetrics)(nil)
+
+func newStoreMetrics() *storeMetrics {
+	return &storeMetrics{calls: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "slipway_store_call_duration_seconds",
+		Help:    "Latency of calls to the records backend: JSON store views and updates, PostgreSQL queries by operation.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	}, []string{"backend", "op"})}
+}
+
+func (s *storeMetrics) collectors() []prometheus.Collector { return []prometheus.Collector{s.calls} }
+
+// ObserveStoreCall implements storage.Observer.
+func (s *storeMetrics) ObserveStoreCall(backend, op string, took time.Duration) {
+	s.calls.WithLabelValues(backend, op).Observe(took.Seconds())
+}
