@@ -205,6 +205,7 @@ func (w *Worker) interrupt(ctx context.Context, id, instance string) {
 	}
 	if err == nil {
 		w.log.Warn("run interrupted", zap.String("run_id", id), zap.String("instance_id", instance))
+		w.metrics.RunFinished(string(StatusInterrupted), 0)
 	}
 }
 

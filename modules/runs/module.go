@@ -15,15 +15,17 @@ import (
 	"github.com/slipwayhq/slipway/platform/workspace"
 )
 
-// Module provides the runs Service, Worker and routes, and ties the worker
-// to the app's lifecycle. It needs containers.Engine, queue.Queue,
-// objects.Store and access.Repositories from their own modules.
+// Module provides the runs Service, Worker and routes, and the queue probe
+// metrics read, and ties the worker to the app's lifecycle. It needs
+// containers.Engine, queue.Queue, objects.Store and access.Repositories from
+// their own modules, and takes metrics.Runs when metrics are on.
 var Module = fx.Module("runs",
 	fx.Provide(fx.Private, NewStore, NewWorkspaces, func(w *Worker) localRuns { return w }),
 	fx.Provide(
 		newTuning,
 		NewWorker,
 		NewService,
+		NewQueueProbe,
 		httpserver.AsRegistrar(NewRoutes),
 	),
 	fx.Invoke(func(lc fx.Lifecycle, w *Worker) {

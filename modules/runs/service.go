@@ -20,6 +20,7 @@ import (
 	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/identity"
 	"github.com/slipwayhq/slipway/platform/ids"
+	"github.com/slipwayhq/slipway/platform/metrics"
 	"github.com/slipwayhq/slipway/platform/queue"
 	"github.com/slipwayhq/slipway/platform/settings"
 	"github.com/slipwayhq/slipway/platform/storage"
@@ -108,6 +109,7 @@ type Service struct {
 	log     *zap.Logger
 	docker  *dockerCheck
 	now     func() time.Time
+	metrics metrics.Runs
 
 	followers atomic.Int64
 }
@@ -125,13 +127,14 @@ type ServiceParams struct {
 	Settings *settings.Settings
 	Tuning   Tuning
 	Log      *zap.Logger
+	Metrics  metrics.Runs `optional:"true"`
 }
 
 // NewService builds the service. It does no I/O.
 func NewService(p ServiceParams) *Service {
 	return &Service{store: p.Store, queue: p.Queue, repos: p.Repos, engine: p.Engine, objects: p.Objects,
 		worker: p.Worker, cfg: p.Settings.Runs, tuning: p.Tuning, log: p.Log.Named("runs"),
-		docker: newDockerCheck(p.Engine, p.Tuning.DockerCheckTTL), now: nowUTC}
+		docker: newDockerCheck(p.Engine, p.Tuning.DockerCheckTTL), now: nowUTC, metrics: orNop(p.Metrics)}
 }
 
 func nowUTC() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
@@ -340,6 +343,9 @@ func (s *Service) Cancel(ctx context.Context, caller identity.Principal, id stri
 	}
 	if r.Status.Active() {
 		s.worker.requestCancel(r.ID)
+	}
+	if r.Status == StatusCanceled { // it was queued: a terminal run is refused above
+		s.metrics.RunFinished(string(r.Status), 0)
 	}
 	return r, nil
 }

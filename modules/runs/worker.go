@@ -18,6 +18,7 @@ import (
 	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/egress"
 	"github.com/slipwayhq/slipway/platform/ids"
+	"github.com/slipwayhq/slipway/platform/metrics"
 	"github.com/slipwayhq/slipway/platform/queue"
 	"github.com/slipwayhq/slipway/platform/settings"
 	"github.com/slipwayhq/slipway/platform/storage/objects"
@@ -62,6 +63,7 @@ type Worker struct {
 	log     *zap.Logger
 	hub     *logHub
 	self    Instance
+	metrics metrics.Runs
 
 	mu       sync.Mutex
 	active   map[string]*activeRun
@@ -95,13 +97,15 @@ type WorkerParams struct {
 	Settings   *settings.Settings
 	Tuning     Tuning
 	Log        *zap.Logger
+	Metrics    metrics.Runs `optional:"true"`
 }
 
 // NewWorker builds the worker with a fresh instance id. It does no I/O.
 func NewWorker(p WorkerParams) *Worker {
 	return &Worker{store: p.Store, queue: p.Queue, engine: p.Engine, egress: p.Egress, wsm: p.Workspaces, objects: p.Objects,
 		repos: p.Repos, secrets: p.Secrets, cfg: p.Settings.Runs, tuning: p.Tuning, log: p.Log.Named("runs.worker"),
-		hub: newLogHub(), self: Instance{ID: ids.New(InstanceIDPrefix)}, active: map[string]*activeRun{}}
+		hub: newLogHub(), self: Instance{ID: ids.New(InstanceIDPrefix)}, active: map[string]*activeRun{},
+		metrics: orNop(p.Metrics)}
 }
 
 // InstanceID is this process start's id, the label of its containers.
@@ -173,6 +177,8 @@ func (w *Worker) execute(d queue.Delivery) {
 		}
 		return
 	}
+	claimed := time.Now()
+	w.metrics.RunClaimed(claimed.Sub(run.CreatedAt))
 	runCtx, cancelRun := context.WithCancelCause(ctx)
 	defer cancelRun(nil)
 	w.mu.Lock()
@@ -184,7 +190,9 @@ func (w *Worker) execute(d queue.Delivery) {
 		w.mu.Unlock()
 	}()
 	out := w.work(runCtx, run)
-	w.finish(run.ID, out)
+	if w.finish(run.ID, out) {
+		w.metrics.RunFinished(string(out.status), time.Since(claimed))
+	}
 }
 
 var errNotQueued = errors.New("run is not queued")
@@ -223,8 +231,9 @@ func (w *Worker) flushAll(ctx context.Context, lw *logWriter) {
 	}
 }
 
-// finish records the outcome. A run deleted meanwhile has its objects removed.
-func (w *Worker) finish(runID string, out outcome) {
+// finish records the outcome and reports whether it did. A run deleted
+// meanwhile has its objects removed.
+func (w *Worker) finish(runID string, out outcome) bool {
 	now := nowUTC()
 	_, err := w.update(runID, func(r *Run) error {
 		if !CanMove(r.Status, out.status) {
@@ -238,6 +247,7 @@ func (w *Worker) finish(runID string, out outcome) {
 	switch {
 	case err == nil:
 		w.log.Info("run finished", zap.String("run_id", runID), zap.String("status", string(out.status)))
+		return true
 	case errors.Is(err, derrors.ErrNotFound):
 		ctx, cancel := context.WithTimeout(context.Background(), storeCallTimeout)
 		defer cancel()
@@ -247,6 +257,7 @@ func (w *Worker) finish(runID string, out outcome) {
 	default:
 		w.log.Error("recording run outcome failed", zap.String("run_id", runID), zap.Error(err))
 	}
+	return false
 }
 
 var errIllegal = errors.New("illegal status change")
