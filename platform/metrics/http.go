@@ -3,6 +3,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,22 @@ type Requests interface {
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// series caches each label set's counter and histogram (requestKey →
+	// *requestSeries): a lock-free read on the request path instead of the
+	// vectors' hashing and locking. Keys are normalised first, so it holds
+	// no more entries than there are series.
+	series sync.Map
+}
+
+// requestKey is a normalised label set; status 0 stands for "other".
+type requestKey struct {
+	route, method string
+	status        int
+}
+
+type requestSeries struct {
+	count prometheus.Counter
+	took  prometheus.Observer
 }
 
 var _ Requests = (*httpMetrics)(nil)
@@ -52,9 +69,20 @@ func (h *httpMetrics) ObserveRequest(method, route string, status int, took time
 	if route == "" {
 		route = UnmatchedRoute
 	}
-	method = methodLabel(method)
-	h.requests.WithLabelValues(route, method, statusLabel(status)).Inc()
-	h.duration.WithLabelValues(route, method).Observe(took.Seconds())
+	if status < 100 || status > 599 {
+		status = 0
+	}
+	k := requestKey{route: route, method: methodLabel(method), status: status}
+	s, ok := h.series.Load(k)
+	if !ok {
+		s, _ = h.series.LoadOrStore(k, &requestSeries{
+			count: h.requests.WithLabelValues(k.route, k.method, statusLabel(k.status)),
+			took:  h.duration.WithLabelValues(k.route, k.method),
+		})
+	}
+	rs := s.(*requestSeries)
+	rs.count.Inc()
+	rs.took.Observe(took.Seconds())
 }
 
 // methodLabel keeps the standard methods and folds anything else into one
