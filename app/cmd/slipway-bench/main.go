@@ -11,6 +11,9 @@
 //
 // It prints requests per second, p50 and p99 latency per target (medians over
 // the rounds) and the ratios, plus Slipway's startup time and idle memory.
+// With -metrics (the default) each Slipway read also runs on a twin with
+// metrics on, scraped every second as Prometheus would, and the report gives
+// the on/off ratios of the same run.
 // Slipway runs as the real binary (-slipway, built by the task); the load
 // comes from wrk when it is installed, else from a Go client.
 package main
@@ -35,6 +38,7 @@ func main() {
 	fs.StringVar(&cfg.pgURL, "postgres", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "admin URL of a PostgreSQL to create a scratch database in (empty: skip)")
 	fs.BoolVar(&cfg.builtin, "builtin-load", false, "use the Go load generator even when wrk is installed")
 	fs.StringVar(&cfg.slipway, "slipway", "bin/slipway", "the slipway binary to measure")
+	fs.BoolVar(&cfg.metrics, "metrics", true, "also load a twin of each Slipway target with metrics on (SLIPWAY_METRICS_ADDR), in the same rounds")
 	_ = fs.Parse(os.Args[1:])
 	if err := run(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "slipway-bench:", err)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,6 +30,7 @@ type config struct {
 	pgURL    string
 	builtin  bool
 	slipway  string
+	metrics  bool
 }
 
 // target is one URL under load.
@@ -100,15 +102,36 @@ func run(cfg config) error {
 		{name: "GET /healthz", url: jsonURL + "/healthz"},
 		{name: "GET /v1/projects/{id} json", url: jsonURL + "/v1/projects/" + projectID, token: token},
 	}
+	var scrapes []string // metrics URLs of the twins
+	if cfg.metrics {
+		maddr, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		_, twinURL, err := start(cfg.slipway, "slipway-json-metrics", append(common,
+			"SLIPWAY_DATA_DIR="+filepath.Join(dir, "json-metrics"), "SLIPWAY_METRICS_ADDR="+maddr)...)
+		if err != nil {
+			return err
+		}
+		twinToken, twinProject, err := seed(twinURL)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, &target{name: "GET /v1/projects/{id} json +metrics", url: twinURL + "/v1/projects/" + twinProject, token: twinToken})
+		scrapes = append(scrapes, "http://"+maddr+"/metrics")
+	}
 
 	var pgNote string
 	if cfg.pgURL != "" {
-		pgTargets, cleanup, err := postgresTargets(cfg.pgURL, cfg.slipway, dir, common, start)
+		pgTargets, pgScrape, cleanup, err := postgresTargets(cfg, dir, common, start)
 		defer cleanup()
 		if err != nil {
 			pgNote = "PostgreSQL targets skipped: " + err.Error()
 		} else {
 			targets = append(targets, pgTargets...)
+			if pgScrape != "" {
+				scrapes = append(scrapes, pgScrape)
+			}
 		}
 	}
 
@@ -118,8 +141,15 @@ func run(cfg config) error {
 		load, loader = goLoad, "built-in Go client"
 	}
 	fmt.Printf("load: %s, %d connections, %s per target, %d interleaved rounds\n", loader, cfg.conns, cfg.duration, cfg.rounds)
+	stopScraping := scrapeEverySecond(scrapes)
 	for r := 0; r < cfg.rounds; r++ {
-		for _, t := range targets {
+		order := slices.Clone(targets)
+		if r%2 == 1 {
+			// Every other round backwards, so a target is not always the one
+			// loaded right after the same neighbour.
+			slices.Reverse(order)
+		}
+		for _, t := range order {
 			res, err := load(t, cfg)
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
@@ -127,7 +157,11 @@ func run(cfg config) error {
 			t.runs = append(t.runs, res)
 		}
 	}
+	scraped := stopScraping()
 	report(targets)
+	for _, line := range scraped {
+		fmt.Println(line)
+	}
 	fmt.Printf("\nslipway (JSON store) startup: %s from main() to serving (as logged), %s from exec to the first answer\n",
 		jsonChild.inProcess.Round(100*time.Microsecond), jsonChild.startup.Round(time.Millisecond))
 	fmt.Printf("slipway (JSON store) idle memory, 1s after start: %s\n", idle)
@@ -139,19 +173,21 @@ func run(cfg config) error {
 }
 
 // postgresTargets creates a scratch database and starts Slipway and the bare
-// pgx reference on it.
-func postgresTargets(adminURL, slipway, dir string, common []string,
-	start func(bin, name string, env ...string) (*child, string, error)) ([]*target, func(), error) {
+// pgx reference on it, and with cfg.metrics a second Slipway with metrics
+// on, reading the same project, whose metrics URL it returns.
+func postgresTargets(cfg config, dir string, common []string,
+	start func(bin, name string, env ...string) (*child, string, error)) ([]*target, string, func(), error) {
+	adminURL, slipway := cfg.pgURL, cfg.slipway
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
-		return nil, func() {}, err
+		return nil, "", func() {}, err
 	}
 	name := fmt.Sprintf("slipway_bench_%d", os.Getpid())
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		conn.Close(ctx)
-		return nil, func() {}, err
+		return nil, "", func() {}, err
 	}
 	cleanup := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -165,20 +201,94 @@ func postgresTargets(adminURL, slipway, dir string, common []string,
 		"SLIPWAY_DATA_DIR="+filepath.Join(dir, "pg"), "SLIPWAY_STORAGE_BACKEND=postgres",
 		"SLIPWAY_DATABASE_URL="+dbURL, "SLIPWAY_AUTO_MIGRATE=true")...)
 	if err != nil {
-		return nil, cleanup, err
+		return nil, "", cleanup, err
 	}
 	token, projectID, err := seed(pgURL)
 	if err != nil {
-		return nil, cleanup, err
+		return nil, "", cleanup, err
 	}
 	_, bareURL, err := start(os.Args[0], "bare-pgx", "BENCH_MODE=serve-bare", "BENCH_DATABASE_URL="+dbURL)
 	if err != nil {
-		return nil, cleanup, err
+		return nil, "", cleanup, err
 	}
-	return []*target{
+	targets := []*target{
 		{name: "GET /v1/projects/{id} postgres", url: pgURL + "/v1/projects/" + projectID, token: token},
 		{name: "bare fiber+pgx same read", url: bareURL + "/v1/projects/" + projectID},
-	}, cleanup, nil
+	}
+	if !cfg.metrics {
+		return targets, "", cleanup, nil
+	}
+	// The twin shares the database (and the token secret), so it reads the
+	// very same row with the same token.
+	maddr, err := freeAddr()
+	if err != nil {
+		return nil, "", cleanup, err
+	}
+	_, twinURL, err := start(slipway, "slipway-postgres-metrics", append(common,
+		"SLIPWAY_DATA_DIR="+filepath.Join(dir, "pg-metrics"), "SLIPWAY_STORAGE_BACKEND=postgres",
+		"SLIPWAY_DATABASE_URL="+dbURL, "SLIPWAY_METRICS_ADDR="+maddr)...)
+	if err != nil {
+		return nil, "", cleanup, err
+	}
+	twin := &target{name: "GET /v1/projects/{id} postgres +metrics", url: twinURL + "/v1/projects/" + projectID, token: token}
+	targets = []*target{targets[0], twin, targets[1]} // each pair side by side in a round
+	return targets, "http://" + maddr + "/metrics", cleanup, nil
+}
+
+// scrapeEverySecond scrapes each metrics URL once a second, as a Prometheus
+// with a short interval would, until the returned func is called; that
+// returns a line per URL: scrapes, their median time and size, and the
+// number of series.
+func scrapeEverySecond(urls []string) func() []string {
+	done := make(chan struct{})
+	lines := make(chan string, len(urls))
+	for _, u := range urls {
+		go func() {
+			var took []float64
+			var size, series int
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					if len(took) == 0 {
+						lines <- fmt.Sprintf("metrics %s: no successful scrape", u)
+						return
+					}
+					lines <- fmt.Sprintf("metrics %s: %d scrapes, median %s, %d bytes, %d series",
+						u, len(took), time.Duration(median(took)).Round(10*time.Microsecond), size, series)
+					return
+				case <-t.C:
+				}
+				began := time.Now()
+				res, err := http.Get(u)
+				if err != nil {
+					continue
+				}
+				body, err := io.ReadAll(res.Body)
+				res.Body.Close()
+				if err != nil || res.StatusCode != http.StatusOK {
+					continue
+				}
+				took = append(took, float64(time.Since(began)))
+				size, series = len(body), 0
+				for _, line := range strings.Split(string(body), "\n") {
+					if line != "" && !strings.HasPrefix(line, "#") {
+						series++
+					}
+				}
+			}
+		}()
+	}
+	return func() []string {
+		close(done)
+		out := make([]string, 0, len(urls))
+		for range urls {
+			out = append(out, <-lines)
+		}
+		sort.Strings(out)
+		return out
+	}
 }
 
 // startChild runs bin (the slipway binary, or this one in serve-bare mode)
@@ -344,7 +454,7 @@ func median(xs []float64) float64 {
 }
 
 func report(targets []*target) {
-	fmt.Printf("\n%-34s %12s %10s %10s %8s\n", "target", "req/s", "p50", "p99", "non-2xx")
+	fmt.Printf("\n%-42s %12s %10s %10s %8s\n", "target", "req/s", "p50", "p99", "non-2xx")
 	rps := map[string]float64{}
 	for _, t := range targets {
 		var r, p50, p99 []float64
@@ -356,17 +466,20 @@ func report(targets []*target) {
 			bad += x.non2xx
 		}
 		rps[t.name] = median(r)
-		fmt.Printf("%-34s %12.0f %10s %10s %8d\n", t.name, median(r),
+		fmt.Printf("%-42s %12.0f %10s %10s %8d\n", t.name, median(r),
 			time.Duration(median(p50)).Round(time.Microsecond), time.Duration(median(p99)).Round(time.Microsecond), bad)
 	}
 	fmt.Println()
 	ratio := func(a, b string) {
 		if rps[a] > 0 && rps[b] > 0 {
-			fmt.Printf("ratio %-34s / %-30s = %.2f\n", a, b, rps[a]/rps[b])
+			fmt.Printf("ratio %-42s / %-32s = %.2f\n", a, b, rps[a]/rps[b])
 		}
 	}
 	ratio("GET /v1/projects/{id} json", "GET /healthz")
 	ratio("GET /v1/projects/{id} postgres", "GET /healthz")
 	ratio("GET /v1/projects/{id} postgres", "bare fiber+pgx same read")
 	ratio("GET /v1/projects/{id} json", "bare fiber+pgx same read")
+	ratio("GET /v1/projects/{id} json +metrics", "GET /v1/projects/{id} json")
+	ratio("GET /v1/projects/{id} postgres +metrics", "GET /v1/projects/{id} postgres")
+	ratio("GET /v1/projects/{id} postgres +metrics", "bare fiber+pgx same read")
 }
