@@ -482,4 +482,24 @@ func report(targets []*target) {
 	ratio("GET /v1/projects/{id} json +metrics", "GET /v1/projects/{id} json")
 	ratio("GET /v1/projects/{id} postgres +metrics", "GET /v1/projects/{id} postgres")
 	ratio("GET /v1/projects/{id} postgres +metrics", "bare fiber+pgx same read")
+	// The spread of a pair's ratio over the rounds is the noise the median
+	// ratio above has to be read against.
+	byName := map[string]*target{}
+	for _, t := range targets {
+		byName[t.name] = t
+	}
+	for _, pair := range [][2]string{
+		{"GET /v1/projects/{id} json +metrics", "GET /v1/projects/{id} json"},
+		{"GET /v1/projects/{id} postgres +metrics", "GET /v1/projects/{id} postgres"},
+	} {
+		on, off := byName[pair[0]], byName[pair[1]]
+		if on == nil || off == nil || len(on.runs) != len(off.runs) {
+			continue
+		}
+		var rs []string
+		for i := range on.runs {
+			rs = append(rs, fmt.Sprintf("%.2f", on.runs[i].rps/off.runs[i].rps))
+		}
+		fmt.Printf("per round %-38s / off: %s\n", pair[0], strings.Join(rs, " "))
+	}
 }
