@@ -2,6 +2,7 @@ package runs_test
 
 import (
 	"context"
+	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -13,6 +14,7 @@ import (
 	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/identity"
 	"github.com/slipwayhq/slipway/platform/ids"
+	"github.com/slipwayhq/slipway/platform/settings"
 	"github.com/slipwayhq/slipway/platform/storage"
 	"github.com/slipwayhq/slipway/platform/storage/jsonstore"
 	"github.com/slipwayhq/slipway/platform/storage/page"
@@ -50,4 +52,19 @@ func TestCreateOnDeletedRepositoryIsNotFound(t *testing.T) {
 	res, err := store.List(context.Background(), runs.Filter{RepositoryID: repo}, page.Request{})
 	require.NoError(t, err)
 	require.Empty(t, res.Items, "no orphan is left behind")
+}
+
+// TestAPIOnlyNeedsNoGit: an instance that never executes runs (the
+// container image, which has no git) starts and accepts runs without git;
+// one that executes them still refuses to start without it.
+func TestAPIOnlyNeedsNoGit(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // no git here
+	a := apptest.Start(t, func(s *settings.Settings) { s.Runs.Execute = false })
+	u := a.SignUp()
+	require.Equal(t, http.StatusCreated, a.Post("/v1/projects", u.Token, map[string]any{"name": "p"}).Status)
+
+	s := apptest.Settings(t)
+	s.Runs.Execute = true
+	_, err := runs.NewWorkspaces(s)
+	require.ErrorContains(t, err, "git")
 }

@@ -57,8 +57,13 @@ func NewStore(r *storage.Records) (Store, error) {
 
 // NewWorkspaces builds the workspace manager: one directory per run under
 // runs.workspace_dir (by default under the data dir), handed to the
-// container's user and held to the workspace limits.
+// container's user and held to the workspace limits. An API-only instance
+// (runs.execute false) never clones nor starts the worker that would, so it
+// gets none, and needs no git: the container image has none.
 func NewWorkspaces(s *settings.Settings) (*workspace.Manager, error) {
+	if !s.Runs.Execute {
+		return nil, nil
+	}
 	uid, gid, err := parseUser(s.Runs.User)
 	if err != nil {
 		return nil, fmt.Errorf("setting runs.user: %w", err)

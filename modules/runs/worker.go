@@ -54,7 +54,7 @@ type Worker struct {
 	queue   queue.Queue
 	engine  containers.Engine
 	egress  *egress.Gateway
-	wsm     *workspace.Manager
+	wsm     *workspace.Manager // nil on an API-only instance
 	objects objects.Store
 	repos   access.Repositories
 	secrets access.Secrets
