@@ -69,7 +69,8 @@ func (w *Worker) Start(ctx context.Context) (err error) {
 		}
 	}
 	cancel()
-	w.log.Info("start-up clean-up done", zap.Int("containers_removed", reaped), zap.Duration("took", time.Since(began)))
+	w.log.Info("start-up clean-up done", zap.String("instance_id", w.self.ID),
+		zap.Int("containers_removed", reaped), zap.Duration("took", time.Since(began)))
 
 	if w.requeues {
 		if err := w.requeue(ctx); err != nil {
