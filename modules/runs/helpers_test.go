@@ -37,6 +37,7 @@ func fast(t *runs.Tuning) {
 	t.KeepAlive = 200 * time.Millisecond
 	t.Poll = 50 * time.Millisecond
 	t.DockerCheckTTL = 100 * time.Millisecond
+	t.QueueResweep = time.Second
 }
 
 // runModules shortens the intervals and hands out the service and worker.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/slipwayhq/slipway/platform/containers"
 	"github.com/slipwayhq/slipway/platform/derrors"
+	"github.com/slipwayhq/slipway/platform/queue"
 	"github.com/slipwayhq/slipway/platform/workspace"
 )
 
@@ -68,10 +69,13 @@ func (w *Worker) Start(ctx context.Context) (err error) {
 		}
 	}
 	cancel()
-	w.log.Info("start-up clean-up done", zap.Int("containers_removed", reaped), zap.Duration("took", time.Since(began)))
+	w.log.Info("start-up clean-up done", zap.String("instance_id", w.self.ID),
+		zap.Int("containers_removed", reaped), zap.Duration("took", time.Since(began)))
 
-	if err := w.requeue(ctx); err != nil {
-		return err
+	if w.requeues {
+		if err := w.requeue(ctx); err != nil {
+			return err
+		}
 	}
 
 	w.mu.Lock()
@@ -118,8 +122,8 @@ func (w *Worker) lifetime() context.Context {
 	return w.ctx
 }
 
-// requeue puts every queued run of the records store on the queue, oldest
-// first: the store, not the queue, is what makes queued runs durable.
+// requeue puts every queued run of the records store on the local queue,
+// oldest first: the store, not the queue, is what makes queued runs durable.
 func (w *Worker) requeue(ctx context.Context) error {
 	queued, err := w.store.ListStatus(ctx, StatusQueued)
 	if err != nil {
@@ -231,11 +235,19 @@ func (w *Worker) heartbeat() {
 			w.log.Warn("heartbeat failed", zap.Error(err))
 		}
 		w.checkLocalRuns(ctx)
-		// Runs queued through another process (an API-only instance, or
-		// `slipway serve` beside `slipway worker`) reach this one's queue
-		// here; the queue drops ids already waiting and the claim is atomic.
-		if err := w.requeue(ctx); err != nil && w.ctx.Err() == nil {
-			w.log.Warn("picking up queued runs failed", zap.Error(err))
+		if w.requeues {
+			// Runs queued through another process (an API-only instance,
+			// or `slipway serve` beside `slipway worker`) reach this one's
+			// local queue here; it drops ids already waiting and the claim
+			// is atomic. The postgres and sqs queues are shared instead.
+			if err := w.requeue(ctx); err != nil && w.ctx.Err() == nil {
+				w.log.Warn("picking up queued runs failed", zap.Error(err))
+			}
+		}
+		if w.sweepsQueue {
+			if err := w.sweepQueue(ctx); err != nil && w.ctx.Err() == nil {
+				w.log.Warn("checking the queue for lost runs failed", zap.Error(err))
+			}
 		}
 		if _, err := w.sweepDead(ctx); err != nil && w.ctx.Err() == nil {
 			w.log.Warn("sweeping dead instances failed", zap.Error(err))
@@ -251,6 +263,72 @@ func (w *Worker) heartbeat() {
 		}
 		cancel()
 	}
+}
+
+// sweepQueue enqueues again the queued runs the sqs queue has lost: sends
+// that failed while SQS was unreachable (the run was stored all the same),
+// messages the redrive policy moved to the dead-letter queue, messages past
+// their retention. SQS holds at least one message per queued run (more
+// while stale ones wait: of runs canceled, or claimed through a duplicate),
+// so holding fewer than there are queued runs means some were lost; then
+// every run queued for longer than a heartbeat is sent again. Duplicates
+// are harmless: the claim is atomic, and a stale delivery is acknowledged
+// and dropped. Only the oldest live instance sweeps, so a fleet sends one
+// copy, and after a sweep that sent some it waits Tuning.QueueResweep, the
+// time SQS's counts may take to catch up.
+func (w *Worker) sweepQueue(ctx context.Context) error {
+	counter, ok := w.queue.(queue.Counter)
+	if !ok || time.Now().Before(w.nextQueueSweep) {
+		return nil
+	}
+	lead, err := w.leads(ctx)
+	if err != nil || !lead {
+		return err
+	}
+	queued, err := w.store.ListStatus(ctx, StatusQueued)
+	if err != nil || len(queued) == 0 {
+		return err
+	}
+	held, err := counter.Approximate(ctx)
+	if err != nil || held >= len(queued) {
+		return err
+	}
+	cutoff := time.Now().Add(-w.tuning.Heartbeat) // a newer run's enqueue may be under way
+	sent := 0
+	for _, r := range queued {
+		if r.CreatedAt.After(cutoff) {
+			continue
+		}
+		if err := w.queue.Enqueue(ctx, r.ID); err != nil {
+			return err
+		}
+		sent++
+	}
+	if sent > 0 {
+		w.nextQueueSweep = time.Now().Add(w.tuning.QueueResweep)
+		w.log.Warn("enqueued again queued runs the queue had lost", zap.Int("runs", sent),
+			zap.Int("queued", len(queued)), zap.Int("queue_held", held))
+	}
+	return nil
+}
+
+// leads reports whether this instance is the oldest live one, which does
+// the fleet's chores that need doing once.
+func (w *Worker) leads(ctx context.Context) (bool, error) {
+	instances, err := w.store.Instances(ctx)
+	if err != nil {
+		return false, err
+	}
+	now := time.Now()
+	for _, in := range instances {
+		if in.ID == w.self.ID || w.dead(in, now) {
+			continue
+		}
+		if in.StartedAt.Before(w.self.StartedAt) || (in.StartedAt.Equal(w.self.StartedAt) && in.ID < w.self.ID) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // checkLocalRuns cancels local runs that were deleted or asked to cancel

@@ -15,11 +15,11 @@ import (
 )
 
 // TestRunQueuedByAnotherInstanceIsPickedUp runs two instances on one
-// PostgreSQL database. The first is busy (one run at a time, a long run
-// going); a run it accepts next is only in the records store as far as the
-// second is concerned, which never got it on its in-process queue. The
-// second's heartbeat finds it queued and runs it: what lets `slipway worker`
-// processes serve runs accepted by API instances.
+// PostgreSQL database (the postgres queue, the default there). The first is
+// busy (one run at a time, a long run going), so it claims nothing more; a
+// run it accepts next wakes the second through NOTIFY, which claims it from
+// the runs table and runs it: what lets `slipway worker` processes serve
+// runs accepted by API instances.
 func TestRunQueuedByAnotherInstanceIsPickedUp(t *testing.T) {
 	rt, image := apptest.RunImage(t)
 	dsn := pgtest.NewDB(t)

@@ -56,6 +56,9 @@ type Tuning struct {
 	// WorkspaceCheck is how often a running agent's workspace is checked
 	// against its limits.
 	WorkspaceCheck time.Duration
+	// QueueResweep is how long the sqs queue's sweep waits after it sent
+	// lost runs again before it trusts SQS's counts again.
+	QueueResweep time.Duration
 }
 
 // DefaultTuning returns the production intervals.
@@ -71,6 +74,7 @@ func DefaultTuning() Tuning {
 		QuotaRetryAfter: 30 * time.Second,
 		RemoveBackoff:   time.Second,
 		WorkspaceCheck:  250 * time.Millisecond,
+		QueueResweep:    time.Minute,
 	}
 }
 
@@ -110,6 +114,8 @@ type Service struct {
 	docker  *dockerCheck
 	now     func() time.Time
 	metrics metrics.Runs
+	// queueBackend is the run queue's backend (settings.QueueBackend).
+	queueBackend string
 
 	followers atomic.Int64
 }
@@ -134,7 +140,8 @@ type ServiceParams struct {
 func NewService(p ServiceParams) *Service {
 	return &Service{store: p.Store, queue: p.Queue, repos: p.Repos, engine: p.Engine, objects: p.Objects,
 		worker: p.Worker, cfg: p.Settings.Runs, tuning: p.Tuning, log: p.Log.Named("runs"),
-		docker: newDockerCheck(p.Engine, p.Tuning.DockerCheckTTL), now: nowUTC, metrics: orNop(p.Metrics)}
+		docker: newDockerCheck(p.Engine, p.Tuning.DockerCheckTTL), now: nowUTC, metrics: orNop(p.Metrics),
+		queueBackend: p.Settings.QueueBackend()}
 }
 
 func nowUTC() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
@@ -244,15 +251,30 @@ func (s *Service) Create(ctx context.Context, caller identity.Principal, in Crea
 			s.log.Warn("expiring idempotency keys failed", zap.String("owner_id", caller.ID), zap.Error(err))
 		}
 	}
-	if !s.cfg.Execute {
-		return run, false, nil // the workers' heartbeats pick it up from the store
-	}
-	if err := s.queue.Enqueue(ctx, run.ID); err != nil {
-		// The record is the truth: the run stays queued and the next
-		// heartbeat enqueues it again.
-		s.log.Error("enqueue failed; the run waits for the next start", zap.String("run_id", run.ID), zap.Error(err))
-	}
+	s.enqueue(ctx, run.ID)
 	return run, false, nil
+}
+
+// enqueueTimeout bounds the enqueue of a created run, so an unreachable
+// queue costs its create little: the run is stored as queued, which is what
+// counts.
+const enqueueTimeout = 2 * time.Second
+
+// enqueue tells the workers about a run just stored as queued. A failure
+// leaves the run queued in the records store, where the workers find it
+// anyway: on the local queue at their next heartbeat, on the postgres queue
+// at their next poll, on sqs through the heartbeat's sweep once SQS answers.
+func (s *Service) enqueue(ctx context.Context, runID string) {
+	shared := s.queueBackend == queue.BackendPostgres || s.queueBackend == queue.BackendSQS
+	if !s.cfg.Execute && !shared {
+		return // no worker reads this process's queue; heartbeats find the run in the store
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), enqueueTimeout)
+	defer cancel()
+	if err := s.queue.Enqueue(ctx, runID); err != nil {
+		s.log.Error("enqueue failed; the run stays queued in the records store until a worker finds it",
+			zap.String("run_id", runID), zap.Error(err))
+	}
 }
 
 // Get returns a run the caller may see: their own, or any for an operator.

@@ -36,6 +36,12 @@ type Store interface {
 	// Update applies fn atomically to the current record; fn's error aborts
 	// it and is returned. derrors.ErrNotFound when absent.
 	Update(ctx context.Context, id string, fn func(*Run) error) (*Run, error)
+	// ClaimNext claims the oldest queued run for instanceID: it sets the
+	// run preparing and claimed by instanceID in one atomic step and
+	// returns it, or returns nil when no run is queued. Concurrent claims
+	// never return the same run, and a claim never waits for another in
+	// progress: it takes the next run instead (the postgres queue).
+	ClaimNext(ctx context.Context, instanceID string) (*Run, error)
 	// List pages by (created_at, id) through the runs matching f.
 	List(ctx context.Context, f Filter, req page.Request) (page.Result[Run], error)
 	// ListStatus returns every run in one of statuses, oldest first.

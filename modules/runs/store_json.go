@@ -169,6 +169,30 @@ func (s *jsonStore) Update(ctx context.Context, id string, fn func(*Run) error) 
 	return s.runs.UpdateOne(ctx, id, fn)
 }
 
+// ClaimNext takes the oldest queued run in one transaction of the store's
+// single writer.
+func (s *jsonStore) ClaimNext(ctx context.Context, instanceID string) (claimed *Run, err error) {
+	defer derrors.Wrap(&err, "runs.ClaimNext(%q)", instanceID)
+	err = s.db.Update(ctx, func(tx *jsonstore.Tx) error {
+		claimed = nil
+		p, err := s.runs.List(tx, "status", string(StatusQueued), page.Request{Limit: 1})
+		if err != nil || len(p.Items) == 0 {
+			return err
+		}
+		r := p.Items[0]
+		r.Status, r.InstanceID = StatusPreparing, instanceID
+		if err := s.runs.Put(tx, &r); err != nil {
+			return err
+		}
+		claimed = &r
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return claimed, nil
+}
+
 // plan picks the index that serves f best and the filter left to apply.
 func plan(f Filter) (index, key string, rest func(*Run) bool) {
 	switch {

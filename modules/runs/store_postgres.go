@@ -237,6 +237,31 @@ func (s *pgStore) Update(ctx context.Context, id string, fn func(*Run) error) (*
 	return &r, nil
 }
 
+// claimNextSQL takes the oldest queued run in one statement. FOR UPDATE
+// SKIP LOCKED passes over a row another claim has locked rather than wait
+// for it (the losers would only find it claimed), and the outer status
+// check keeps a row that changed after the statement's snapshot (a cancel
+// committed meanwhile) from being claimed.
+const claimNextSQL = `UPDATE runs SET status = ?, instance_id = ?
+WHERE id = (SELECT id FROM runs WHERE status = ? ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+  AND status = ?
+RETURNING *`
+
+func (s *pgStore) ClaimNext(ctx context.Context, instanceID string) (_ *Run, err error) {
+	defer derrors.Wrap(&err, "runs.ClaimNext(%q)", instanceID)
+	var rows []runRow
+	err = s.db.NewRaw(claimNextSQL, string(StatusPreparing), instanceID, string(StatusQueued), string(StatusQueued)).
+		Scan(ctx, &rows)
+	if err != nil {
+		return nil, s.translate(err)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	r := rows[0].run()
+	return &r, nil
+}
+
 func (s *pgStore) List(ctx context.Context, f Filter, req page.Request) (_ page.Result[Run], err error) {
 	defer derrors.Wrap(&err, "runs.List")
 	q := s.db.NewSelect()

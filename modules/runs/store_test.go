@@ -3,6 +3,7 @@ package runs_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -114,4 +115,53 @@ func TestPostgresCascadeRecordsDeletedRuns(t *testing.T) {
 	deleted, err := s.Deleted(ctx, 10)
 	require.NoError(t, err)
 	require.Equal(t, []string{run.ID}, deleted)
+}
+
+// TestPostgresClaimSkipsAClaimInProgress holds the oldest queued run's row
+// lock, as a claim in progress does, and requires the next claim to take
+// the second oldest at once rather than wait for it.
+func TestPostgresClaimSkipsAClaimInProgress(t *testing.T) {
+	db := pgtest.Open(t, pgtest.NewDB(t))
+	s, err := runs.NewStore(&storage.Records{Backend: settings.BackendPostgres, DB: db})
+	require.NoError(t, err)
+	ctx := context.Background()
+	owner, project, repo := ids.New("usr"), ids.New("prj"), ids.New("rep")
+	for _, q := range []string{
+		`INSERT INTO users (id, email, created_at, updated_at) VALUES ('` + owner + `', '', now(), now())`,
+		`INSERT INTO projects (id, owner_id, name, created_at, updated_at) VALUES ('` + project + `', '` + owner + `', 'p', now(), now())`,
+		`INSERT INTO repositories (id, project_id, name, url, created_at, updated_at) VALUES ('` + repo + `', '` + project + `', 'r', 'https://example.com/r.git', now(), now())`,
+	} {
+		_, err := db.ExecContext(ctx, q)
+		require.NoError(t, err)
+	}
+	var made []string
+	for i := range 2 {
+		run := &runs.Run{ID: ids.New(runs.IDPrefix), ProjectID: project, RepositoryID: repo, OwnerID: owner,
+			Status: runs.StatusQueued, Prompt: "p", TimeoutSeconds: 1, CreatedAt: time.Unix(int64(1000+i), 0).UTC()}
+		_, err = s.Create(ctx, run, 5)
+		require.NoError(t, err)
+		made = append(made, run.ID)
+	}
+
+	tx, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback() }()
+	var locked string
+	require.NoError(t, tx.NewRaw(`SELECT id FROM runs WHERE status = 'queued' ORDER BY created_at, id LIMIT 1 FOR UPDATE`).Scan(ctx, &locked))
+	require.Equal(t, made[0], locked)
+
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	run, err := s.ClaimNext(cctx, "ins_b")
+	require.NoError(t, err, "the claim does not wait for the one in progress")
+	require.NotNil(t, run)
+	require.Equal(t, made[1], run.ID)
+	none, err := s.ClaimNext(cctx, "ins_b")
+	require.NoError(t, err)
+	require.Nil(t, none, "the locked run is not there to claim")
+
+	require.NoError(t, tx.Rollback())
+	run, err = s.ClaimNext(ctx, "ins_c")
+	require.NoError(t, err)
+	require.Equal(t, made[0], run.ID, "released, it is claimed")
 }

@@ -64,6 +64,17 @@ type Worker struct {
 	hub     *logHub
 	self    Instance
 	metrics metrics.Runs
+	// fromTable is true on the postgres queue: runs are claimed from the
+	// runs table, the queue only wakes the dispatcher.
+	fromTable bool
+	// sweepsQueue is true on the sqs queue, which can lose ids: the
+	// heartbeat enqueues again the queued runs it lacks.
+	sweepsQueue bool
+	// requeues is true on the local queue: each process fills its own
+	// from the records store, at start and at each heartbeat.
+	requeues bool
+	// nextQueueSweep is when sweepQueue may send again (heartbeat only).
+	nextQueueSweep time.Time
 
 	mu       sync.Mutex
 	active   map[string]*activeRun
@@ -105,7 +116,10 @@ func NewWorker(p WorkerParams) *Worker {
 	return &Worker{store: p.Store, queue: p.Queue, engine: p.Engine, egress: p.Egress, wsm: p.Workspaces, objects: p.Objects,
 		repos: p.Repos, secrets: p.Secrets, cfg: p.Settings.Runs, tuning: p.Tuning, log: p.Log.Named("runs.worker"),
 		hub: newLogHub(), self: Instance{ID: ids.New(InstanceIDPrefix)}, active: map[string]*activeRun{},
-		metrics: orNop(p.Metrics)}
+		metrics:     orNop(p.Metrics),
+		fromTable:   p.Settings.QueueBackend() == queue.BackendPostgres,
+		sweepsQueue: p.Settings.QueueBackend() == queue.BackendSQS,
+		requeues:    p.Settings.QueueBackend() == queue.BackendLocal}
 }
 
 // InstanceID is this process start's id, the label of its containers.
@@ -118,7 +132,8 @@ func (w *Worker) ActiveRuns() int {
 	return len(w.active)
 }
 
-// dispatch takes a run from the queue whenever a slot is free.
+// dispatch claims a run whenever a slot is free, and only then: a worker
+// holds no more runs than it can work, so the others get the rest.
 func (w *Worker) dispatch() {
 	defer w.bg.Done()
 	slots := make(chan struct{}, w.cfg.MaxConcurrent)
@@ -128,13 +143,13 @@ func (w *Worker) dispatch() {
 		case <-w.ctx.Done():
 			return
 		}
-		d, err := w.queue.Next(w.ctx)
+		run, err := w.claim()
 		if err != nil {
 			<-slots
 			if w.ctx.Err() != nil || errors.Is(err, queue.ErrClosed) {
 				return
 			}
-			w.log.Error("queue failed", zap.Error(err))
+			w.log.Error("claiming a run failed", zap.Error(err))
 			select {
 			case <-time.After(time.Second):
 			case <-w.ctx.Done():
@@ -146,40 +161,75 @@ func (w *Worker) dispatch() {
 		go func() {
 			defer w.runs.Done()
 			defer func() { <-slots }()
-			w.execute(d)
+			w.execute(run)
 		}()
 	}
 }
 
-// execute claims one delivered run and works it to the end.
-func (w *Worker) execute(d queue.Delivery) {
-	ctx := w.ctx
-	run, err := w.store.Update(ctx, d.RunID, func(r *Run) error {
+// claim blocks until this instance has claimed a run: the oldest queued
+// one from the runs table (postgres queue), or the one a delivery names.
+// On the postgres queue it looks in the table before it waits, since a
+// wake-up may stand for many runs and a freed slot may find some waiting.
+func (w *Worker) claim() (*Run, error) {
+	for {
+		if w.fromTable {
+			run, err := w.store.ClaimNext(w.ctx, w.self.ID)
+			if err != nil || run != nil {
+				return run, err
+			}
+		}
+		d, err := w.queue.Next(w.ctx)
+		if err != nil {
+			return nil, err
+		}
+		if d.RunID == "" {
+			continue // a wake-up: claim from the table
+		}
+		run, err := w.claimDelivered(d)
+		if err != nil || run != nil {
+			return run, err
+		}
+	}
+}
+
+// claimDelivered claims the run a delivery names, if it is still queued,
+// and acknowledges the delivery once that is settled (claimed, no longer
+// queued, or no such run). A failed claim releases the delivery and
+// returns the error; the run stays queued.
+func (w *Worker) claimDelivered(d queue.Delivery) (*Run, error) {
+	run, err := w.store.Update(w.ctx, d.RunID, func(r *Run) error {
 		if r.Status != StatusQueued {
 			return errNotQueued
 		}
 		r.Status, r.InstanceID = StatusPreparing, w.self.ID
 		return nil
 	})
-	ackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeCallTimeout)
-	if errors.Is(err, errNotQueued) || errors.Is(err, derrors.ErrNotFound) || err == nil {
-		if aerr := d.Ack(ackCtx); aerr != nil {
-			w.log.Warn("queue ack failed", zap.String("run_id", d.RunID), zap.Error(aerr))
+	ackCtx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), storeCallTimeout)
+	defer cancel()
+	settled := err == nil || errors.Is(err, errNotQueued) || errors.Is(err, derrors.ErrNotFound)
+	if !settled {
+		if nerr := d.Nack(ackCtx); nerr != nil {
+			w.log.Warn("queue release failed", zap.String("run_id", d.RunID), zap.Error(nerr))
 		}
+		return nil, fmt.Errorf("claim run %s: %w", d.RunID, err)
 	}
-	cancel()
-	switch {
-	case errors.Is(err, errNotQueued), errors.Is(err, derrors.ErrNotFound):
-		return // canceled while queued, or taken already: nothing to do
-	case err != nil:
-		if ctx.Err() == nil {
-			w.log.Error("claiming run failed; it stays queued", zap.String("run_id", d.RunID), zap.Error(err))
-		}
-		return
+	if aerr := d.Ack(ackCtx); aerr != nil {
+		w.log.Warn("queue ack failed", zap.String("run_id", d.RunID), zap.Error(aerr))
 	}
+	if errors.Is(err, derrors.ErrNotFound) {
+		// A poison message: its run was deleted, or never existed.
+		w.log.Warn("dropped a queue message for a run that does not exist", zap.String("run_id", d.RunID))
+	}
+	return run, nil
+}
+
+// execute works a run this instance has claimed to the end.
+func (w *Worker) execute(run *Run) {
+	w.log.Info("run claimed", zap.String("run_id", run.ID),
+		zap.Duration("queue_wait", time.Since(run.CreatedAt)))
 	claimed := time.Now()
 	w.metrics.RunClaimed(claimed.Sub(run.CreatedAt))
-	runCtx, cancelRun := context.WithCancelCause(ctx)
+	runCtx, cancelRun := context.WithCancelCause(w.ctx)
 	defer cancelRun(nil)
 	w.mu.Lock()
 	w.active[run.ID] = &activeRun{id: run.ID, cancel: cancelRun}

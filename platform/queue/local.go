@@ -65,7 +65,7 @@ func (q *Local) Next(ctx context.Context) (Delivery, error) {
 				q.wake() // pass the token on to the next waiter
 			}
 			q.mu.Unlock()
-			return Delivery{RunID: id, Ack: noAck}, nil
+			return Delivery{RunID: id, Ack: noAck, Nack: noAck}, nil
 		}
 		q.mu.Unlock()
 		select {
@@ -76,8 +76,6 @@ func (q *Local) Next(ctx context.Context) (Delivery, error) {
 		}
 	}
 }
-
-func noAck(context.Context) error { return nil }
 
 // Len returns the number of ids waiting.
 func (q *Local) Len() int {

@@ -14,8 +14,12 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxtest"
 
+	"go.uber.org/zap"
+
 	"github.com/slipwayhq/slipway/platform/queue"
+	"github.com/slipwayhq/slipway/platform/readiness"
 	"github.com/slipwayhq/slipway/platform/settings"
+	"github.com/slipwayhq/slipway/platform/storage"
 )
 
 func TestLocalIsFIFOAndDeduplicates(t *testing.T) {
@@ -121,27 +125,45 @@ func TestLocalClose(t *testing.T) {
 	require.ErrorIs(t, q.Enqueue(context.Background(), "a"), queue.ErrClosed)
 }
 
+// checksIn collects the readiness checks the module provides.
+type checksIn struct {
+	fx.In
+	Checks []readiness.Check `group:"readiness"`
+}
+
 func TestModuleChoosesBackend(t *testing.T) {
 	tests := []struct {
 		backend string
+		storage string
 		wantErr string
+		checks  []string
 	}{
-		{queue.BackendLocal, ""},
-		{queue.BackendSQS, `setting SLIPWAY_QUEUE: "sqs" is not available in this build`},
-		{"carrier-pigeon", "unknown backend"},
+		{queue.BackendLocal, settings.BackendJSON, "", nil},
+		{"", settings.BackendJSON, "", nil}, // JSON records: local
+		{queue.BackendPostgres, settings.BackendJSON, "setting SLIPWAY_QUEUE: postgres needs SLIPWAY_STORAGE_BACKEND=postgres", nil},
+		{queue.BackendSQS, settings.BackendJSON, "", []string{"queue"}},
+		{"carrier-pigeon", settings.BackendJSON, "unknown backend", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.backend, func(t *testing.T) {
-			s := &settings.Settings{Queue: settings.Queue{Backend: tt.backend}}
+			s := &settings.Settings{Queue: settings.Queue{Backend: tt.backend, SQSQueueURL: "http://127.0.0.1:1/000000000000/q",
+				SQSWaitTime: time.Second, SQSVisibilityTimeout: 30 * time.Second}, Storage: settings.Storage{Backend: tt.storage}}
+			records := &storage.Records{Backend: tt.storage}
 			var q queue.Queue
+			var in checksIn
+			opts := fx.Options(fx.Supply(s, records, zap.NewNop()), queue.Module, fx.NopLogger, fx.Populate(&q, &in))
 			if tt.wantErr != "" {
-				err := fx.New(fx.Supply(s), queue.Module, fx.NopLogger, fx.Populate(&q)).Err()
-				require.ErrorContains(t, err, tt.wantErr)
+				require.ErrorContains(t, fx.New(opts).Err(), tt.wantErr)
 				return
 			}
-			app := fxtest.New(t, fx.Supply(s), queue.Module, fx.NopLogger, fx.Populate(&q))
+			app := fxtest.New(t, opts)
 			app.RequireStart()
-			require.NoError(t, q.Enqueue(context.Background(), "r"))
+			var names []string
+			for _, c := range in.Checks {
+				names = append(names, c.Name)
+				require.True(t, c.Optional, "runs are accepted while the queue is down")
+			}
+			require.Equal(t, tt.checks, names)
 			app.RequireStop()
 			_, err := q.Next(context.Background())
 			require.ErrorIs(t, err, queue.ErrClosed)

@@ -114,6 +114,7 @@ func bindings(s *Settings) []binding {
 		{"SLIPWAY_QUEUE", str(&s.Queue.Backend)},
 		{"SLIPWAY_SQS_QUEUE_URL", str(&s.Queue.SQSQueueURL)},
 		{"SLIPWAY_SQS_ENDPOINT", str(&s.Queue.SQSEndpoint)},
+		{"SLIPWAY_SQS_REGION", str(&s.Queue.SQSRegion)},
 		{"SLIPWAY_DOCKER_HOST", str(&s.Docker.Host)},
 		{"SLIPWAY_RUN_EXECUTE", boolean(&s.Runs.Execute)},
 		{"SLIPWAY_RUN_IMAGE", str(&s.Runs.Image)},

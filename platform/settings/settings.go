@@ -142,9 +142,39 @@ type S3 struct {
 
 // Queue configures the run queue.
 type Queue struct {
-	Backend     string `yaml:"backend"`
-	SQSQueueURL string `yaml:"sqs_queue_url"`
-	SQSEndpoint string `yaml:"sqs_endpoint"`
+	// Backend is local, postgres or sqs; empty chooses by the records
+	// backend (QueueBackend).
+	Backend string `yaml:"backend"`
+	// PollInterval is how often an idle postgres-queue worker looks for
+	// queued runs without being woken: the safety net under LISTEN/NOTIFY.
+	PollInterval time.Duration `yaml:"poll_interval"`
+	SQSQueueURL  string        `yaml:"sqs_queue_url"`
+	SQSEndpoint  string        `yaml:"sqs_endpoint"`
+	SQSRegion    string        `yaml:"sqs_region"`
+	// SQSWaitTime is the long poll of one receive (at most 20s).
+	SQSWaitTime time.Duration `yaml:"sqs_wait_time"`
+	// SQSVisibilityTimeout hides a received message from other workers
+	// while it is being claimed; it is extended while the claim lasts.
+	SQSVisibilityTimeout time.Duration `yaml:"sqs_visibility_timeout"`
+}
+
+// Queue backends (SLIPWAY_QUEUE).
+const (
+	QueueLocal    = "local"
+	QueuePostgres = "postgres"
+	QueueSQS      = "sqs"
+)
+
+// QueueBackend is the run queue in use: the one set, or by default the
+// runs table on PostgreSQL records and the in-process queue on JSON.
+func (s *Settings) QueueBackend() string {
+	switch {
+	case s.Queue.Backend != "":
+		return s.Queue.Backend
+	case s.Storage.Backend == BackendPostgres:
+		return QueuePostgres
+	}
+	return QueueLocal
 }
 
 // Docker configures the container runtime.

@@ -92,6 +92,10 @@ func TestEveryBadValueIsOneLineNamingTheSetting(t *testing.T) {
 		"SLIPWAY_SECRETS_KEY":             {"SLIPWAY_SECRETS_KEY": "c2hvcnQ="},
 		"SLIPWAY_SECRETS_OLD_KEYS":        {"SLIPWAY_SECRETS_OLD_KEYS": testSecretsKey + ",not base64!"},
 		"SLIPWAY_METRICS_ADDR":            {"SLIPWAY_METRICS_ADDR": "9090"},
+		"SLIPWAY_QUEUE":                   {"SLIPWAY_QUEUE": "kafka"},
+		"SLIPWAY_SQS_QUEUE_URL":           {"SLIPWAY_QUEUE": "sqs"},
+		"SLIPWAY_SQS_ENDPOINT": {"SLIPWAY_QUEUE": "sqs", "SLIPWAY_SQS_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/1/q",
+			"SLIPWAY_SQS_ENDPOINT": "localhost:4566"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Load(env(kv))
@@ -200,4 +204,39 @@ func TestSecretsKeys(t *testing.T) {
 		_, err = Load(env(map[string]string{"SLIPWAY_SECRETS_OLD_KEYS": testSecretsKey + "," + bad}))
 		require.EqualError(t, err, "setting SLIPWAY_SECRETS_OLD_KEYS: key 2 of 2 is not 32 bytes in base64 (make one with: openssl rand -base64 32)")
 	}
+}
+
+// TestQueueBackendFollowsRecords: without SLIPWAY_QUEUE the queue is the
+// runs table on PostgreSQL and the in-process queue on JSON; the postgres
+// queue cannot run without PostgreSQL records.
+func TestQueueBackendFollowsRecords(t *testing.T) {
+	pg := map[string]string{"SLIPWAY_STORAGE_BACKEND": "postgres", "SLIPWAY_DATABASE_URL": "postgres://u@db:5432/x"}
+	with := func(kv map[string]string, k, v string) map[string]string {
+		out := map[string]string{k: v}
+		for k, v := range kv {
+			out[k] = v
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"json default", nil, QueueLocal},
+		{"postgres default", pg, QueuePostgres},
+		{"postgres, local chosen", with(pg, "SLIPWAY_QUEUE", "local"), QueueLocal},
+		{"postgres, sqs chosen", with(with(pg, "SLIPWAY_QUEUE", "sqs"), "SLIPWAY_SQS_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/1/q"), QueueSQS},
+		{"production", map[string]string{"SLIPWAY_ENV": "production", "SLIPWAY_S3_BUCKET": "b",
+			"SLIPWAY_AUTH_TOKEN_SECRET": strings.Repeat("k", 32), "SLIPWAY_DATABASE_URL": "postgres://u@db:5432/x",
+			"SLIPWAY_SECRETS_KEY": testSecretsKey}, QueuePostgres},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Load(env(tt.env))
+			require.NoError(t, err)
+			require.Equal(t, tt.want, s.QueueBackend())
+		})
+	}
+	_, err := Load(env(map[string]string{"SLIPWAY_QUEUE": "postgres"}))
+	require.EqualError(t, err, "setting SLIPWAY_QUEUE: postgres needs SLIPWAY_STORAGE_BACKEND=postgres (its queue is the runs table)")
 }

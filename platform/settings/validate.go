@@ -56,8 +56,12 @@ func (s *Settings) Validate() error {
 		{"SLIPWAY_OBJECT_STORE", oneOf(s.Objects.Backend, "local", "s3")},
 		{"SLIPWAY_S3_BUCKET", requiredIf(s.Objects.Backend == "s3", s.Objects.S3.Bucket)},
 		{"SLIPWAY_S3_ENDPOINT", optionalURL(s.Objects.S3.Endpoint)},
-		{"SLIPWAY_QUEUE", oneOf(s.Queue.Backend, "local", "sqs")},
-		{"SLIPWAY_SQS_QUEUE_URL", requiredIf(s.Queue.Backend == "sqs", s.Queue.SQSQueueURL)},
+		{"SLIPWAY_QUEUE", s.checkQueue()},
+		{"queue.poll_interval", within(s.Queue.PollInterval, 100*time.Millisecond, 10*time.Minute)},
+		{"SLIPWAY_SQS_QUEUE_URL", s.checkSQSQueueURL()},
+		{"SLIPWAY_SQS_ENDPOINT", optionalURL(s.Queue.SQSEndpoint)},
+		{"queue.sqs_wait_time", within(s.Queue.SQSWaitTime, time.Second, 20*time.Second)},
+		{"queue.sqs_visibility_timeout", within(s.Queue.SQSVisibilityTimeout, 3*time.Second, 12*time.Hour)},
 		{"SLIPWAY_DOCKER_HOST", nonEmpty(s.Docker.Host)},
 		{"SLIPWAY_RUN_IMAGE", nonEmpty(s.Runs.Image)},
 		{"SLIPWAY_RUN_COMMAND", checkCommand(s.Runs.Command)},
@@ -205,6 +209,32 @@ func (s *Settings) checkWorkspaceFiles() string {
 		return fmt.Sprintf("%d is outside 100–%d (one file per 4 KiB of runs.max_workspace_bytes)", v, hi)
 	}
 	return ""
+}
+
+// checkQueue accepts an empty backend (chosen by the records backend) and
+// refuses the postgres queue without PostgreSQL records: its queue is the
+// runs table.
+func (s *Settings) checkQueue() string {
+	if s.Queue.Backend == "" {
+		return ""
+	}
+	if bad := oneOf(s.Queue.Backend, QueueLocal, QueuePostgres, QueueSQS); bad != "" {
+		return bad
+	}
+	if s.Queue.Backend == QueuePostgres && s.Storage.Backend != BackendPostgres {
+		return "postgres needs SLIPWAY_STORAGE_BACKEND=postgres (its queue is the runs table)"
+	}
+	return ""
+}
+
+func (s *Settings) checkSQSQueueURL() string {
+	if s.QueueBackend() != QueueSQS {
+		return ""
+	}
+	if strings.TrimSpace(s.Queue.SQSQueueURL) == "" {
+		return "required when SLIPWAY_QUEUE=sqs"
+	}
+	return optionalURL(s.Queue.SQSQueueURL)
 }
 
 func (s *Settings) checkDatabaseURL() string {

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -43,6 +45,8 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"QuotaCountsActiveRuns", testQuota},
 		{"QuotaIsAtomic", testQuotaAtomic},
 		{"Update", testUpdate},
+		{"ClaimNextOldestFirst", testClaimNext},
+		{"ClaimNextConcurrent", testClaimNextConcurrent},
 		{"ListFiltersAndPages", testList},
 		{"ListStatusOldestFirst", testListStatus},
 		{"DeleteRepositoryRuns", testDeleteRepositoryRuns},
@@ -278,6 +282,98 @@ func testUpdate(t *testing.T, b Backend) {
 	}
 	wg.Wait()
 	require.Equal(t, 1, claims)
+}
+
+// testClaimNext claims queued runs oldest first (the id breaks a tie of
+// creation times), passing over runs in other statuses, and finds none once
+// every queued run is claimed.
+func testClaimNext(t *testing.T, b Backend) {
+	ctx := context.Background()
+	none, err := b.Store.ClaimNext(ctx, "ins_a")
+	require.NoError(t, err)
+	require.Nil(t, none, "nothing queued")
+
+	p, r := b.Repository(t, "usr_a")
+	var want []string
+	for i, st := range []runs.Status{runs.StatusQueued, runs.StatusRunning, runs.StatusQueued, runs.StatusCanceled, runs.StatusQueued} {
+		run := newRun("usr_a", p, r, base.Add(time.Duration(5-i)*time.Second)) // created in reverse order
+		run.Status = st
+		if i == 4 {
+			run.CreatedAt = base.Add(time.Second * 3) // ties with i == 2: the smaller id goes first
+		}
+		_, err := b.Store.Create(ctx, run, 100)
+		require.NoError(t, err)
+		if st == runs.StatusQueued {
+			want = append(want, run.ID)
+		}
+	}
+	slices.SortFunc(want, func(x, y string) int {
+		a, _ := b.Store.Get(ctx, x)
+		c, _ := b.Store.Get(ctx, y)
+		if d := a.CreatedAt.Compare(c.CreatedAt); d != 0 {
+			return d
+		}
+		return strings.Compare(x, y)
+	})
+	var got []string
+	for {
+		run, err := b.Store.ClaimNext(ctx, "ins_a")
+		require.NoError(t, err)
+		if run == nil {
+			break
+		}
+		require.Equal(t, runs.StatusPreparing, run.Status)
+		require.Equal(t, "ins_a", run.InstanceID)
+		stored, err := b.Store.Get(ctx, run.ID)
+		require.NoError(t, err)
+		require.Equal(t, *run, *stored, "the claim is stored as returned")
+		got = append(got, run.ID)
+	}
+	require.Equal(t, want, got, "oldest first")
+	left, err := b.Store.ListStatus(ctx, runs.StatusQueued)
+	require.NoError(t, err)
+	require.Empty(t, left)
+}
+
+// testClaimNextConcurrent lets claimers race over many queued runs: each
+// run is claimed exactly once, and every run is claimed.
+func testClaimNextConcurrent(t *testing.T, b Backend) {
+	ctx := context.Background()
+	p, r := b.Repository(t, "usr_a")
+	const n, claimers = 60, 8
+	for i := range n {
+		_, err := b.Store.Create(ctx, newRun("usr_a", p, r, base.Add(time.Duration(i%7)*time.Millisecond)), n)
+		require.NoError(t, err)
+	}
+	var mu sync.Mutex
+	byRun := map[string][]string{}
+	var wg sync.WaitGroup
+	for c := range claimers {
+		instance := "ins_" + strconv.Itoa(c)
+		wg.Go(func() {
+			for {
+				run, err := b.Store.ClaimNext(ctx, instance)
+				if err != nil {
+					t.Errorf("claim: %v", err)
+					return
+				}
+				if run == nil {
+					return
+				}
+				mu.Lock()
+				byRun[run.ID] = append(byRun[run.ID], instance)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	require.Len(t, byRun, n, "every run claimed")
+	for id, by := range byRun {
+		require.Len(t, by, 1, "run %s claimed by %v", id, by)
+		stored, err := b.Store.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, by[0], stored.InstanceID, "the store names the one claimer")
+	}
 }
 
 // testList pages through runs filtered every way the API can, with creation
