@@ -109,8 +109,31 @@ func (r *Runtime) Wait(ctx context.Context, id string) (exit Exit, err error) {
 	}
 	// The wait answer has the code but not the cause; OOMKilled is only in
 	// the container's state.
+	exit, err = r.exitState(ctx, id)
+	// Docker records an OOM kill from containerd's OOM event, which can
+	// arrive after the exit: a SIGKILL exit is asked about again, briefly,
+	// so "out of memory" is not reported as a plain kill.
+	for tries := 0; err == nil && exit.Code == 137 && !exit.OOMKilled && tries < oomRechecks; tries++ {
+		select {
+		case <-time.After(oomRecheckDelay):
+		case <-ctx.Done():
+			return exit, nil
+		}
+		exit, err = r.exitState(ctx, id)
+	}
+	return exit, err
+}
+
+// How long Wait keeps asking whether a SIGKILL exit was an OOM kill.
+const (
+	oomRechecks     = 5
+	oomRecheckDelay = 100 * time.Millisecond
+)
+
+// exitState reads the exit code and the OOM flag from the container's state.
+func (r *Runtime) exitState(ctx context.Context, id string) (Exit, error) {
 	var info container.InspectResponse
-	err = r.call(ctx, 0, func(ctx context.Context) error {
+	err := r.call(ctx, 0, func(ctx context.Context) error {
 		var err error
 		info, err = r.client.ContainerInspect(ctx, id)
 		return err
