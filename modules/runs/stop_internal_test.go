@@ -64,17 +64,13 @@ type stubbornDocker struct {
 	removeErr []error
 }
 
-func (d *stubbornDocker) Start(_ context.Context, spec containers.Spec) (string, error) {
+func (d *stubbornDocker) StartAttached(_ context.Context, spec containers.Spec) (string, io.ReadCloser, error) {
 	d.ev.add("start")
 	// The agent changes a file before the run is stopped.
 	if err := os.WriteFile(filepath.Join(spec.Workspace, "a.txt"), []byte("changed\n"), 0o644); err != nil {
-		return "", err
+		return "", nil, err
 	}
-	return "cid", nil
-}
-
-func (d *stubbornDocker) Logs(context.Context, string) (io.ReadCloser, error) {
-	return io.NopCloser(strings.NewReader("")), nil
+	return "cid", io.NopCloser(strings.NewReader("")), nil
 }
 
 func (d *stubbornDocker) Wait(ctx context.Context, _ string) (containers.Exit, error) {

@@ -60,6 +60,7 @@ type execution struct {
 	secrets  []access.Secret   // the project's, decrypted at container start
 	env      map[string]string // what they add to the container's environment
 	warnings []string          // recorded on the run
+	out      io.ReadCloser     // the container's output, attached before it started
 
 	egress       *egress.Path  // the run's way out, with runs.network allowlist
 	egressLogged chan struct{} // closed when its decisions are in the log
@@ -263,9 +264,10 @@ func (x *execution) prepareWorkspace(ctx context.Context) error {
 	return nil
 }
 
-// startContainer starts the agent's container on the workspace.
+// startContainer starts the agent's container on the workspace, its output
+// attached from the first byte.
 func (x *execution) startContainer(ctx context.Context) error {
-	cid, err := x.w.engine.Start(ctx, x.withEgress(x.w.spec(x.run, x.ws.TreeDir(), x.env)))
+	cid, out, err := x.w.engine.StartAttached(ctx, x.withEgress(x.w.spec(x.run, x.ws.TreeDir(), x.env)))
 	switch {
 	case ctx.Err() != nil && err != nil:
 		return ctx.Err()
@@ -279,7 +281,7 @@ func (x *execution) startContainer(ctx context.Context) error {
 		}
 		return fail("the agent container could not start")
 	}
-	x.cid = cid
+	x.cid, x.out = cid, out
 	return nil
 }
 
@@ -313,16 +315,11 @@ func (x *execution) pumpLog(bg context.Context) *logPump {
 	p := &logPump{lw: newLogWriter(x.run.ID, x.w.objects, x.log, x.w.tuning.FlushInterval, x.w.tuning.FlushBytes),
 		pumped: make(chan struct{}), flushed: make(chan struct{})}
 	x.w.hub.add(p.lw)
-	var flushCtx, logsCtx context.Context
+	var flushCtx context.Context
 	flushCtx, p.stopFlush = context.WithCancel(bg)
 	go func() { defer close(p.flushed); p.lw.run(flushCtx) }()
-	logsCtx, p.stopLogs = context.WithCancel(bg)
-	rc, err := x.w.engine.Logs(logsCtx, x.cid)
-	if err != nil {
-		x.log.Warn("following container log failed", zap.Error(err))
-		close(p.pumped)
-		return p
-	}
+	rc := x.out
+	p.stopLogs = func() { _ = rc.Close() }
 	go func() {
 		defer close(p.pumped)
 		defer rc.Close()
@@ -491,6 +488,9 @@ const removeAttempts = 3
 // container is left behind, for an operator's clean-up.
 func (x *execution) cleanUp(bg context.Context) (removed bool) {
 	removed = true
+	if x.out != nil {
+		_ = x.out.Close() // unread when a later step failed
+	}
 	if x.cid != "" {
 		removed = x.removeContainer(bg)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/pkg/stdcopy"
 
@@ -31,6 +32,58 @@ type Exit struct {
 // is removed again.
 func (r *Runtime) Start(ctx context.Context, spec Spec) (id string, err error) {
 	defer derrors.Wrap(&err, "containers.Start(run %s)", spec.RunID)
+	id, err = r.create(ctx, spec)
+	if err != nil {
+		return "", err
+	}
+	if err := r.start(ctx, id); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// StartAttached is Start with the container's output attached before it
+// starts: out carries every byte the container writes to stdout and stderr,
+// merged in the order Docker receives them, from its first byte to its
+// last, and ends (io.EOF) once the container has exited and Docker has
+// passed all of it on. Reading it is not reading Docker's log files, so
+// the log driver's rotation cannot lose or repeat a byte. Docker holds the
+// container's writes while out is not read (a slow reader slows the
+// agent), and, once the container has exited, waits about 2 s for the
+// reader before it drops what is still unread. Close releases the stream
+// early.
+func (r *Runtime) StartAttached(ctx context.Context, spec Spec) (id string, out io.ReadCloser, err error) {
+	defer derrors.Wrap(&err, "containers.StartAttached(run %s)", spec.RunID)
+	id, err = r.create(ctx, spec)
+	if err != nil {
+		return "", nil, err
+	}
+	att, err := r.attach(ctx, id)
+	if err != nil {
+		r.removeCreated(ctx, id)
+		return "", nil, fmt.Errorf("attach %s: %w", id, err)
+	}
+	if err := r.start(ctx, id); err != nil {
+		att.Close()
+		return "", nil, err
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		// Containers are created without a TTY, so the stream is multiplexed
+		// with 8-byte frame headers; both streams go to the one pipe, frame
+		// by frame, in the order they arrive.
+		_, err := stdcopy.StdCopy(pw, pw, att.Reader)
+		if err != nil {
+			err = fmt.Errorf("containers: output of %s: %w", id, r.classifyStream(context.Background(), err))
+		}
+		att.Close()
+		pw.CloseWithError(err)
+	}()
+	return id, &outputStream{PipeReader: pr, conn: att.Conn}, nil
+}
+
+// create creates the container of spec and returns its id.
+func (r *Runtime) create(ctx context.Context, spec Spec) (string, error) {
 	cfg, host, err := r.build(spec)
 	if err != nil {
 		return "", err
@@ -52,19 +105,6 @@ func (r *Runtime) Start(ctx context.Context, spec Spec) (id string, err error) {
 	}
 	if err != nil {
 		return "", fmt.Errorf("create: %w", err)
-	}
-	err = r.call(ctx, 0, func(ctx context.Context) error {
-		return r.client.ContainerStart(ctx, created.ID, container.StartOptions{})
-	})
-	if err != nil {
-		// Do not leave a created container behind, even when the caller's
-		// context is what failed the start.
-		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.CallTimeout)
-		defer cancel()
-		if rmErr := r.Remove(cleanup, created.ID); rmErr != nil {
-			return "", fmt.Errorf("start %s: %w (and removing it: %v)", created.ID, err, rmErr)
-		}
-		return "", fmt.Errorf("start %s: %w", created.ID, err)
 	}
 	return created.ID, nil
 }
@@ -92,6 +132,57 @@ func (r *Runtime) imageVolumes(ctx context.Context, image string) ([]string, err
 		return nil, fmt.Errorf("inspect image: %w", err)
 	}
 	return volumes, nil
+}
+
+// start starts a created container, and removes it when it could not.
+func (r *Runtime) start(ctx context.Context, id string) error {
+	err := r.call(ctx, 0, func(ctx context.Context) error {
+		return r.client.ContainerStart(ctx, id, container.StartOptions{})
+	})
+	if err == nil {
+		return nil
+	}
+	if rmErr := r.removeCreated(ctx, id); rmErr != nil {
+		return fmt.Errorf("start %s: %w (and removing it: %v)", id, err, rmErr)
+	}
+	return fmt.Errorf("start %s: %w", id, err)
+}
+
+// removeCreated removes a container that never ran, even when the caller's
+// context is what failed it.
+func (r *Runtime) removeCreated(ctx context.Context, id string) error {
+	cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.CallTimeout)
+	defer cancel()
+	return r.Remove(cleanup, id)
+}
+
+// attach opens the container's stdout and stderr stream. Docker registers
+// the stream before it answers, so nothing the container writes after this
+// returns is missed. The handshake is bounded by the call timeout, which
+// the client's hijacking ignores once connected.
+func (r *Runtime) attach(ctx context.Context, id string) (types.HijackedResponse, error) {
+	type result struct {
+		att types.HijackedResponse
+		err error
+	}
+	done := make(chan result, 1)
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.CallTimeout)
+	defer cancel()
+	go func() {
+		att, err := r.client.ContainerAttach(cctx, id, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
+		done <- result{att, err}
+	}()
+	select {
+	case res := <-done:
+		return res.att, r.classify(ctx, res.err)
+	case <-cctx.Done():
+		go func() { // the late answer's connection must not leak
+			if res := <-done; res.err == nil {
+				res.att.Close()
+			}
+		}()
+		return types.HijackedResponse{}, r.classify(ctx, cctx.Err())
+	}
 }
 
 // Wait blocks until the container is not running and reports its exit. It
@@ -147,9 +238,12 @@ func (r *Runtime) exitState(ctx context.Context, id string) (Exit, error) {
 	return Exit{Code: info.State.ExitCode, OOMKilled: info.State.OOMKilled}, nil
 }
 
-// Logs follows the container's stdout and stderr, merged in the order Docker
-// recorded them, as plain bytes from the start of the container. The stream
-// ends when the container exits (or ctx ends); Close releases it early.
+// Logs follows the container's stdout and stderr as Docker's log driver
+// recorded them, from the start of the container. The stream ends when the
+// container exits (or ctx ends); Close releases it early. It reads the
+// driver's files: output written faster than it is read, past the files'
+// rotation, is lost. A run's log is read with StartAttached instead; this
+// suits the small output of a sidecar that is already running.
 func (r *Runtime) Logs(ctx context.Context, id string) (_ io.ReadCloser, err error) {
 	defer derrors.Wrap(&err, "containers.Logs(%s)", id)
 	body, err := r.client.ContainerLogs(ctx, id, container.LogsOptions{
@@ -171,19 +265,19 @@ func (r *Runtime) Logs(ctx context.Context, id string) (_ io.ReadCloser, err err
 		_ = body.Close()
 		pw.CloseWithError(err)
 	}()
-	return &logStream{PipeReader: pr, body: body}, nil
+	return &outputStream{PipeReader: pr, conn: body}, nil
 }
 
-// logStream closes the HTTP body as well as the pipe, so that the copying
-// goroutine ends when the reader stops early.
-type logStream struct {
+// outputStream closes the attached connection as well as the pipe, so that
+// the copying goroutine ends when the reader stops early.
+type outputStream struct {
 	*io.PipeReader
-	body io.Closer
+	conn io.Closer
 }
 
-func (l *logStream) Close() error {
-	err := l.body.Close()
-	_ = l.PipeReader.Close()
+func (o *outputStream) Close() error {
+	err := o.conn.Close()
+	_ = o.PipeReader.Close()
 	return err
 }
 

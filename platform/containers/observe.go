@@ -3,6 +3,7 @@ package containers
 import (
 	"context"
 	"errors"
+	"io"
 
 	"github.com/slipwayhq/slipway/platform/derrors"
 )
@@ -20,9 +21,11 @@ const (
 // Observer is told what the engine did; the metrics module provides one
 // when metrics are on.
 type Observer interface {
-	// ContainerStarted: Start created and started a container.
+	// ContainerStarted: Start (or StartAttached) created and started a
+	// container.
 	ContainerStarted()
-	// ContainerStartFailed: Start failed, for one of the Fail* reasons.
+	// ContainerStartFailed: Start (or StartAttached) failed, for one of the
+	// Fail* reasons.
 	ContainerStartFailed(reason string)
 	// ContainersReaped: a clean-up (Reap) removed n containers.
 	ContainersReaped(n int)
@@ -44,12 +47,23 @@ type observed struct {
 
 func (e *observed) Start(ctx context.Context, spec Spec) (string, error) {
 	id, err := e.Engine.Start(ctx, spec)
+	e.started(ctx, err)
+	return id, err
+}
+
+func (e *observed) StartAttached(ctx context.Context, spec Spec) (string, io.ReadCloser, error) {
+	id, out, err := e.Engine.StartAttached(ctx, spec)
+	e.started(ctx, err)
+	return id, out, err
+}
+
+// started reports a start, either way it went.
+func (e *observed) started(ctx context.Context, err error) {
 	if err != nil {
 		e.o.ContainerStartFailed(startFailure(ctx, err))
 	} else {
 		e.o.ContainerStarted()
 	}
-	return id, err
 }
 
 func (e *observed) Reap(ctx context.Context, keep func(Container) bool) ([]Container, error) {

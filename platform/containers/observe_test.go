@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -26,6 +28,14 @@ func (s *scripted) Start(context.Context, containers.Spec) (string, error) {
 		return "", s.startErr
 	}
 	return "c1", nil
+}
+
+func (s *scripted) StartAttached(ctx context.Context, spec containers.Spec) (string, io.ReadCloser, error) {
+	id, err := s.Start(ctx, spec)
+	if err != nil {
+		return "", nil, err
+	}
+	return id, io.NopCloser(strings.NewReader("output")), nil
 }
 
 func (s *scripted) Reap(context.Context, func(containers.Container) bool) ([]containers.Container, error) {
@@ -73,6 +83,19 @@ func TestObservedCountsStartsFailuresAndCleanUps(t *testing.T) {
 	require.Equal(t, 1, obs.started)
 	require.Equal(t, []string{containers.FailImageNotFound, containers.FailInvalidSpec, containers.FailUnavailable,
 		containers.FailCanceled, containers.FailOther}, obs.failed)
+
+	// Runs start their containers attached: counted the same.
+	inner.startErr = nil
+	_, out, err := e.StartAttached(ctx, containers.Spec{})
+	require.NoError(t, err)
+	got, err := io.ReadAll(out)
+	require.NoError(t, err)
+	require.Equal(t, "output", string(got), "the output passes through")
+	inner.startErr = containers.ErrImageNotFound
+	_, _, err = e.StartAttached(ctx, containers.Spec{})
+	require.ErrorIs(t, err, containers.ErrImageNotFound)
+	require.Equal(t, 2, obs.started)
+	require.Equal(t, containers.FailImageNotFound, obs.failed[len(obs.failed)-1])
 
 	_, err = e.Reap(ctx, nil)
 	require.NoError(t, err)

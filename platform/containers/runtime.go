@@ -42,10 +42,12 @@ type Engine interface {
 	Ping(ctx context.Context) error
 	// Start creates and starts one container and returns its id.
 	Start(ctx context.Context, spec Spec) (string, error)
+	// StartAttached creates one container, attaches to its stdout and
+	// stderr and starts it: out carries every byte of its output, merged,
+	// until it exits.
+	StartAttached(ctx context.Context, spec Spec) (id string, out io.ReadCloser, err error)
 	// Wait blocks until the container has exited and reports how.
 	Wait(ctx context.Context, id string) (Exit, error)
-	// Logs follows stdout and stderr merged, until the container exits.
-	Logs(ctx context.Context, id string) (io.ReadCloser, error)
 	// Stop signals the container and kills it after grace.
 	Stop(ctx context.Context, id string, grace time.Duration) error
 	// Kill sends SIGKILL at once; a container that is not running is fine.
@@ -86,6 +88,12 @@ type Config struct {
 	TmpfsBytes int64
 	// ReapConcurrency bounds the removals Reap runs at once.
 	ReapConcurrency int
+	// LogMaxBytes and LogMaxFiles size the files of Docker's "local" log
+	// driver, which keeps each container's output on the host for
+	// `docker logs` (zero: 10 MB and 3 files). Slipway reads the output
+	// through StartAttached, never from these files.
+	LogMaxBytes int64
+	LogMaxFiles int
 }
 
 func (c Config) withDefaults() Config {
@@ -133,6 +141,9 @@ func (c Config) Validate() error {
 	}
 	if c.NanoCPUs < 0 || c.PidsLimit < 0 || c.TmpfsBytes < 0 {
 		return errors.New("cpu, pids and tmpfs limits must not be negative")
+	}
+	if c.LogMaxBytes < 0 || c.LogMaxFiles < 0 {
+		return errors.New("log file size and count must not be negative")
 	}
 	return nil
 }

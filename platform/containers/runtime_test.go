@@ -2,6 +2,9 @@ package containers_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -49,9 +52,7 @@ func (e engine) run(t *testing.T, spec containers.Spec) (string, containers.Exit
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	id, err := e.rt.Start(ctx, spec)
-	require.NoError(t, err)
-	logs, err := e.rt.Logs(ctx, id)
+	id, logs, err := e.rt.StartAttached(ctx, spec)
 	require.NoError(t, err)
 	defer logs.Close()
 	out, err := io.ReadAll(logs)
@@ -133,13 +134,11 @@ func TestStop(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			id, err := e.rt.Start(ctx, e.spec(t, tt.script))
-			require.NoError(t, err)
 			// Docker calls a container running as soon as its init process
 			// exists, before that init can pass signals on (a SIGTERM to a
 			// PID 1 with no handler is dropped). Stop once the script has
 			// spoken: by then the init forwards signals to it.
-			logs, err := e.rt.Logs(ctx, id)
+			id, logs, err := e.rt.StartAttached(ctx, e.spec(t, tt.script))
 			require.NoError(t, err)
 			defer logs.Close()
 			ready := make([]byte, len("ready\n"))
@@ -330,8 +329,9 @@ func TestImageVolumesAreBoundedTmpfs(t *testing.T) {
 	defer cancel()
 	spec := e.spec(t, `echo x > /data/small && echo "data=writable"; dd if=/dev/zero of=/data/big bs=1048576 count=32 2>/dev/null && echo "data=unbounded" || echo "data=bounded"`)
 
-	id, err := e.rt.Start(ctx, spec)
+	id, logs, err := e.rt.StartAttached(ctx, spec)
 	require.NoError(t, err)
+	defer logs.Close()
 	info, err := e.rt.Client().ContainerInspect(ctx, id)
 	require.NoError(t, err)
 	for _, m := range info.Mounts {
@@ -339,9 +339,6 @@ func TestImageVolumesAreBoundedTmpfs(t *testing.T) {
 	}
 	require.Contains(t, info.HostConfig.Tmpfs["/data"], "size=8388608")
 	require.NotContains(t, info.HostConfig.Tmpfs, "/workspace", "the workspace stays the bind mount")
-	logs, err := e.rt.Logs(ctx, id)
-	require.NoError(t, err)
-	defer logs.Close()
 	out, err := io.ReadAll(logs)
 	require.NoError(t, err)
 	require.Equal(t, "data=writable\ndata=bounded\n", string(out))
@@ -406,8 +403,6 @@ func TestMissingContainerAndImage(t *testing.T) {
 
 	_, err := e.rt.Wait(ctx, missing)
 	require.ErrorIs(t, err, derrors.ErrNotFound)
-	_, err = e.rt.Logs(ctx, missing)
-	require.ErrorIs(t, err, derrors.ErrNotFound)
 	require.ErrorIs(t, e.rt.Stop(ctx, missing, time.Second), derrors.ErrNotFound)
 	require.NoError(t, e.rt.Remove(ctx, missing))
 
@@ -416,19 +411,19 @@ func TestMissingContainerAndImage(t *testing.T) {
 	_, err = e.rt.Start(ctx, spec)
 	require.ErrorIs(t, err, containers.ErrImageNotFound)
 	require.NotErrorIs(t, err, derrors.ErrNotFound)
+	_, _, err = e.rt.StartAttached(ctx, spec)
+	require.ErrorIs(t, err, containers.ErrImageNotFound)
 	list, err := e.rt.List(ctx, containers.Filter{InstanceID: e.instance})
 	require.NoError(t, err)
 	require.Empty(t, list)
 }
 
-func TestLogsCloseEarly(t *testing.T) {
+func TestOutputCloseEarly(t *testing.T) {
 	t.Parallel()
 	e := newEngine(t, containers.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	id, err := e.rt.Start(ctx, e.spec(t, "while true; do echo tick; sleep 0.05; done"))
-	require.NoError(t, err)
-	logs, err := e.rt.Logs(ctx, id)
+	_, logs, err := e.rt.StartAttached(ctx, e.spec(t, "while true; do echo tick; sleep 0.05; done"))
 	require.NoError(t, err)
 
 	buf := make([]byte, 5)
@@ -438,6 +433,73 @@ func TestLogsCloseEarly(t *testing.T) {
 	require.NoError(t, logs.Close())
 	_, err = logs.Read(buf)
 	require.ErrorIs(t, err, io.ErrClosedPipe)
+}
+
+// TestOutputExactAcrossLogRotation has an agent write 22 MB as fast as it
+// can while Docker's log driver rotates its files every 1 MiB: the attached
+// output is every byte, once, in order. (Following the driver's files, as
+// Docker's logs endpoint does, returned 4,229,441 of these 22,888,896 bytes.)
+func TestOutputExactAcrossLogRotation(t *testing.T) {
+	t.Parallel()
+	e := newEngine(t, containers.Config{LogMaxBytes: 1 << 20, LogMaxFiles: 2})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	// The agent also prints the sha256 of what it wrote, after it, on the
+	// same stream: the comparison needs nothing but the output itself.
+	spec := e.spec(t, "{ seq 1 3000000 | tee /proc/self/fd/3 | sha256sum; } 3>&1")
+	id, out, err := e.rt.StartAttached(ctx, spec)
+	require.NoError(t, err)
+	defer out.Close()
+	info, err := e.rt.Client().ContainerInspect(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"max-size": "1048576", "max-file": "2", "compress": "true"}, info.HostConfig.LogConfig.Config)
+
+	data, reported := splitReportedSum(t, out)
+	exit, err := e.rt.Wait(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, 0, exit.Code)
+	want := sha256.New()
+	for i := 1; i <= 3_000_000; i++ {
+		fmt.Fprintf(want, "%d\n", i)
+	}
+	require.Equal(t, int64(22_888_896), data.n, "bytes received")
+	require.Equal(t, hex.EncodeToString(want.Sum(nil)), data.sum, "sha256 of the bytes received")
+	require.Equal(t, data.sum, reported, "sha256 the agent computed")
+}
+
+// hashed is what a stream held: its length and sha256, without keeping it.
+type hashed struct {
+	n   int64
+	sum string
+}
+
+// splitReportedSum reads an agent's output that ends with the line
+// "<sha256 hex>  -" and returns the length and hash of what came before
+// that line, and the hash the line reports.
+func splitReportedSum(t *testing.T, r io.Reader) (hashed, string) {
+	t.Helper()
+	const tail = 64 + len("  -\n")
+	h := sha256.New()
+	var n int64
+	var last []byte // the last tail bytes, held back
+	buf := make([]byte, 64<<10)
+	for {
+		k, err := r.Read(buf)
+		last = append(last, buf[:k]...)
+		if over := len(last) - tail; over > 0 {
+			h.Write(last[:over])
+			n += int64(over)
+			last = append(last[:0], last[over:]...)
+		}
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+	}
+	require.Len(t, last, tail)
+	line := string(last)
+	require.Regexp(t, `^[0-9a-f]{64}  -\n$`, line, "the agent's last line is its sha256")
+	return hashed{n: n, sum: hex.EncodeToString(h.Sum(nil))}, line[:64]
 }
 
 func TestListAndReapTouchOnlyTheirContainers(t *testing.T) {

@@ -242,10 +242,11 @@ func (r *Runtime) build(spec Spec) (*container.Config, *container.HostConfig, er
 		UsernsMode:   "",
 		CgroupnsMode: container.CgroupnsModePrivate,
 		// The "local" driver rotates and compresses, so a chatty agent
-		// cannot fill the host's disk, and it supports following. Its
-		// sizes are set here, not left to the daemon's configuration.
-		LogConfig: container.LogConfig{Type: "local", Config: map[string]string{
-			"max-size": logMaxSize, "max-file": logFiles, "compress": "true"}},
+		// cannot fill the host's disk. Its sizes are set here, not left to
+		// the daemon's configuration. It is for operators' `docker logs`:
+		// runs read the output attached (StartAttached), which no rotation
+		// can cut.
+		LogConfig: r.logConfig(),
 	}
 	return cfg, host, nil
 }
@@ -266,4 +267,17 @@ func (r *Runtime) coverVolumes(host *container.HostConfig, imageVolumes []string
 			host.Tmpfs[v] = r.tmpfsOptions()
 		}
 	}
+}
+
+// logConfig is the containers' log driver: logFiles files of logMaxSize,
+// unless the Config says otherwise.
+func (r *Runtime) logConfig() container.LogConfig {
+	size, files := logMaxSize, logFiles
+	if r.cfg.LogMaxBytes > 0 {
+		size = strconv.FormatInt(r.cfg.LogMaxBytes, 10)
+	}
+	if r.cfg.LogMaxFiles > 0 {
+		files = strconv.Itoa(r.cfg.LogMaxFiles)
+	}
+	return container.LogConfig{Type: "local", Config: map[string]string{"max-size": size, "max-file": files, "compress": "true"}}
 }

@@ -33,7 +33,7 @@ func TestNoDaemonIsUnavailableQuickly(t *testing.T) {
 		{"Ping", rt.Ping},
 		{"Start", func(ctx context.Context) error { _, err := rt.Start(ctx, spec); return err }},
 		{"Wait", func(ctx context.Context) error { _, err := rt.Wait(ctx, id); return err }},
-		{"Logs", func(ctx context.Context) error { _, err := rt.Logs(ctx, id); return err }},
+		{"StartAttached", func(ctx context.Context) error { _, _, err := rt.StartAttached(ctx, spec); return err }},
 		{"Stop", func(ctx context.Context) error { return rt.Stop(ctx, id, time.Second) }},
 		{"Remove", func(ctx context.Context) error { return rt.Remove(ctx, id) }},
 		{"List", func(ctx context.Context) error { _, err := rt.List(ctx, containers.Filter{}); return err }},

@@ -35,9 +35,9 @@ const ImageRepo = "slipway-test-busybox"
 
 // applets are linked to busybox in the test image's /bin.
 var applets = []string{
-	"sh", "ash", "cat", "cut", "dd", "echo", "env", "false", "grep", "head", "id",
-	"kill", "ls", "mkdir", "printf", "ps", "rm", "sed", "seq", "sleep", "sort",
-	"tail", "test", "touch", "tr", "true", "wc", "[",
+	"sh", "ash", "base64", "cat", "cut", "dd", "echo", "env", "false", "grep", "head", "id",
+	"kill", "ls", "mkdir", "printf", "ps", "rm", "sed", "seq", "sha256sum", "sleep", "sort",
+	"tail", "tee", "test", "touch", "tr", "true", "wc", "[",
 	// network probes for the egress tests
 	"nc", "wget",
 }
