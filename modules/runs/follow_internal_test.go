@@ -290,7 +290,7 @@ func TestFollowStartsOverAtAGap(t *testing.T) {
 func TestFollowFinishedRunResumes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(t)
-		require.NoError(t, f.objects.Append(t.Context(), logKey(followedRun), []byte("a\nb\nc")))
+		require.NoError(t, f.objects.AppendAt(t.Context(), logKey(followedRun), 0, []byte("a\nb\nc")))
 		f.records.end(StatusFailed, 2)
 		end := "event: end\ndata: {\"status\":\"failed\",\"exit_code\":2,\"error\":null}\n\n"
 		for from, want := range map[int64]string{

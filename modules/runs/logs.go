@@ -39,6 +39,7 @@ type logWriter struct {
 	total   int64  // bytes received
 	flushed int64  // bytes durably appended
 	pending []byte // bytes [flushed, total)
+	retry   int    // when > 0: the length of the failed append to retry
 	subs    map[*subscription]struct{}
 	closed  bool
 	full    chan struct{} // wakes the flusher early
@@ -108,18 +109,24 @@ func (w *logWriter) run(ctx context.Context) {
 	}
 }
 
-// flush appends the pending bytes. On failure they stay pending and the
-// next flush retries them.
+// flush appends the pending bytes at their offset. On failure they stay
+// pending and the next flush retries exactly them, at the same offset, so
+// that an append which failed after the store kept it is not stored twice.
 func (w *logWriter) flush(ctx context.Context) {
 	w.mu.Lock()
 	n := len(w.pending)
+	if w.retry > 0 {
+		n = w.retry
+	}
 	data := w.pending[:n:n]
+	off := w.flushed
 	w.mu.Unlock()
 	if n == 0 {
 		return
 	}
-	if err := w.store.Append(ctx, logKey(w.runID), data); err != nil {
+	if err := w.store.AppendAt(ctx, logKey(w.runID), off, data); err != nil {
 		w.mu.Lock()
+		w.retry = n
 		first := w.failed == nil
 		w.failed = err
 		w.mu.Unlock()
@@ -131,6 +138,7 @@ func (w *logWriter) flush(ctx context.Context) {
 	w.mu.Lock()
 	w.pending = append([]byte(nil), w.pending[n:]...)
 	w.flushed += int64(n)
+	w.retry = 0
 	w.mu.Unlock()
 }
 

@@ -1,6 +1,7 @@
 package objects
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -46,6 +47,7 @@ type Local struct {
 	mu     sync.Mutex
 	root   *os.Root // opened on first use
 	closed bool
+	keys   keyLocks // one AppendAt per key at a time
 }
 
 var _ Store = (*Local)(nil)
@@ -166,13 +168,67 @@ func (l *Local) Get(ctx context.Context, key string) (_ io.ReadCloser, err error
 	return f, nil
 }
 
-// Append implements Store.
-func (l *Local) Append(ctx context.Context, key string, p []byte) (err error) {
-	defer derrors.Wrap(&err, "objects.Local.Append(%q)", key)
+// GetRange implements Store.
+func (l *Local) GetRange(ctx context.Context, key string, off, n int64) (_ io.ReadCloser, err error) {
+	defer derrors.Wrap(&err, "objects.Local.GetRange(%q, %d, %d)", key, off, n)
+	if off < 0 {
+		return nil, fmt.Errorf("negative offset %d", off)
+	}
+	rc, err := l.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	f := rc.(*os.File)
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		_ = f.Close()
+		return nil, localErr(key, err)
+	}
+	if n < 0 {
+		return f, nil
+	}
+	return &limitedFile{Reader: io.LimitReader(f, n), f: f}, nil
+}
+
+// limitedFile reads a range of a file and closes the file.
+type limitedFile struct {
+	io.Reader
+	f *os.File
+}
+
+func (r *limitedFile) Close() error { return r.f.Close() }
+
+// Size implements Store.
+func (l *Local) Size(ctx context.Context, key string) (_ int64, err error) {
+	defer derrors.Wrap(&err, "objects.Local.Size(%q)", key)
 	if err := ValidateKey(key); err != nil {
-		return err
+		return 0, err
 	}
 	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	root, err := l.openRoot()
+	if err != nil {
+		return 0, err
+	}
+	fi, err := root.Stat(key)
+	if err != nil {
+		if missing(err) {
+			return 0, derrors.ErrNotFound
+		}
+		return 0, localErr(key, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return 0, derrors.ErrNotFound
+	}
+	return fi.Size(), nil
+}
+
+// AppendAt implements Store. It writes at the offset (pwrite), not at the
+// file's end: a retry writes the same bytes at the same place. Bytes that
+// an earlier attempt left at off are compared with p first.
+func (l *Local) AppendAt(ctx context.Context, key string, off int64, p []byte) (err error) {
+	defer derrors.Wrap(&err, "objects.Local.AppendAt(%q, %d)", key, off)
+	if err := checkAppend(ctx, key, off); err != nil {
 		return err
 	}
 	if len(p) == 0 {
@@ -182,27 +238,52 @@ func (l *Local) Append(ctx context.Context, key string, p []byte) (err error) {
 	if err != nil {
 		return err
 	}
+	unlock := l.keys.lock(key)
+	defer unlock()
 	created := false
-	f, err := root.OpenFile(key, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil && missing(err) {
+	f, err := root.OpenFile(key, os.O_RDWR, 0)
+	if err != nil && missing(err) && off == 0 {
 		if err := ensureDir(root, path.Dir(key)); err != nil {
 			return localErr(key, err)
 		}
-		f, err = root.OpenFile(key, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		f, err = root.OpenFile(key, os.O_RDWR|os.O_CREATE, 0o640)
 		created = true
 	}
 	if err != nil {
+		if missing(err) {
+			return errGap(key, off, 0)
+		}
 		return localErr(key, err)
 	}
-	if _, err := f.Write(p); err != nil {
-		_ = f.Close()
+	defer func() {
+		if cerr := f.Close(); cerr != nil && err == nil {
+			err = localErr(key, cerr)
+		}
+	}()
+	fi, err := f.Stat()
+	if err != nil {
 		return localErr(key, err)
+	}
+	size := fi.Size()
+	if off > size {
+		return errGap(key, off, size)
+	}
+	if have := min(size-off, int64(len(p))); have > 0 {
+		stored := make([]byte, have)
+		if _, err := f.ReadAt(stored, off); err != nil {
+			return localErr(key, err)
+		}
+		if !bytes.Equal(stored, p[:have]) {
+			return errOverwrite(key, off)
+		}
+		off, p = off+have, p[have:]
+	}
+	if len(p) > 0 {
+		if _, err := f.WriteAt(p, off); err != nil {
+			return localErr(key, err)
+		}
 	}
 	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return localErr(key, err)
-	}
-	if err := f.Close(); err != nil {
 		return localErr(key, err)
 	}
 	if created {
@@ -388,4 +469,39 @@ func randomHex() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
 	return hex.EncodeToString(b[:])
+}
+
+// keyLocks serialises work on one key, forgetting keys nobody holds.
+type keyLocks struct {
+	mu    sync.Mutex
+	locks map[string]*keyLock
+}
+
+type keyLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// lock takes key's lock and returns its release.
+func (k *keyLocks) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyLock{}
+	}
+	l := k.locks[key]
+	if l == nil {
+		l = &keyLock{}
+		k.locks[key] = l
+	}
+	l.refs++
+	k.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		if l.refs--; l.refs == 0 {
+			delete(k.locks, key)
+		}
+	}
 }

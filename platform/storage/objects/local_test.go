@@ -65,7 +65,7 @@ func TestLocalRefusesTraversal(t *testing.T) {
 			require.Error(t, err, "read through a planted link")
 			require.NotErrorIs(t, err, derrors.ErrUnavailable, "a refused path is not an outage")
 
-			require.Error(t, s.Append(ctx, key, []byte("appended")))
+			require.Error(t, s.AppendAt(ctx, key, 0, []byte("appended")))
 			if key != "leak" { // Put replaces the link itself, tested below
 				require.Error(t, s.Put(ctx, key, strings.NewReader("overwritten")))
 			}
@@ -77,7 +77,7 @@ func TestLocalRefusesTraversal(t *testing.T) {
 
 	for _, key := range []string{"abs/new", "rel/new/deeper", "runs/1/deep/new"} {
 		require.Error(t, s.Put(ctx, key, strings.NewReader("x")), key)
-		require.Error(t, s.Append(ctx, key, []byte("x")), key)
+		require.Error(t, s.AppendAt(ctx, key, 0, []byte("x")), key)
 	}
 	entries, err := os.ReadDir(outside)
 	require.NoError(t, err)
@@ -108,10 +108,10 @@ func TestLocalKeyClash(t *testing.T) {
 	s := newLocalBacking(t)()
 	require.NoError(t, s.Put(ctx, "a", strings.NewReader("file")))
 	require.ErrorIs(t, s.Put(ctx, "a/b", strings.NewReader("x")), derrors.ErrConflict)
-	require.ErrorIs(t, s.Append(ctx, "a/b", []byte("x")), derrors.ErrConflict)
+	require.ErrorIs(t, s.AppendAt(ctx, "a/b", 0, []byte("x")), derrors.ErrConflict)
 	require.NoError(t, s.Put(ctx, "d/x", strings.NewReader("x")))
 	require.ErrorIs(t, s.Put(ctx, "d", strings.NewReader("x")), derrors.ErrConflict)
-	require.ErrorIs(t, s.Append(ctx, "d", []byte("x")), derrors.ErrConflict)
+	require.ErrorIs(t, s.AppendAt(ctx, "d", 0, []byte("x")), derrors.ErrConflict)
 	require.Equal(t, []byte("file"), objectstest.ReadAll(t, s, "a"))
 	require.Equal(t, []byte("x"), objectstest.ReadAll(t, s, "d/x"))
 }
@@ -157,7 +157,7 @@ func TestLocalUnavailable(t *testing.T) {
 		s := openLocal(t, dir)
 		require.ErrorIs(t, s.Ping(ctx), derrors.ErrUnavailable)
 		require.ErrorIs(t, s.Put(ctx, "k", strings.NewReader("x")), derrors.ErrUnavailable)
-		require.ErrorIs(t, s.Append(ctx, "k", []byte("x")), derrors.ErrUnavailable)
+		require.ErrorIs(t, s.AppendAt(ctx, "k", 0, []byte("x")), derrors.ErrUnavailable)
 		_, err := s.Get(ctx, "k")
 		require.ErrorIs(t, err, derrors.ErrUnavailable)
 		_, err = s.DeletePrefix(ctx, "k")

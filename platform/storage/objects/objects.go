@@ -2,9 +2,11 @@
 // folder or in an S3 bucket, behind one Store interface.
 //
 // Two kinds of writes exist. Put stores a whole object atomically (patches):
-// a reader sees the old bytes or the new ones, never a mix. Append extends an
-// object while a run goes on (logs): Get returns everything appended so far,
-// in order, even while appends continue.
+// a reader sees the old bytes or the new ones, never a mix. AppendAt extends
+// an object while a run goes on (logs), at an offset its writer names, so
+// that retrying an append whose outcome was unknown can never store its
+// bytes twice: Get returns everything appended so far, in order, even while
+// appends continue, and GetRange any part of it without reading the rest.
 //
 // Keys are slash-separated paths of segments made of [A-Za-z0-9._-]; see
 // ValidateKey. A key's segments work like folders: DeletePrefix("runs/1")
@@ -22,6 +24,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/slipwayhq/slipway/platform/derrors"
 )
 
 // Store holds run logs and patches. Implementations are safe for concurrent use.
@@ -38,12 +42,27 @@ type Store interface {
 	// stay alive while reading.
 	Get(ctx context.Context, key string) (io.ReadCloser, error)
 
-	// Append adds p to the end of the object under key, creating it if
-	// needed. An empty p changes nothing. When Append returns nil, p is
-	// durable. When it fails, p may or may not have been stored. Appends from
-	// many goroutines to one key each land whole, in some order; one process
-	// at a time should append to a key.
-	Append(ctx context.Context, key string, p []byte) error
+	// GetRange streams n bytes of the object under key from byte offset
+	// off, or, with n < 0, everything from off on (what is stored when the
+	// read reaches it). A range past the object's end is cut short there: an
+	// off at or past the end reads nothing. A missing key wraps
+	// derrors.ErrNotFound. The cost is that of the bytes in the range, not
+	// of the bytes before off. The caller must Close the reader.
+	GetRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error)
+
+	// Size returns the length of the object under key; a missing key wraps
+	// derrors.ErrNotFound.
+	Size(ctx context.Context, key string) (int64, error)
+
+	// AppendAt stores p at byte offset off of the object under key, off
+	// being the length the caller has appended so far (0 creates the
+	// object). When it returns nil, p is durable. When it fails, p may or
+	// may not have been stored, in whole or in part: the caller retries
+	// with the same off and p, and the object then holds p once. An off
+	// past the object's end (a gap), or stored bytes at off other than p
+	// (another writer), wrap derrors.ErrConflict and change nothing. An
+	// empty p changes nothing. One writer at a time should append to a key.
+	AppendAt(ctx context.Context, key string, off int64, p []byte) error
 
 	// DeletePrefix removes the key named by prefix and every key below it
 	// (prefix "runs/1" or "runs/1/" removes "runs/1" and "runs/1/log", not
@@ -164,3 +183,30 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// checkAppend validates the arguments every AppendAt takes.
+func checkAppend(ctx context.Context, key string, off int64) error {
+	if err := ValidateKey(key); err != nil {
+		return err
+	}
+	if off < 0 {
+		return fmt.Errorf("negative offset %d", off)
+	}
+	return ctx.Err()
+}
+
+// errGap is the conflict of an append that would leave a hole.
+func errGap(key string, off, end int64) error {
+	return derrors.Conflict("object key "+key, fmt.Errorf("append at %d past the end %d", off, end))
+}
+
+// errOverwrite is the conflict of an append whose offset holds other bytes.
+func errOverwrite(key string, off int64) error {
+	return derrors.Conflict("object key "+key, fmt.Errorf("bytes at %d differ from the append's: another writer", off))
+}
+
+// emptyReader is what a range past the end reads.
+type emptyReader struct{}
+
+func (emptyReader) Read([]byte) (int, error) { return 0, io.EOF }
+func (emptyReader) Close() error             { return nil }

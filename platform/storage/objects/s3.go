@@ -40,16 +40,18 @@ const (
 const s3Service = "s3"
 
 // s3ChunkDir is the hidden folder under an appended key that holds its
-// chunks: "runs/1/log" is stored as "runs/1/log/!chunks/00000000000000000001",
-// "…02", and so on. Keys may not contain '!', so no key can clash with a chunk,
-// and the chunks of a key lie under the key's own prefix, so DeletePrefix finds
-// them with the key's descendants.
+// chunks, each named by the offset just past its last byte (its end):
+// "runs/1/log" is stored as "runs/1/log/!chunks/00000000000000065536",
+// "…00000000000000131072", and so on; a chunk's start is its end minus its
+// size. Keys may not contain '!', so no key can clash with a chunk, and the
+// chunks of a key lie under the key's own prefix, so DeletePrefix finds them
+// with the key's descendants.
 const s3ChunkDir = "!chunks"
 
-// s3AppendIDMeta is object metadata on each chunk naming the Append call that
-// wrote it, so that a retried write that finds its chunk number taken can tell
-// its own earlier attempt from another writer.
-const s3AppendIDMeta = "slipway-append-id"
+// s3SumMeta is object metadata on each chunk: the sha256 of its bytes, so
+// that a retried append that finds its chunk written can tell its own
+// earlier attempt from another writer's bytes.
+const s3SumMeta = "slipway-sha256"
 
 // S3Config says how to reach the bucket. Only Bucket is required.
 type S3Config struct {
@@ -121,19 +123,22 @@ func (c S3Config) withDefaults() S3Config {
 }
 
 // S3 is a Store in an S3 bucket. S3 has no append, so an appended key is a
-// series of numbered chunk objects under a hidden prefix (see s3ChunkDir),
-// one per Append, which Get streams one after the other. A Put stores one
-// plain object; when a key has both (a Put after appends, until the chunks
-// are removed), the plain object wins. The next Append after a Put turns the
-// plain object into the first chunk.
+// series of chunk objects under a hidden prefix (see s3ChunkDir), one per
+// AppendAt, named by the offset where they end, which Get streams one after
+// the other. A Put stores one plain object; when a key has both (a Put after
+// appends, until the chunks are removed), the plain object wins. The next
+// AppendAt after a Put turns the plain object into the first chunk.
 //
-// Chunk numbers survive restarts: the first Append to a key in a process lists
-// its chunks and continues after the highest. Each chunk is written with
-// If-None-Match: *, so a writer whose numbering went stale (another process
-// appended meanwhile) moves on instead of overwriting.
+// Naming chunks by offset is what makes a retried AppendAt harmless: it
+// writes the same chunk name again, with If-None-Match: *, and finding the
+// chunk there with its own bytes (by the sha256 in its metadata) means the
+// earlier attempt landed. Naming them by their end is what makes a ranged
+// read cheap: listing the names after the read's offset starts at the chunk
+// that holds it. Each AppendAt then lists the few chunks around it to check
+// that it neither leaves a gap nor overlaps another writer's chunk.
 //
-// Each Append is one request and one object: batch small writes (a log line
-// each) before appending.
+// Each AppendAt is two requests and one object: batch small writes (a log
+// line each) before appending.
 type S3 struct {
 	cfg      S3Config
 	pageSize int32 // objects per list request
@@ -151,12 +156,11 @@ type S3 struct {
 
 var _ Store = (*S3)(nil)
 
-// s3KeyState serialises the writes to one key in this process and remembers
-// the next chunk number.
+// s3KeyState serialises the writes to one key in this process.
 type s3KeyState struct {
-	mu   sync.Mutex
-	next uint64 // next chunk number; 0 when unknown (list to learn it)
-	refs int    // callers holding or waiting for mu; guarded by S3.mu
+	mu       sync.Mutex
+	prepared bool // whether a plain object under the key was looked for
+	refs     int  // callers holding or waiting for mu; guarded by S3.mu
 }
 
 // NewS3 returns a Store in the bucket cfg names. It does no I/O: the client
@@ -259,9 +263,9 @@ func (s *S3) Put(ctx context.Context, key string, body io.Reader) (err error) {
 
 	st := s.lockKey(key)
 	defer s.unlockKey(key, st)
-	// Whatever happens below, the next Append must look again at what the
+	// Whatever happens below, the next AppendAt must look again at what the
 	// key holds.
-	st.next = 0
+	st.prepared = false
 	if _, err := api.PutObject(ctx, &s3.PutObjectInput{
 		Bucket: aws.String(s.cfg.Bucket),
 		Key:    aws.String(key),
@@ -321,6 +325,21 @@ func (s *S3) seekable(ctx context.Context, body io.Reader) (_ io.ReadSeeker, don
 // Get implements Store.
 func (s *S3) Get(ctx context.Context, key string) (_ io.ReadCloser, err error) {
 	defer derrors.Wrap(&err, "objects.S3.Get(%q)", key)
+	return s.getRange(ctx, key, 0, -1)
+}
+
+// GetRange implements Store: a ranged GET of a plain object, or, for an
+// appended key, one list request from the chunk holding off on, then the
+// chunks, the first one ranged.
+func (s *S3) GetRange(ctx context.Context, key string, off, n int64) (_ io.ReadCloser, err error) {
+	defer derrors.Wrap(&err, "objects.S3.GetRange(%q, %d, %d)", key, off, n)
+	if off < 0 {
+		return nil, fmt.Errorf("negative offset %d", off)
+	}
+	return s.getRange(ctx, key, off, n)
+}
+
+func (s *S3) getRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
 	if err := ValidateKey(key); err != nil {
 		return nil, err
 	}
@@ -328,24 +347,89 @@ func (s *S3) Get(ctx context.Context, key string) (_ io.ReadCloser, err error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := api.GetObject(ctx, &s3.GetObjectInput{
-		Bucket: aws.String(s.cfg.Bucket),
-		Key:    aws.String(key),
-	})
-	if err == nil {
-		return &s3Body{body: out.Body}, nil
+	if n == 0 {
+		// Nothing to read, but the key must exist.
+		if _, err := s.Size(ctx, key); err != nil {
+			return nil, err
+		}
+		return emptyReader{}, nil
 	}
-	if !isNotFound(err) {
+	in := &s3.GetObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)}
+	if r := byteRange(off, n); r != "" {
+		in.Range = aws.String(r)
+	}
+	out, err := api.GetObject(ctx, in)
+	switch {
+	case err == nil:
+		return &s3Body{body: out.Body}, nil
+	case isInvalidRange(err):
+		return emptyReader{}, nil // a plain object, off past its end
+	case !isNotFound(err):
 		return nil, s3Err(err)
 	}
-	r := &chunkReader{ctx: ctx, s: s, api: api, key: key, more: true}
+	r := &chunkReader{ctx: ctx, s: s, api: api, key: key, more: true, pos: off, limit: -1}
+	if n > 0 {
+		r.limit = off + n
+	}
+	if off > 0 {
+		// Chunks that end at or after off: the first one holds off, or
+		// ends there.
+		r.after = chunkKey(key, off-1)
+	}
 	if err := r.list(); err != nil {
 		return nil, err
 	}
 	if len(r.chunks) == 0 {
-		return nil, derrors.ErrNotFound
+		// Past the end, or no such key.
+		if _, found, err := s.anyChunk(ctx, api, key); err != nil || !found {
+			if err == nil {
+				err = derrors.ErrNotFound
+			}
+			return nil, err
+		}
+		return emptyReader{}, nil
 	}
 	return r, nil
+}
+
+// byteRange is the Range header of n bytes from off (n < 0: to the end);
+// empty for the whole object.
+func byteRange(off, n int64) string {
+	switch {
+	case n < 0 && off == 0:
+		return ""
+	case n < 0:
+		return fmt.Sprintf("bytes=%d-", off)
+	}
+	return fmt.Sprintf("bytes=%d-%d", off, off+n-1)
+}
+
+// Size implements Store: a HEAD of the plain object, or the end of the
+// last chunk, which takes listing every chunk.
+func (s *S3) Size(ctx context.Context, key string) (_ int64, err error) {
+	defer derrors.Wrap(&err, "objects.S3.Size(%q)", key)
+	if err := ValidateKey(key); err != nil {
+		return 0, err
+	}
+	api, err := s.api(ctx)
+	if err != nil {
+		return 0, err
+	}
+	out, err := api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(key)})
+	switch {
+	case err == nil:
+		return aws.ToInt64(out.ContentLength), nil
+	case !isNotFound(err):
+		return 0, s3Err(err)
+	}
+	end, found, err := s.chunksEnd(ctx, api, key)
+	if err != nil {
+		return 0, err
+	}
+	if !found {
+		return 0, derrors.ErrNotFound
+	}
+	return end, nil
 }
 
 // DeletePrefix implements Store: the key itself (a HEAD tells whether it

@@ -102,3 +102,13 @@ func isPreconditionFailed(err error) bool {
 	return errors.As(err, &apiErr) && apiErr.ErrorCode() == "PreconditionFailed" ||
 		errors.As(err, &respErr) && respErr.HTTPStatusCode() == http.StatusPreconditionFailed
 }
+
+// isInvalidRange reports whether a ranged GET started past the object's end.
+func isInvalidRange(err error) bool {
+	var (
+		apiErr  smithy.APIError
+		respErr *smithyhttp.ResponseError
+	)
+	return errors.As(err, &apiErr) && apiErr.ErrorCode() == "InvalidRange" ||
+		errors.As(err, &respErr) && respErr.HTTPStatusCode() == http.StatusRequestedRangeNotSatisfiable
+}

@@ -90,38 +90,39 @@ func TestS3ChunkLayout(t *testing.T) {
 	ctx := context.Background()
 	fake := startFakeS3(t)
 	s := openS3(t, s3Config(fake.URL))
-	for _, p := range []string{"a", "b", "c"} {
-		require.NoError(t, s.Append(ctx, "runs/1/log", []byte(p)))
+	a := &objectstest.Appender{S: s, Key: "runs/1/log"}
+	for _, p := range []string{"a", "bc", "def"} {
+		require.NoError(t, a.Append(ctx, []byte(p)))
 	}
 	require.Equal(t, []string{
 		"runs/1/log/!chunks/00000000000000000001",
-		"runs/1/log/!chunks/00000000000000000002",
 		"runs/1/log/!chunks/00000000000000000003",
-	}, listNames(t, fake, "runs/"))
+		"runs/1/log/!chunks/00000000000000000006",
+	}, listNames(t, fake, "runs/"), "chunks are named by where they end")
 
-	// A Put leaves one plain object; the next Append makes it chunk 1.
+	// A Put leaves one plain object; the next append makes it the first chunk.
 	require.NoError(t, s.Put(ctx, "runs/1/log", strings.NewReader("whole")))
 	require.Equal(t, []string{"runs/1/log"}, listNames(t, fake, "runs/"))
-	require.NoError(t, s.Append(ctx, "runs/1/log", []byte("+")))
+	require.NoError(t, s.AppendAt(ctx, "runs/1/log", 5, []byte("+")))
 	require.Equal(t, []string{
-		"runs/1/log/!chunks/00000000000000000001",
-		"runs/1/log/!chunks/00000000000000000002",
+		"runs/1/log/!chunks/00000000000000000005",
+		"runs/1/log/!chunks/00000000000000000006",
 	}, listNames(t, fake, "runs/"))
 	require.Equal(t, []byte("whole+"), objectstest.ReadAll(t, s, "runs/1/log"))
 }
 
-func TestS3LostResponseDoesNotDuplicateAppend(t *testing.T) {
-	ctx := context.Background()
-	fake := startFakeS3(t)
+// loseAnswers is a proxy in front of S3 that passes every request on but,
+// for chunk writes that lose(n) picks (n counts them from 1), replaces S3's
+// answer with a 500: the write happened, the writer cannot know it.
+func loseAnswers(t *testing.T, fake *fakeS3, lose func(n int32) bool) (endpoint string, chunkPuts *atomic.Int32) {
+	t.Helper()
 	target, err := url.Parse(fake.URL)
 	require.NoError(t, err)
-	// A proxy that lets the second chunk reach S3 but loses S3's answer, so
-	// the SDK retries a write that already happened.
-	var chunkPuts atomic.Int32
+	chunkPuts = &atomic.Int32{}
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.ModifyResponse = func(resp *http.Response) error {
 		r := resp.Request
-		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "chunks") && chunkPuts.Add(1) == 2 {
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "chunks") && lose(chunkPuts.Add(1)) {
 			resp.StatusCode = http.StatusInternalServerError
 			resp.Body = io.NopCloser(strings.NewReader(`<Error><Code>InternalError</Code><Message>lost</Message></Error>`))
 			resp.ContentLength = -1
@@ -131,14 +132,46 @@ func TestS3LostResponseDoesNotDuplicateAppend(t *testing.T) {
 	}
 	srv := httptest.NewServer(proxy)
 	t.Cleanup(srv.Close)
+	return srv.URL, chunkPuts
+}
 
-	cfg := s3Config(srv.URL)
+func TestS3LostResponseDoesNotDuplicateAppend(t *testing.T) {
+	ctx := context.Background()
+	fake := startFakeS3(t)
+	// The second chunk reaches S3 but S3's answer is lost, so the SDK
+	// retries a write that already happened.
+	endpoint, chunkPuts := loseAnswers(t, fake, func(n int32) bool { return n == 2 })
+	cfg := s3Config(endpoint)
 	cfg.MaxBackoff = 10 * time.Millisecond
 	s := openS3(t, cfg)
+	a := &objectstest.Appender{S: s, Key: "runs/3/log"}
 	for _, p := range []string{"one;", "two;", "three;"} {
-		require.NoError(t, s.Append(ctx, "runs/3/log", []byte(p)))
+		require.NoError(t, a.Append(ctx, []byte(p)))
 	}
 	require.Equal(t, int32(4), chunkPuts.Load(), "the lost write was retried once")
+	require.Equal(t, []byte("one;two;three;"), objectstest.ReadAll(t, s, "runs/3/log"))
+	require.Len(t, listNames(t, fake, "runs/3/log/"), 3)
+}
+
+// TestS3AppendThatFailedAfterStoringIsRetriedOnce has every answer to the
+// second chunk's writes lost, without SDK retries: AppendAt fails, though
+// S3 stored the chunk, and the caller retries it, again and again, as a log
+// writer does. The bytes are stored once.
+func TestS3AppendThatFailedAfterStoringIsRetriedOnce(t *testing.T) {
+	ctx := context.Background()
+	fake := startFakeS3(t)
+	endpoint, chunkPuts := loseAnswers(t, fake, func(n int32) bool { return n >= 2 && n <= 4 })
+	cfg := s3Config(endpoint)
+	cfg.MaxAttempts = 1
+	s := openS3(t, cfg)
+	require.NoError(t, s.AppendAt(ctx, "runs/3/log", 0, []byte("one;")))
+	for range 3 {
+		err := s.AppendAt(ctx, "runs/3/log", 4, []byte("two;"))
+		require.ErrorIs(t, err, derrors.ErrUnavailable, "the answer was lost")
+	}
+	require.NoError(t, s.AppendAt(ctx, "runs/3/log", 4, []byte("two;")), "the retry finds its chunk")
+	require.NoError(t, s.AppendAt(ctx, "runs/3/log", 8, []byte("three;")))
+	require.Equal(t, int32(6), chunkPuts.Load())
 	require.Equal(t, []byte("one;two;three;"), objectstest.ReadAll(t, s, "runs/3/log"))
 	require.Len(t, listNames(t, fake, "runs/3/log/"), 3)
 }
@@ -149,24 +182,91 @@ func TestS3ChunksBeyondOneListPage(t *testing.T) {
 	s := openS3(t, s3Config(fake.URL))
 	s.SetListPageSizeForTest(3)
 	var want []byte
+	a := &objectstest.Appender{S: s, Key: "runs/2/log"}
 	for i := range 10 {
 		p := []byte{byte('a' + i)}
-		require.NoError(t, s.Append(ctx, "runs/2/log", p))
+		require.NoError(t, a.Append(ctx, p))
 		want = append(want, p...)
 	}
 	require.Equal(t, want, objectstest.ReadAll(t, s, "runs/2/log"))
+	n, err := s.Size(ctx, "runs/2/log")
+	require.NoError(t, err)
+	require.Equal(t, int64(10), n, "the size lists every page")
+	r, err := s.GetRange(ctx, "runs/2/log", 2, 6)
+	require.NoError(t, err)
+	got, err := io.ReadAll(r)
+	require.NoError(t, err)
+	require.NoError(t, r.Close())
+	require.Equal(t, want[2:8], got, "a range across pages")
 
-	// Resuming lists every page to find the highest chunk.
 	again := openS3(t, s3Config(fake.URL))
 	again.SetListPageSizeForTest(3)
-	require.NoError(t, again.Append(ctx, "runs/2/log", []byte("k")))
+	require.NoError(t, again.AppendAt(ctx, "runs/2/log", 10, []byte("k")))
 	require.Equal(t, append(want, 'k'), objectstest.ReadAll(t, again, "runs/2/log"))
 	require.Len(t, listNames(t, fake, "runs/2/log/"), 11)
 
-	n, err := again.DeletePrefix(ctx, "runs/2")
+	n2, err := again.DeletePrefix(ctx, "runs/2")
 	require.NoError(t, err)
-	require.Equal(t, 1, n)
+	require.Equal(t, 1, n2)
 	require.Empty(t, listNames(t, fake, ""))
+}
+
+// TestS3RangedReadCostsTheRange counts the requests and bytes S3 serves for
+// reads of a log of 500 chunks: a read from an offset near the end costs a
+// few requests and the bytes after the offset, not the log before it.
+func TestS3RangedReadCostsTheRange(t *testing.T) {
+	ctx := context.Background()
+	fake := startFakeS3(t)
+	var requests, served atomic.Int64
+	inner := gofakes3.New(fake.backend, gofakes3.WithLogger(gofakes3.DiscardLog())).Server()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		inner.ServeHTTP(countingWriter{w, &served}, r)
+	}))
+	t.Cleanup(srv.Close)
+	s := openS3(t, s3Config(srv.URL))
+	s.SetListPageSizeForTest(100)
+	chunk := []byte(strings.Repeat("x", 1023) + "\n")
+	a := &objectstest.Appender{S: s, Key: "runs/9/log"}
+	for range 500 {
+		require.NoError(t, a.Append(ctx, chunk))
+	}
+	tests := []struct {
+		name     string
+		off      int64
+		want     int64
+		requests int64
+		lists    int64 // pages listed
+	}{
+		{"at a chunk boundary", 499 * 1024, 1024, 3, 1},   // GET (no plain object), LIST, GET
+		{"inside a chunk", 498*1024 + 1000, 1048, 4, 1},   // and the next chunk
+		{"at the end", 500 * 1024, 0, 2, 1},               // GET, LIST: nothing new
+		{"past the end", 600 * 1024, 0, 3, 2},             // GET, LIST, LIST: the key exists
+		{"from the start", 0, 500 * 1024, 1 + 5 + 500, 5}, // every page, every chunk
+	}
+	for _, tt := range tests {
+		requests.Store(0)
+		served.Store(0)
+		r, err := s.GetRange(ctx, "runs/9/log", tt.off, -1)
+		require.NoError(t, err, tt.name)
+		n, err := io.Copy(io.Discard, r)
+		require.NoError(t, err, tt.name)
+		require.NoError(t, r.Close())
+		require.Equal(t, tt.want, n, tt.name)
+		require.Equal(t, tt.requests, requests.Load(), tt.name)
+		require.Less(t, served.Load(), tt.want+tt.lists*32<<10, "%s: bytes served (listings included)", tt.name)
+	}
+}
+
+// countingWriter counts the body bytes a handler writes.
+type countingWriter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	c.n.Add(int64(len(p)))
+	return c.ResponseWriter.Write(p)
 }
 
 func TestS3DeletePrefixManyObjects(t *testing.T) {
@@ -278,7 +378,15 @@ func requireAllUnavailable(t *testing.T, s objects.Store, limit time.Duration) {
 			}
 			return err
 		}},
-		{"Append", func() error { return s.Append(ctx, "k", []byte("x")) }},
+		{"AppendAt", func() error { return s.AppendAt(ctx, "k", 0, []byte("x")) }},
+		{"GetRange", func() error {
+			r, err := s.GetRange(ctx, "k", 1, 1)
+			if err == nil {
+				r.Close()
+			}
+			return err
+		}},
+		{"Size", func() error { _, err := s.Size(ctx, "k"); return err }},
 		{"DeletePrefix", func() error { _, err := s.DeletePrefix(ctx, "k"); return err }},
 	}
 	for _, op := range ops {
