@@ -21,20 +21,21 @@ const SchemaVersion = 1
 
 // statuses is THE table from a kind to its HTTP status.
 var statuses = map[derrors.Kind]int{
-	derrors.KindInternal:         http.StatusInternalServerError,
-	derrors.KindBadRequest:       http.StatusBadRequest,
-	derrors.KindUnauthenticated:  http.StatusUnauthorized,
-	derrors.KindForbidden:        http.StatusForbidden,
-	derrors.KindNotFound:         http.StatusNotFound,
-	derrors.KindMethodNotAllowed: http.StatusMethodNotAllowed,
-	derrors.KindTimeout:          http.StatusRequestTimeout,
-	derrors.KindConflict:         http.StatusConflict,
-	derrors.KindTooLarge:         http.StatusRequestEntityTooLarge,
-	derrors.KindUnsupportedMedia: http.StatusUnsupportedMediaType,
-	derrors.KindInvalid:          http.StatusUnprocessableEntity,
-	derrors.KindRateLimited:      http.StatusTooManyRequests,
-	derrors.KindHeadersTooLarge:  http.StatusRequestHeaderFieldsTooLarge,
-	derrors.KindUnavailable:      http.StatusServiceUnavailable,
+	derrors.KindInternal:            http.StatusInternalServerError,
+	derrors.KindBadRequest:          http.StatusBadRequest,
+	derrors.KindUnauthenticated:     http.StatusUnauthorized,
+	derrors.KindForbidden:           http.StatusForbidden,
+	derrors.KindNotFound:            http.StatusNotFound,
+	derrors.KindMethodNotAllowed:    http.StatusMethodNotAllowed,
+	derrors.KindTimeout:             http.StatusRequestTimeout,
+	derrors.KindConflict:            http.StatusConflict,
+	derrors.KindTooLarge:            http.StatusRequestEntityTooLarge,
+	derrors.KindUnsupportedMedia:    http.StatusUnsupportedMediaType,
+	derrors.KindInvalid:             http.StatusUnprocessableEntity,
+	derrors.KindRateLimited:         http.StatusTooManyRequests,
+	derrors.KindHeadersTooLarge:     http.StatusRequestHeaderFieldsTooLarge,
+	derrors.KindUnavailable:         http.StatusServiceUnavailable,
+	derrors.KindRangeNotSatisfiable: http.StatusRequestedRangeNotSatisfiable,
 }
 
 // Status returns the HTTP status of a kind.

@@ -22,6 +22,7 @@ func TestStatusOfEveryCode(t *testing.T) {
 		derrors.CodePayloadTooLarge: 413, derrors.CodeUnsupportedMediaType: 415, derrors.CodeValidation: 422,
 		derrors.CodeRateLimited: 429, derrors.CodeQuotaExceeded: 429, derrors.CodeHeadersTooLarge: 431,
 		derrors.CodeInternal: 500, derrors.CodeUnavailable: 503, derrors.CodeNotReady: 503,
+		derrors.CodeRangeNotSatisfiable: 416,
 	} {
 		require.Equal(t, status, Status(code.Kind()), code.String())
 	}
@@ -56,6 +57,11 @@ func TestEnvelopeAndHeaders(t *testing.T) {
 
 	allow := derrors.New(derrors.CodeMethodNotAllowed, "no").WithDetail("allow", []string{"GET", "POST"})
 	require.Equal(t, "GET, POST", Headers(allow)["Allow"])
+
+	unsatisfiable := derrors.RangeNotSatisfiable("log", 1234)
+	require.Equal(t, map[string]string{"Content-Range": "bytes */1234"}, Headers(unsatisfiable))
+	require.Equal(t, http.StatusRequestedRangeNotSatisfiable, Status(unsatisfiable.Code.Kind()))
+	require.False(t, unsatisfiable.Code.Kind().Retryable())
 
 	body, err = json.Marshal(Envelope(derrors.New(derrors.CodeNotFound, "gone")))
 	require.NoError(t, err)

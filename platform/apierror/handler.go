@@ -52,6 +52,9 @@ func Headers(e *derrors.Error) map[string]string {
 	if allow, ok := e.Details["allow"].([]string); ok && len(allow) > 0 {
 		h["Allow"] = strings.Join(allow, ", ")
 	}
+	if size, ok := e.Details["size"].(int64); ok && e.Code.Kind() == derrors.KindRangeNotSatisfiable {
+		h["Content-Range"] = "bytes */" + strconv.FormatInt(size, 10)
+	}
 	return h
 }
 

@@ -12,20 +12,21 @@ type Kind uint8
 
 // The kinds. KindInternal is the zero value, so an unclassified error is a bug.
 const (
-	KindInternal         Kind = iota
-	KindBadRequest            // the request could not be read (not JSON, malformed)
-	KindUnauthenticated       // no valid credentials
-	KindForbidden             // authenticated, but not allowed
-	KindNotFound              // absent, or hidden from the caller
-	KindMethodNotAllowed      // a known resource, a wrong method
-	KindTimeout               // the client was too slow sending its request
-	KindConflict              // clashes with the current state
-	KindTooLarge              // the body is over the limit
-	KindUnsupportedMedia      // the body is not of an accepted media type
-	KindInvalid               // well-formed but invalid values
-	KindRateLimited           // too many requests or over a quota; retry later
-	KindHeadersTooLarge       // the request headers are over the limit
-	KindUnavailable           // a downstream service is down; retry later
+	KindInternal            Kind = iota
+	KindBadRequest               // the request could not be read (not JSON, malformed)
+	KindUnauthenticated          // no valid credentials
+	KindForbidden                // authenticated, but not allowed
+	KindNotFound                 // absent, or hidden from the caller
+	KindMethodNotAllowed         // a known resource, a wrong method
+	KindTimeout                  // the client was too slow sending its request
+	KindConflict                 // clashes with the current state
+	KindTooLarge                 // the body is over the limit
+	KindUnsupportedMedia         // the body is not of an accepted media type
+	KindInvalid                  // well-formed but invalid values
+	KindRateLimited              // too many requests or over a quota; retry later
+	KindHeadersTooLarge          // the request headers are over the limit
+	KindUnavailable              // a downstream service is down; retry later
+	KindRangeNotSatisfiable      // a byte range that does not overlap the resource
 )
 
 var kindNames = [...]string{
@@ -34,6 +35,7 @@ var kindNames = [...]string{
 	KindTimeout: "timeout", KindConflict: "conflict", KindTooLarge: "too_large",
 	KindUnsupportedMedia: "unsupported_media", KindInvalid: "invalid", KindRateLimited: "rate_limited",
 	KindHeadersTooLarge: "headers_too_large", KindUnavailable: "unavailable",
+	KindRangeNotSatisfiable: "range_not_satisfiable",
 }
 
 func (k Kind) String() string {
@@ -87,6 +89,7 @@ var (
 	CodeInternal             = NewCode("internal_error", KindInternal)
 	CodeUnavailable          = NewCode("service_unavailable", KindUnavailable)
 	CodeNotReady             = NewCode("not_ready", KindUnavailable)
+	CodeRangeNotSatisfiable  = NewCode("range_not_satisfiable", KindRangeNotSatisfiable)
 )
 
 // Error is a domain error: a code (and so a kind), a message for the caller,
@@ -179,6 +182,13 @@ func TooMany(code Code, message string, retryAfter time.Duration) *Error {
 	e := New(code, message).WithDetail("retry_after_seconds", secs)
 	e.RetryAfter = time.Duration(secs) * time.Second
 	return e
+}
+
+// RangeNotSatisfiable says a Range request asked for bytes a resource of
+// size bytes does not have; details.size carries the size.
+func RangeNotSatisfiable(kind string, size int64) *Error {
+	return New(CodeRangeNotSatisfiable, fmt.Sprintf("the range asks for bytes the %s (%d bytes) does not have", kind, size)).
+		WithDetail("size", size)
 }
 
 // KindOf returns the kind of any error: a domain error's own, the kind of the

@@ -68,4 +68,7 @@ type Response struct {
 	Body        any
 	ContentType string // "application/json" when empty and Body is set
 	Description string
+	// Headers lists response headers this response sends besides
+	// X-Request-ID (Content-Range on a 206); Required is ignored.
+	Headers []Header
 }

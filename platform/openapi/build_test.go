@@ -185,7 +185,7 @@ func TestBuildComponentNames(t *testing.T) {
 		"AlphaItem", "BetaItem", "CleanupResult", "ConflictError", "Container", "CreateProjectRequest",
 		"EmailTakenError", "FieldError", "ForbiddenError", "HeadersTooLargeError", "Health", "InternalError",
 		"InvalidJsonError", "InvalidTokenError", "ListProject", "ListRun", "MethodNotAllowedError", "Node", "NodeInput",
-		"NotFoundError", "Pair", "PayloadTooLargeError", "Project", "ProjectInput", "QuotaExceededError", "RateLimitedError",
+		"NotFoundError", "Pair", "PayloadTooLargeError", "Project", "ProjectInput", "QuotaExceededError", "RangeNotSatisfiableError", "RateLimitedError",
 		"Run", "RunOptions", "ServiceUnavailableError", "StartRunRequest", "UnsupportedMediaTypeError",
 		"UpdateProjectRequest", "UpdateUserRequest", "User", "ValidationError",
 	}, names)
@@ -357,6 +357,7 @@ func TestBuildErrorObjects(t *testing.T) {
 		{"ForbiddenError", []any{"required_group"}},
 		{"RateLimitedError", []any{"retry_after_seconds"}},
 		{"QuotaExceededError", []any{"retry_after_seconds"}},
+		{"RangeNotSatisfiableError", []any{"size"}},
 		{"ServiceUnavailableError", []any{"service"}},
 		{"MethodNotAllowedError", nil},
 		{"NotFoundError", nil},
@@ -409,6 +410,13 @@ func TestBuildSuccessResponses(t *testing.T) {
 	}, logs["content"])
 	require.Equal(t, map[string]any{"text/x-diff": map[string]any{"schema": map[string]any{"type": "string"}}},
 		dig(t, doc, "paths", "/v1/runs/{run_id}/patch", "get", "responses", "200", "content"))
+
+	partial := dig(t, doc, "paths", "/v1/runs/{run_id}/logs", "get", "responses", "206").(map[string]any)
+	require.Equal(t, map[string]any{"description": "bytes first-last/size", "schema": map[string]any{"type": "string"}},
+		dig(t, partial, "headers", "Content-Range"))
+	require.Contains(t, dig(t, partial, "headers"), "X-Request-ID")
+	unsatisfiable := dig(t, doc, "paths", "/v1/runs/{run_id}/logs", "get", "responses", "416").(map[string]any)
+	require.Contains(t, dig(t, unsatisfiable, "headers"), "Content-Range")
 }
 
 func TestBuildSecurity(t *testing.T) {

@@ -116,6 +116,7 @@ var codeDescriptions = map[string]string{
 	derrors.CodeInternal.String():             "An unexpected error; the body holds no internal detail, the log has the cause under the request id.",
 	derrors.CodeUnavailable.String():          "A service the server depends on is down, or the server is at capacity; `details.service` names it. Retryable, after `Retry-After` seconds when sent.",
 	derrors.CodeNotReady.String():             "A readiness check fails; `details.failed` names the checks.",
+	derrors.CodeRangeNotSatisfiable.String():  "The `Range` asks for bytes the resource does not have; `details.size` and `Content-Range: bytes */size` give its length.",
 }
 
 func objectSchema(props *properties, required ...string) *schema {
@@ -140,9 +141,7 @@ func detailsSchema(c derrors.Code) *schema {
 	case derrors.CodeRateLimited, derrors.CodeQuotaExceeded:
 		p.add("retry_after_seconds", &schema{Type: "integer", Minimum: "1", Description: "Seconds to wait, as in `Retry-After`."})
 		required = []string{"retry_after_seconds"}
-		if c == derrors.CodeQuotaExceeded {
-			p.add("limit", &schema{Type: "integer", Minimum: "0", Description: "The quota: how many the caller may have at once."})
-		}
+		p.add("limit", &schema{Type: "integer", Minimum: "0", Description: "The quota or cap: how many the caller may have at once (runs, log streams)."})
 	case derrors.CodeUnavailable:
 		p.add("service", &schema{Type: "string", Description: "The service that is down (postgres, s3, docker, cognito, dns, disk when the JSON store's disk refuses writes, …), or password_hashing when the server is checking as many passwords as its memory budget allows.", Examples: []json.RawMessage{json.RawMessage(`"postgres"`)}})
 		required = []string{"service"}
@@ -159,6 +158,9 @@ func detailsSchema(c derrors.Code) *schema {
 	case derrors.CodeRunFinished:
 		p.add("status", &schema{Type: "string", Description: "The run's final status."})
 		required = []string{"status"}
+	case derrors.CodeRangeNotSatisfiable:
+		p.add("size", &schema{Type: "integer", Minimum: "0", Description: "The resource's length in bytes."})
+		required = []string{"size"}
 	default:
 		return &schema{Type: "object", Description: "Empty for this code."}
 	}
@@ -257,6 +259,11 @@ func errorResponse(status int, codes []derrors.Code) *response {
 	case http.StatusMethodNotAllowed:
 		resp.Headers["Allow"] = &header{
 			Description: "The methods the path supports.",
+			Schema:      &schema{Type: "string"},
+		}
+	case http.StatusRequestedRangeNotSatisfiable:
+		resp.Headers["Content-Range"] = &header{
+			Description: "`bytes */size`: the resource's length.",
 			Schema:      &schema{Type: "string"},
 		}
 	}

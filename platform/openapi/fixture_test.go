@@ -151,7 +151,9 @@ func sampleOps() []httpserver.Operation {
 			Responses: []httpserver.Response{
 				{Status: 200, ContentType: "text/plain; charset=utf-8", Description: "The log so far, or a stream with follow=true."},
 				{Status: 200, ContentType: "text/event-stream"},
-			}, Errors: []derrors.Code{derrors.CodeNotFound}, Handler: noop},
+				{Status: 206, ContentType: "text/plain; charset=utf-8", Description: "A part of the log.",
+					Headers: []httpserver.Header{{Name: "Content-Range", Description: "bytes first-last/size"}}},
+			}, Errors: []derrors.Code{derrors.CodeNotFound, derrors.CodeRangeNotSatisfiable}, Handler: noop},
 		{Method: "GET", Path: "/runs/:run_id/patch", ID: "getRunPatch", Summary: "Run patch", Tags: []string{"runs"}, Access: httpserver.User,
 			Responses: []httpserver.Response{{Status: 200, ContentType: "text/x-diff"}}, Errors: []derrors.Code{derrors.CodeNotFound, derrors.CodeNotFound}, Handler: noop},
 		{Method: "GET", Path: "/admin/containers", ID: "listContainers", Summary: "Managed containers", Tags: []string{"admin"}, Access: httpserver.Operator,

@@ -367,6 +367,12 @@ func buildOperation(r *reflector, op httpserver.Operation) (_ *operation, templa
 			}
 			o.Responses[code] = out
 		}
+		for _, h := range resp.Headers {
+			if _, dup := out.Headers[h.Name]; dup {
+				return nil, "", "", fmt.Errorf("response %d header %q declared twice", resp.Status, h.Name)
+			}
+			out.Headers[h.Name] = &header{Description: h.Description, Schema: &schema{Type: "string"}}
+		}
 		ct := resp.ContentType
 		if ct == "" && resp.Body != nil {
 			ct = "application/json"
