@@ -88,6 +88,7 @@ type Run struct {
 	CreatedAt      time.Time  `json:"created_at"`
 	StartedAt      *time.Time `json:"started_at"`
 	FinishedAt     *time.Time `json:"finished_at"`
+	LogTruncated   bool       `json:"log_truncated"`
 }
 
 // GetRun reads a run as token's user.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/storage/objects"
+	"github.com/slipwayhq/slipway/platform/storage/objects/objectstest"
 )
 
 // The follower tests run in a synctest bubble: time is fake, so the
@@ -97,14 +98,18 @@ func newFixture(t *testing.T) *fixture {
 	require.NoError(t, err)
 	f := &fixture{worker: &Worker{hub: newLogHub()}, objects: objs,
 		records: &records{run: Run{ID: followedRun, Status: StatusRunning}}}
-	f.svc = &Service{store: f.records, objects: objs, worker: f.worker, tuning: DefaultTuning(), log: zap.NewNop()}
+	f.svc = &Service{store: f.records, objects: objs, worker: f.worker, tuning: DefaultTuning(), log: zap.NewNop(),
+		follows: newFollowLimits(10, 10)}
 	return f
 }
 
+// testLimits never flush by themselves (tests call flush) and never cut
+// or wait.
+var testLimits = logLimits{every: time.Hour, batch: 1 << 30, maxPending: 1 << 30, maxBytes: 1 << 40, failAfter: time.Hour}
+
 // live starts the run's log writer on the Worker, as work's pumpLog does.
-// It never flushes by itself: tests call flush.
 func (f *fixture) live() *logWriter {
-	lw := newLogWriter(followedRun, f.objects, zap.NewNop(), time.Hour, 1<<20)
+	lw := newLogWriter(followedRun, f.objects, zap.NewNop(), testLimits)
 	f.worker.hub.add(lw)
 	return lw
 }
@@ -142,7 +147,7 @@ func TestFollowLiveRunToItsEnd(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(t)
 		lw := f.live()
-		write(t, lw, "start\n") // not stored yet: the subscription hands it over
+		write(t, lw, "start\n") // not stored yet: the follower reads the writer's memory
 		c := &client{}
 		done := f.follow(t.Context(), c, 0)
 		synctest.Wait()
@@ -169,16 +174,16 @@ func TestFollowLiveRunToItsEnd(t *testing.T) {
 		time.Sleep(f.svc.tuning.Poll)
 		synctest.Wait()
 		require.Equal(t, "data: last\nid: 18\n\n"+
-			"event: end\ndata: {\"status\":\"succeeded\",\"exit_code\":0,\"error\":null}\n\n", c.fresh())
+			"event: end\ndata: {\"status\":\"succeeded\",\"exit_code\":0,\"error\":null,\"log_truncated\":false}\n\n", c.fresh())
 		require.NoError(t, ended(t, done))
 		require.Equal(t, 0, f.svc.Followers())
 	})
 }
 
-// TestFollowSlowClient has a client that stops reading: the writer drops
-// its follower rather than wait, and the follower, once the client reads
-// again, catches up from the store and subscribes again without losing or
-// repeating a byte.
+// TestFollowSlowClient has a client that stops reading: the writer never
+// waits for it nor keeps anything for it, and the follower, once the
+// client reads again, catches up from the store and the writer's memory
+// without losing or repeating a byte.
 func TestFollowSlowClient(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(t)
@@ -186,104 +191,152 @@ func TestFollowSlowClient(t *testing.T) {
 		c := &client{gate: make(chan struct{})}
 		ctx, stop := context.WithCancel(t.Context())
 		done := f.follow(ctx, c, 0)
-		synctest.Wait()
+		synctest.Wait() // the follower is stuck writing the headers
 
-		// One chunk in the client's write, subscriberBuffer waiting, and
-		// one more than that: the follower lags.
 		var want []string
-		for i := range subscriberBuffer + 2 {
+		for i := range 3000 {
 			line := fmt.Sprintf("line %d", i)
-			write(t, lw, line+"\n")
+			write(t, lw, line+"\n") // returns at once: nothing waits for the client
 			want = append(want, line)
+			if i == 2000 {
+				lw.flush(t.Context()) // the start is in the store, the rest in memory
+			}
 		}
-		synctest.Wait()
-		lw.mu.Lock()
-		require.Empty(t, lw.subs, "the lagging follower is dropped")
-		lw.mu.Unlock()
-		lw.flush(t.Context()) // what it missed is in the store
-		write(t, lw, "tail\n")
-		want = append(want, "tail")
-
 		close(c.gate)
 		synctest.Wait()
 		data, lastID := parseStream(t, c.fresh())
 		require.Equal(t, want, data)
 		require.Equal(t, lw.total, lastID, "the last id is the end of the log")
-		lw.mu.Lock()
-		require.Len(t, lw.subs, 1, "caught up, it follows live again")
-		lw.mu.Unlock()
 
+		write(t, lw, "tail\n")
+		synctest.Wait()
+		data, _ = parseStream(t, c.fresh())
+		require.Equal(t, []string{"tail"}, data, "caught up, it follows live again")
 		stop()
 		require.ErrorIs(t, ended(t, done), context.Canceled)
 	})
 }
 
-// firstRead is an object store whose first read by a follower is out of
-// step with the log writer: hook runs just before it (a flush landing), and
-// a stale first read does not show what was stored yet.
-type firstRead struct {
+// duringRead is an object store whose first GetRange by a follower runs
+// hook first: a flush landing, more output arriving, while it reads.
+type duringRead struct {
 	objects.Store
-	hook  func()
-	stale bool
+	hook func()
 
 	once sync.Once
 }
 
-func (s *firstRead) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	first := false
-	s.once.Do(func() {
-		first = true
-		if s.hook != nil {
-			s.hook()
-		}
-	})
-	if first && s.stale {
-		return nil, derrors.ErrNotFound
-	}
-	return s.Store.Get(ctx, key)
+func (s *duringRead) GetRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+	s.once.Do(s.hook)
+	return s.Store.GetRange(ctx, key, off, n)
 }
 
-// TestFollowSendsNoByteTwice subscribes while the writer flushes: the
-// bytes the store and the subscription both hold are sent once.
-func TestFollowSendsNoByteTwice(t *testing.T) {
+// TestFollowSendsEveryByteOnce has the writer flush and take more output
+// while the follower reads the store: what the store and the writer's
+// memory both hold is sent once, and nothing between them is skipped.
+func TestFollowSendsEveryByteOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(t)
 		lw := f.live()
-		write(t, lw, "a\n") // pending when the follower subscribes
-		f.svc.objects = &firstRead{Store: f.objects, hook: func() {
-			write(t, lw, "b\n") // on the subscription
-			lw.flush(t.Context())
+		write(t, lw, "a\n")
+		lw.flush(t.Context()) // stored: the follower reads it from the store
+		write(t, lw, "b\n")   // in memory
+		f.svc.objects = &duringRead{Store: f.objects, hook: func() {
+			write(t, lw, "c\n")
+			lw.flush(t.Context()) // b and c move to the store meanwhile
+			write(t, lw, "d\n")
 		}}
 		c := &client{}
 		ctx, stop := context.WithCancel(t.Context())
 		done := f.follow(ctx, c, 0)
 		synctest.Wait()
-		write(t, lw, "c\n")
+		write(t, lw, "e\n")
 		synctest.Wait()
-		require.Equal(t, "data: a\ndata: b\nid: 4\n\n"+"data: c\nid: 6\n\n", c.fresh())
+		data, lastID := parseStream(t, c.fresh())
+		require.Equal(t, []string{"a", "b", "c", "d", "e"}, data)
+		require.Equal(t, int64(10), lastID)
 		stop()
 		require.ErrorIs(t, ended(t, done), context.Canceled)
 	})
 }
 
-// TestFollowStartsOverAtAGap has a store that lags behind the writer's
-// flushes: the subscription's first bytes come after what the store showed,
-// and the follower starts over rather than skip the bytes between.
-func TestFollowStartsOverAtAGap(t *testing.T) {
+// counting is an object store that counts the log bytes followers read.
+type counting struct {
+	objects.Store
+
+	mu    sync.Mutex
+	reads []int64 // offset of each GetRange
+	bytes int64
+}
+
+func (s *counting) GetRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+	rc, err := s.Store.GetRange(ctx, key, off, n)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.reads = append(s.reads, off)
+	s.mu.Unlock()
+	return &countedReader{ReadCloser: rc, s: s}, nil
+}
+
+func (s *counting) Get(context.Context, string) (io.ReadCloser, error) {
+	panic("a follower reads ranges, never a whole log")
+}
+
+func (s *counting) take() (reads []int64, bytes int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	reads, bytes = s.reads, s.bytes
+	s.reads, s.bytes = nil, 0
+	return reads, bytes
+}
+
+type countedReader struct {
+	io.ReadCloser
+	s *counting
+}
+
+func (r *countedReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	r.s.mu.Lock()
+	r.s.bytes += int64(n)
+	r.s.mu.Unlock()
+	return n, err
+}
+
+// TestFollowElsewhereReadsOnlyNewBytes follows a run another instance
+// works, so only through the store: each poll reads from where the last
+// one ended, and so reads each byte of the log once, however long it gets.
+func TestFollowElsewhereReadsOnlyNewBytes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFixture(t)
-		lw := f.live()
-		write(t, lw, "a\n")
-		lw.flush(t.Context())
-		write(t, lw, "b\n")
-		f.svc.objects = &firstRead{Store: f.objects, stale: true}
+		store := &counting{Store: f.objects}
+		f.svc.objects = store
+		a := &objectstest.Appender{S: f.objects, Key: logKey(followedRun)}
 		c := &client{}
-		ctx, stop := context.WithCancel(t.Context())
-		done := f.follow(ctx, c, 0)
+		done := f.follow(t.Context(), c, 0)
 		synctest.Wait()
-		require.Equal(t, "data: a\nid: 2\n\n"+"data: b\nid: 4\n\n", c.fresh())
-		stop()
-		require.ErrorIs(t, ended(t, done), context.Canceled)
+		var total int64
+		for i := range 50 {
+			chunk := []byte(strings.Repeat(fmt.Sprintf("%d", i%10), 1000) + "\n")
+			require.NoError(t, a.Append(t.Context(), chunk))
+			time.Sleep(f.svc.tuning.Poll)
+			synctest.Wait()
+			reads, n := store.take()
+			require.Equal(t, []int64{total}, reads, "poll %d reads from where the last one ended", i)
+			require.Equal(t, int64(len(chunk)), n, "poll %d reads only the new bytes", i)
+			total += int64(len(chunk))
+			data, _ := parseStream(t, c.fresh())
+			require.Equal(t, []string{string(chunk[:1000])}, data)
+		}
+		time.Sleep(f.svc.tuning.Poll) // nothing new: nothing read
+		synctest.Wait()
+		_, n := store.take()
+		require.Zero(t, n)
+		f.records.end(StatusSucceeded, 0)
+		time.Sleep(f.svc.tuning.Poll)
+		require.NoError(t, ended(t, done))
 	})
 }
 
@@ -292,7 +345,7 @@ func TestFollowFinishedRunResumes(t *testing.T) {
 		f := newFixture(t)
 		require.NoError(t, f.objects.AppendAt(t.Context(), logKey(followedRun), 0, []byte("a\nb\nc")))
 		f.records.end(StatusFailed, 2)
-		end := "event: end\ndata: {\"status\":\"failed\",\"exit_code\":2,\"error\":null}\n\n"
+		end := "event: end\ndata: {\"status\":\"failed\",\"exit_code\":2,\"error\":null,\"log_truncated\":false}\n\n"
 		for from, want := range map[int64]string{
 			0: "data: a\ndata: b\nid: 4\n\n" + "data: c\nid: 5\n\n" + end,
 			2: "data: b\nid: 4\n\n" + "data: c\nid: 5\n\n" + end, // Last-Event-ID: 2
@@ -327,10 +380,8 @@ func TestFollowEnds(t *testing.T) {
 			synctest.Wait()
 			tt.end(stop, f.svc.tuning.KeepAlive)
 			require.ErrorIs(t, ended(t, done), tt.want, tt.name)
-			lw.mu.Lock()
-			require.Empty(t, lw.subs, "%s: the subscription is gone", tt.name)
-			lw.mu.Unlock()
 			require.Equal(t, 0, f.svc.Followers(), tt.name)
+			write(t, lw, "later\n") // the writer never waits for a gone follower
 		})
 	}
 }

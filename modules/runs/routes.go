@@ -2,9 +2,13 @@ package runs
 
 import (
 	"bufio"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -32,12 +36,14 @@ type RunResponse struct {
 	CreatedAt      time.Time  `json:"created_at"`
 	StartedAt      *time.Time `json:"started_at"`
 	FinishedAt     *time.Time `json:"finished_at"`
+	LogTruncated   bool       `json:"log_truncated" doc:"the agent's output reached the log's cap (runs.max_log_bytes): the log ends with a marker line, the rest was discarded"`
 }
 
 func response(r *Run) RunResponse {
 	return RunResponse{ID: r.ID, ProjectID: r.ProjectID, RepositoryID: r.RepositoryID, Status: r.Status,
 		Prompt: r.Prompt, Branch: nullable(r.Branch), TimeoutSeconds: r.TimeoutSeconds, ExitCode: r.ExitCode,
-		Error: nullable(r.Error), Warnings: nonNil(r.Warnings), CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt}
+		Error: nullable(r.Error), Warnings: nonNil(r.Warnings), CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
+		LogTruncated: r.LogTruncated}
 }
 
 // CreateRunRequest is the body of POST /v1/repositories/{repository_id}/runs.
@@ -58,7 +64,7 @@ type ListRunsQuery struct {
 
 // LogsQuery are the query parameters of GET /v1/runs/{run_id}/logs.
 type LogsQuery struct {
-	Follow bool `query:"follow" doc:"stream as server-sent events (data: lines, then event: end) until the run ends"`
+	Follow bool `query:"follow" doc:"stream as server-sent events until the run ends: data: lines (one event per batch, its id the byte offset after it), event: partial for a piece of a line longer than 16 KiB (join it to the line the next event continues), keep-alive comments, then event: end"`
 }
 
 // ContainerResponse is a managed container.
@@ -112,12 +118,17 @@ func (r *Routes) Operations() []httpserver.Operation {
 			Responses: []httpserver.Response{{Status: 202, Body: RunResponse{}}},
 			Errors:    []derrors.Code{derrors.CodeNotFound, derrors.CodeForbidden, derrors.CodeRunFinished}, Handler: r.cancel},
 		{Method: http.MethodGet, Path: "/runs/:run_id/logs", ID: "getRunLogs", Tags: tags, Access: httpserver.User,
-			Summary: "The run's log so far, or (follow=true) a server-sent event stream until it ends", Query: LogsQuery{},
-			Headers: []httpserver.Header{{Name: "Last-Event-ID", Description: "with follow=true: resume after this event id (a byte offset)"}},
+			Summary: "The run's log so far, whole or a byte range of it, or (follow=true) a server-sent event stream until it ends", Query: LogsQuery{},
+			Headers: []httpserver.Header{
+				{Name: "Range", Description: "without follow: one byte range, bytes=first-last, bytes=first- or bytes=-suffix; other forms are ignored (200, the whole log). The log only grows, so bytes once served never change"},
+				{Name: "Last-Event-ID", Description: "with follow=true: resume after this event id (a byte offset)"}},
 			Responses: []httpserver.Response{
-				{Status: 200, ContentType: "text/plain", Description: "the log so far"},
-				{Status: 200, ContentType: "text/event-stream", Description: "follow=true: data: lines, keep-alive comments, then event: end with the final status"}},
-			Errors: []derrors.Code{derrors.CodeValidation, derrors.CodeNotFound}, Handler: r.logs},
+				{Status: 200, ContentType: "text/plain", Description: "the log so far; Accept-Ranges: bytes",
+					Headers: []httpserver.Header{{Name: "Accept-Ranges", Description: "bytes"}}},
+				{Status: 200, ContentType: "text/event-stream", Description: "follow=true: data: lines, partial events, keep-alive comments, then event: end with the final status"},
+				{Status: 206, ContentType: "text/plain", Description: "the byte range asked for, cut at the log's end",
+					Headers: []httpserver.Header{{Name: "Content-Range", Description: "bytes first-last/size"}, {Name: "Accept-Ranges", Description: "bytes"}}}},
+			Errors: []derrors.Code{derrors.CodeValidation, derrors.CodeNotFound, derrors.CodeRangeNotSatisfiable, derrors.CodeRateLimited}, Handler: r.logs},
 		{Method: http.MethodGet, Path: "/runs/:run_id/patch", ID: "getRunPatch", Tags: tags, Access: httpserver.User,
 			Summary:   "The agent's changes as a git diff, once the run has finished",
 			Responses: []httpserver.Response{{Status: 200, ContentType: "text/x-diff", Description: "the patch; empty when nothing changed"}},
@@ -190,16 +201,112 @@ func (r *Routes) logs(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if follow {
+		return r.follow(c)
+	}
+	id := c.Params("run_id")
+	size, err := r.svc.LogSize(c.UserContext(), httpserver.Caller(c), id)
+	if err != nil {
+		return err
+	}
+	off, n, partial, err := parseRange(c.Get(fiber.HeaderRange), size)
+	if err != nil {
+		return err
+	}
+	// The body is read as the client takes it, after the handler returns:
+	// on the instance's lifetime, not the request's.
+	rc, err := r.svc.OpenLog(r.svc.lifetime(), id, off, n)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, "text/plain; charset=utf-8")
+	c.Set(fiber.HeaderAcceptRanges, "bytes")
+	if partial {
+		c.Status(http.StatusPartialContent)
+		c.Set(fiber.HeaderContentRange, fmt.Sprintf("bytes %d-%d/%d", off, off+n-1, size))
+	}
+	// Each read of the body gives the client FollowWriteTimeout to take
+	// what the one before sent; the connection closes after the body, so
+	// the deadline never reaches another response.
+	c.Response().Header.SetConnectionClose()
+	c.Response().SetBodyStream(&paced{r: rc, conn: c.Context().Conn(), timeout: r.svc.tuning.FollowWriteTimeout}, int(n))
+	return nil
+}
+
+// parseRange reads a Range header against a log of size bytes: the offset
+// and length to send, and whether that is a part (206). A header that is not
+// one byte range is ignored, as RFC 9110 allows; a byte range the log does
+// not reach is 416.
+func parseRange(h string, size int64) (off, n int64, partial bool, err error) {
+	spec, ok := strings.CutPrefix(strings.TrimSpace(h), "bytes=")
+	if !ok || strings.Contains(spec, ",") {
+		return 0, size, false, nil
+	}
+	first, last, ok := strings.Cut(strings.TrimSpace(spec), "-")
+	if !ok {
+		return 0, size, false, nil
+	}
+	num := func(s string) (int64, bool) {
+		if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+			return 0, false
+		}
+		v, err := strconv.ParseInt(s, 10, 64)
+		return v, err == nil
+	}
+	unsatisfiable := derrors.RangeNotSatisfiable("log", size)
+	switch {
+	case first == "": // bytes=-suffix: the last suffix bytes
+		k, ok := num(last)
+		if !ok {
+			return 0, size, false, nil
+		}
+		if k == 0 || size == 0 {
+			return 0, 0, false, unsatisfiable
+		}
+		k = min(k, size)
+		return size - k, k, true, nil
+	default:
+		a, ok := num(first)
+		if !ok {
+			return 0, size, false, nil
+		}
+		b := size - 1
+		if last != "" {
+			if b, ok = num(last); !ok || b < a {
+				return 0, size, false, nil
+			}
+		}
+		if a >= size {
+			return 0, 0, false, unsatisfiable
+		}
+		b = min(b, size-1)
+		return a, b - a + 1, true, nil
+	}
+}
+
+// paced is a response body that moves the connection's write deadline on at
+// each read, so that a client that stops reading is dropped after timeout
+// instead of holding a worker and a store reader forever.
+type paced struct {
+	r       io.ReadCloser
+	conn    net.Conn
+	timeout time.Duration
+}
+
+func (p *paced) Read(b []byte) (int, error) {
+	_ = p.conn.SetWriteDeadline(time.Now().Add(p.timeout))
+	return p.r.Read(b)
+}
+
+func (p *paced) Close() error {
+	_ = p.conn.SetWriteDeadline(time.Now().Add(p.timeout)) // the last flush
+	return p.r.Close()
+}
+
+// follow streams the log as server-sent events on the hijacked connection.
+func (r *Routes) follow(c *fiber.Ctx) error {
 	id := c.Params("run_id")
 	caller := httpserver.Caller(c)
-	if !follow {
-		_, b, err := r.svc.Log(c.UserContext(), caller, id)
-		if err != nil {
-			return err
-		}
-		c.Set(fiber.HeaderContentType, "text/plain; charset=utf-8")
-		return c.Send(b)
-	}
 	if _, err := r.svc.Get(c.UserContext(), caller, id); err != nil {
 		return err
 	}
@@ -210,6 +317,10 @@ func (r *Routes) logs(c *fiber.Ctx) error {
 			return derrors.InvalidField("Last-Event-ID", "must be an event id this stream sent")
 		}
 		from = n
+	}
+	slot, err := r.svc.acquireFollow(caller)
+	if err != nil {
+		return err
 	}
 	c.Set(fiber.HeaderContentType, "text/event-stream")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
@@ -227,18 +338,54 @@ func (r *Routes) logs(c *fiber.Ctx) error {
 	head := append([]byte(nil), hdr.Header()...)
 	ctx := r.svc.lifetime()
 	svc := r.svc
+	timeout := svc.tuning.FollowWriteTimeout
+	// fasthttp skips the hijack when the connection fails first: the slot
+	// must not stay taken then.
+	var started sync.Mutex
+	hijacked, abandoned := false, false
+	abandon := time.AfterFunc(time.Minute, func() {
+		started.Lock()
+		defer started.Unlock()
+		if !hijacked {
+			abandoned = true
+			slot()
+		}
+	})
 	c.Context().HijackSetNoResponse(true)
 	// The stream outlives the handler and must not touch c. It ends with
 	// the run, when a write fails (the client left: at the latest at the
-	// next keep-alive) or when the server stops.
+	// next keep-alive), when a write does not finish within the write
+	// timeout (the client stopped reading), or when the server stops.
 	c.Context().Hijack(func(conn net.Conn) {
-		w := bufio.NewWriter(conn)
+		abandon.Stop()
+		started.Lock()
+		hijacked = true
+		gone := abandoned
+		started.Unlock()
+		if gone {
+			return
+		}
+		defer slot()
+		w := bufio.NewWriterSize(&deadlineWriter{conn: conn, timeout: timeout}, followChunk)
 		if _, err := w.Write(head); err != nil {
 			return
 		}
 		_ = svc.follow(ctx, id, from, w)
 	})
 	return nil
+}
+
+// deadlineWriter gives each write to the connection timeout to finish.
+type deadlineWriter struct {
+	conn    net.Conn
+	timeout time.Duration
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	if err := d.conn.SetWriteDeadline(time.Now().Add(d.timeout)); err != nil {
+		return 0, err
+	}
+	return d.conn.Write(p)
 }
 
 func (r *Routes) patch(c *fiber.Ctx) error {

@@ -95,11 +95,14 @@ type Run struct {
 	// CancelRequested asks the instance working the run to stop it.
 	CancelRequested bool `json:"cancel_requested,omitempty"`
 	// InstanceID is the instance that claimed the run; ContainerID its container.
-	InstanceID  string     `json:"instance_id,omitempty"`
-	ContainerID string     `json:"container_id,omitempty"`
-	CreatedAt   time.Time  `json:"created_at"`
-	StartedAt   *time.Time `json:"started_at,omitempty"`
-	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+	InstanceID  string `json:"instance_id,omitempty"`
+	ContainerID string `json:"container_id,omitempty"`
+	// LogTruncated says the agent's output reached runs.max_log_bytes: the
+	// log ends with a marker line and the rest was discarded.
+	LogTruncated bool       `json:"log_truncated,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	StartedAt    *time.Time `json:"started_at,omitempty"`
+	FinishedAt   *time.Time `json:"finished_at,omitempty"`
 }
 
 // Instance is one process start of the server that works runs.

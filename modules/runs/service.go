@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,18 @@ type Tuning struct {
 	// FlushInterval and FlushBytes batch log appends.
 	FlushInterval time.Duration
 	FlushBytes    int
+	// MaxPendingLog bounds the bytes of one run's log held in memory until
+	// the object store has them; the agent is slowed down above it.
+	MaxPendingLog int
+	// LogStoreFailAfter is how long the store may keep failing while a
+	// run's pending log is full before the run is stopped and failed.
+	LogStoreFailAfter time.Duration
+	// FollowWriteTimeout is how long one write to a log stream (an event,
+	// a keep-alive) or to a log download may take: a client that stops
+	// reading is dropped after it.
+	FollowWriteTimeout time.Duration
+	// FollowRetryAfter is the Retry-After of a 429 for too many streams.
+	FollowRetryAfter time.Duration
 	// DockerCheckTTL is how long a Docker ping result is reused.
 	DockerCheckTTL time.Duration
 	// QuotaRetryAfter is the Retry-After of a 429 quota_exceeded.
@@ -64,17 +77,21 @@ type Tuning struct {
 // DefaultTuning returns the production intervals.
 func DefaultTuning() Tuning {
 	return Tuning{
-		Heartbeat:       10 * time.Second,
-		OrphanSweep:     time.Minute,
-		KeepAlive:       15 * time.Second,
-		Poll:            time.Second,
-		FlushInterval:   250 * time.Millisecond,
-		FlushBytes:      64 << 10,
-		DockerCheckTTL:  5 * time.Second,
-		QuotaRetryAfter: 30 * time.Second,
-		RemoveBackoff:   time.Second,
-		WorkspaceCheck:  250 * time.Millisecond,
-		QueueResweep:    time.Minute,
+		Heartbeat:          10 * time.Second,
+		OrphanSweep:        time.Minute,
+		KeepAlive:          15 * time.Second,
+		Poll:               time.Second,
+		FlushInterval:      250 * time.Millisecond,
+		FlushBytes:         64 << 10,
+		MaxPendingLog:      8 << 20,
+		LogStoreFailAfter:  2 * time.Minute,
+		FollowWriteTimeout: 30 * time.Second,
+		FollowRetryAfter:   5 * time.Second,
+		DockerCheckTTL:     5 * time.Second,
+		QuotaRetryAfter:    30 * time.Second,
+		RemoveBackoff:      time.Second,
+		WorkspaceCheck:     250 * time.Millisecond,
+		QueueResweep:       time.Minute,
 	}
 }
 
@@ -89,10 +106,9 @@ type localRuns interface {
 	// requestCancel stops the run if this instance works it; other
 	// instances see its CancelRequested at their next heartbeat.
 	requestCancel(runID string)
-	// subscribe follows the live log of a run this instance works: the
-	// bytes not yet stored, then every later chunk on sub. ok is false when
+	// liveLog is the log writer of a run this instance works, nil when
 	// the run is not, or no longer, worked here.
-	subscribe(runID string) (sub *subscription, pending chunk, ok bool)
+	liveLog(runID string) *logWriter
 	// lifetime ends when the instance stops; it has ended before it starts.
 	lifetime() context.Context
 }
@@ -116,6 +132,7 @@ type Service struct {
 	metrics metrics.Runs
 	// queueBackend is the run queue's backend (settings.QueueBackend).
 	queueBackend string
+	follows      *followLimits
 
 	followers atomic.Int64
 }
@@ -141,7 +158,8 @@ func NewService(p ServiceParams) *Service {
 	return &Service{store: p.Store, queue: p.Queue, repos: p.Repos, engine: p.Engine, objects: p.Objects,
 		worker: p.Worker, cfg: p.Settings.Runs, tuning: p.Tuning, log: p.Log.Named("runs"),
 		docker: newDockerCheck(p.Engine, p.Tuning.DockerCheckTTL), now: nowUTC, metrics: orNop(p.Metrics),
-		queueBackend: p.Settings.QueueBackend()}
+		queueBackend: p.Settings.QueueBackend(),
+		follows:      newFollowLimits(p.Settings.Runs.MaxFollows, p.Settings.Runs.MaxFollowsPerUser)}
 }
 
 func nowUTC() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
@@ -372,14 +390,32 @@ func (s *Service) Cancel(ctx context.Context, caller identity.Principal, id stri
 	return r, nil
 }
 
-// Log returns the run's log as stored so far; empty before any output.
-func (s *Service) Log(ctx context.Context, caller identity.Principal, id string) (*Run, []byte, error) {
-	r, err := s.Get(ctx, caller, id)
-	if err != nil {
-		return nil, nil, err
+// LogSize checks that the caller may see the run and returns the length
+// of its log as stored so far: 0 before any output. A run worked here has
+// up to a flush interval of output more, which followers get at once.
+func (s *Service) LogSize(ctx context.Context, caller identity.Principal, id string) (int64, error) {
+	if _, err := s.Get(ctx, caller, id); err != nil {
+		return 0, err
 	}
-	b, err := s.readObject(ctx, logKey(id), 0)
-	return r, b, err
+	n, err := s.objects.Size(ctx, logKey(id))
+	if errors.Is(err, derrors.ErrNotFound) {
+		return 0, nil
+	}
+	return n, err
+}
+
+// OpenLog streams n bytes of the run's stored log from byte off, read as
+// the caller reads (never whole in memory). The caller checked access with
+// LogSize. ctx must last as long as the reading.
+func (s *Service) OpenLog(ctx context.Context, id string, off, n int64) (io.ReadCloser, error) {
+	if n == 0 {
+		return io.NopCloser(strings.NewReader("")), nil
+	}
+	rc, err := s.objects.GetRange(ctx, logKey(id), off, n)
+	if errors.Is(err, derrors.ErrNotFound) {
+		return io.NopCloser(strings.NewReader("")), nil
+	}
+	return rc, err
 }
 
 // Patch returns the patch of a finished run; not found before it has one.
@@ -399,27 +435,6 @@ func (s *Service) Patch(ctx context.Context, caller identity.Principal, id strin
 		return nil, err
 	}
 	defer rc.Close()
-	return io.ReadAll(rc)
-}
-
-// readObject reads key from byte offset on; a missing key is empty.
-func (s *Service) readObject(ctx context.Context, key string, offset int64) ([]byte, error) {
-	rc, err := s.objects.Get(ctx, key)
-	if errors.Is(err, derrors.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	if offset > 0 {
-		if _, err := io.CopyN(io.Discard, rc, offset); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil, nil
-			}
-			return nil, err
-		}
-	}
 	return io.ReadAll(rc)
 }
 

@@ -48,6 +48,7 @@ type runRow struct {
 	CancelRequested bool       `bun:"cancel_requested"`
 	InstanceID      string     `bun:"instance_id"`
 	ContainerID     string     `bun:"container_id"`
+	LogTruncated    bool       `bun:"log_truncated"`
 	CreatedAt       time.Time  `bun:"created_at"`
 	StartedAt       *time.Time `bun:"started_at"`
 	FinishedAt      *time.Time `bun:"finished_at"`
@@ -99,7 +100,7 @@ func toRunRow(r *Run) *runRow {
 		Status: string(r.Status), Prompt: r.Prompt, Branch: r.Branch, TimeoutSeconds: r.TimeoutSeconds,
 		IdempotencyKey: strPtr(r.IdempotencyKey), RequestHash: strPtr(r.RequestHash), ExitCode: r.ExitCode,
 		Error: r.Error, Warnings: nonNil(r.Warnings), CancelRequested: r.CancelRequested, InstanceID: r.InstanceID,
-		ContainerID: r.ContainerID, CreatedAt: postgres.Time(r.CreatedAt), StartedAt: pgTimePtr(r.StartedAt), FinishedAt: pgTimePtr(r.FinishedAt)}
+		ContainerID: r.ContainerID, LogTruncated: r.LogTruncated, CreatedAt: postgres.Time(r.CreatedAt), StartedAt: pgTimePtr(r.StartedAt), FinishedAt: pgTimePtr(r.FinishedAt)}
 }
 
 func (w *runRow) run() Run {
@@ -107,7 +108,7 @@ func (w *runRow) run() Run {
 		Status: Status(w.Status), Prompt: w.Prompt, Branch: w.Branch, TimeoutSeconds: w.TimeoutSeconds,
 		IdempotencyKey: deref(w.IdempotencyKey), RequestHash: deref(w.RequestHash), ExitCode: w.ExitCode,
 		Error: w.Error, Warnings: nilIfEmpty(w.Warnings), CancelRequested: w.CancelRequested, InstanceID: w.InstanceID,
-		ContainerID: w.ContainerID, CreatedAt: w.CreatedAt.UTC(), StartedAt: utcPtr(w.StartedAt), FinishedAt: utcPtr(w.FinishedAt)}
+		ContainerID: w.ContainerID, LogTruncated: w.LogTruncated, CreatedAt: w.CreatedAt.UTC(), StartedAt: utcPtr(w.StartedAt), FinishedAt: utcPtr(w.FinishedAt)}
 }
 
 // nonNil and nilIfEmpty keep a run without warnings as nil in Go and as

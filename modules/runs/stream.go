@@ -2,64 +2,161 @@ package runs
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
 	"strconv"
 	"time"
+	"unicode/utf8"
+
+	"github.com/slipwayhq/slipway/platform/derrors"
 )
 
-// sseEncoder writes a log as server-sent events: complete lines only, each
-// as a data: line, one event per batch with the byte offset after it as its
-// id (a reconnecting client sends it back as Last-Event-ID).
+// maxSSELine bounds the log bytes of one data: line. A longer line goes out
+// in pieces: each but the last as an event named "partial", which the client
+// joins to the line the next event continues.
+const maxSSELine = 16 << 10
+
+// followChunk is how many log bytes a follower reads at a time.
+const followChunk = 32 << 10
+
+// sseEncoder writes a log as server-sent events: complete lines, each as a
+// data: line, one event per batch, with the byte offset after the batch as
+// its id (a reconnecting client sends it back as Last-Event-ID). LF, CRLF
+// and a lone CR each end a line. A line longer than maxSSELine is sent in
+// pieces (see maxSSELine), so no event holds more than maxSSELine bytes of
+// an unfinished line, nor a data: line more than maxSSELine bytes.
 type sseEncoder struct {
 	w       *bufio.Writer
-	partial []byte // an unfinished last line
+	partial []byte // unsent bytes of an unfinished last line, at most maxSSELine (and a CR)
 	offset  int64  // log bytes handed to the encoder
+	scratch []byte // partial and the new bytes, reused
+	open    bool   // a data event is being written
+	lastEnd int64  // the offset after its last line
 }
 
-// write adds log bytes; complete lines are written as one event.
+// write adds log bytes: complete lines are written as one event, pieces of
+// an over-long line as partial events.
 func (e *sseEncoder) write(p []byte) error {
+	base := e.offset - int64(len(e.partial)) // the offset of buf[0]
 	e.offset += int64(len(p))
-	buf := append(e.partial, p...)
-	i := bytes.LastIndexByte(buf, '\n')
-	if i < 0 {
-		e.partial = buf
+	buf := append(append(e.scratch[:0], e.partial...), p...)
+	start := 0 // the start of the current line in buf
+	for i := 0; i < len(buf); i++ {
+		c := buf[i]
+		if c != '\n' && c != '\r' {
+			continue
+		}
+		end := i + 1 // past the line's terminator
+		if c == '\r' {
+			if i+1 == len(buf) {
+				break // CR or CRLF: the next write tells
+			}
+			if buf[i+1] == '\n' {
+				end++
+			}
+		}
+		if err := e.line(buf[start:i], base+int64(start), base+int64(end)); err != nil {
+			return err
+		}
+		start, i = end, end-1
+	}
+	// The unfinished rest: send what is over the bound as partial events,
+	// keep the rest (and a trailing CR, which is not text yet).
+	rest := buf[start:]
+	for text := len(rest) - trailingCR(rest); text > maxSSELine; text = len(rest) - trailingCR(rest) {
+		cut := runeCut(rest, maxSSELine)
+		if err := e.piece(rest[:cut], base+int64(start+cut)); err != nil {
+			return err
+		}
+		start += cut
+		rest = buf[start:]
+	}
+	e.partial = append(e.partial[:0], rest...)
+	e.scratch = buf[:0]
+	return e.close()
+}
+
+// line adds one complete line, which starts at offset from and whose
+// terminator ends at offset end.
+func (e *sseEncoder) line(text []byte, from, end int64) error {
+	for len(text) > maxSSELine {
+		cut := runeCut(text, maxSSELine)
+		from += int64(cut)
+		if err := e.piece(text[:cut], from); err != nil {
+			return err
+		}
+		text = text[cut:]
+	}
+	e.open = true
+	e.w.WriteString("data: ")
+	e.w.Write(text)
+	e.w.WriteByte('\n')
+	e.lastEnd = end
+	return nil
+}
+
+// piece sends part of an unfinished line as a partial event with id.
+func (e *sseEncoder) piece(text []byte, id int64) error {
+	if err := e.close(); err != nil {
+		return err
+	}
+	e.w.WriteString("event: partial\ndata: ")
+	e.w.Write(text)
+	e.w.WriteString("\nid: " + strconv.FormatInt(id, 10) + "\n\n")
+	return e.w.Flush()
+}
+
+// close ends the open data event, if any, with the offset after its last
+// line as id, and sends it.
+func (e *sseEncoder) close() error {
+	if !e.open {
 		return nil
 	}
-	lines, rest := buf[:i], buf[i+1:]
-	e.partial = append([]byte(nil), rest...)
-	return e.event(bytes.TrimSuffix(lines, []byte("\r")), e.offset-int64(len(e.partial)))
+	e.open = false
+	e.w.WriteString("id: " + strconv.FormatInt(e.lastEnd, 10) + "\n\n")
+	return e.w.Flush()
 }
 
-// event writes text as data: lines; CR, alone or before LF, ends a line too
-// (SSE treats it as a line break).
-func (e *sseEncoder) event(text []byte, id int64) error {
-	text = bytes.ReplaceAll(text, []byte("\r\n"), []byte("\n"))
-	text = bytes.ReplaceAll(text, []byte("\r"), []byte("\n"))
-	for line := range bytes.SplitSeq(text, []byte("\n")) {
-		e.w.WriteString("data: ")
-		e.w.Write(line)
-		e.w.WriteByte('\n')
+// trailingCR is 1 when b ends with a CR.
+func trailingCR(b []byte) int {
+	if len(b) > 0 && b[len(b)-1] == '\r' {
+		return 1
 	}
-	e.w.WriteString("id: " + strconv.FormatInt(id, 10) + "\n\n")
-	return e.w.Flush()
+	return 0
+}
+
+// runeCut returns a cut of b at most max bytes long that does not split a
+// UTF-8 sequence (when b is UTF-8 there).
+func runeCut(b []byte, max int) int {
+	for cut := max; cut > max-utf8.UTFMax && cut > 0; cut-- {
+		if utf8.RuneStart(b[cut]) {
+			return cut
+		}
+	}
+	return max
 }
 
 // end writes the unfinished line, if any, and the end event with the run's
 // final state.
 func (e *sseEncoder) end(r *Run) error {
 	if len(e.partial) > 0 {
-		if err := e.event(e.partial, e.offset); err != nil {
+		text := e.partial[:len(e.partial)-trailingCR(e.partial)]
+		if err := e.line(text, e.offset-int64(len(e.partial)), e.offset); err != nil {
 			return err
 		}
-		e.partial = nil
+		e.partial = e.partial[:0]
+		if err := e.close(); err != nil {
+			return err
+		}
 	}
 	b, _ := json.Marshal(struct {
-		Status   Status  `json:"status"`
-		ExitCode *int    `json:"exit_code"`
-		Error    *string `json:"error"`
-	}{r.Status, r.ExitCode, nullable(r.Error)})
+		Status       Status  `json:"status"`
+		ExitCode     *int    `json:"exit_code"`
+		Error        *string `json:"error"`
+		LogTruncated bool    `json:"log_truncated"`
+	}{r.Status, r.ExitCode, nullable(r.Error), r.LogTruncated})
 	e.w.WriteString("event: end\ndata: ")
 	e.w.Write(b)
 	e.w.WriteString("\n\n")
@@ -72,13 +169,16 @@ func (e *sseEncoder) keepAlive() error {
 }
 
 // follower streams one run's log from byte offset on until the run ends,
-// the client goes away (a failed write, at the latest at the next
-// keep-alive) or the server stops.
+// the client goes away (a failed write: at the latest at the next
+// keep-alive, or when a write cannot finish within the write deadline the
+// connection carries) or the server stops. It holds one read buffer and
+// the encoder's bounded state, whatever the log's size and line length.
 type follower struct {
 	s      *Service
 	runID  string
 	enc    *sseEncoder
 	offset int64
+	buf    []byte
 	keep   *time.Ticker
 }
 
@@ -88,7 +188,7 @@ func (s *Service) follow(ctx context.Context, runID string, from int64, w *bufio
 	s.followers.Add(1)
 	defer s.followers.Add(-1)
 	f := &follower{s: s, runID: runID, enc: &sseEncoder{w: w, offset: from}, offset: from,
-		keep: time.NewTicker(s.tuning.KeepAlive)}
+		buf: make([]byte, followChunk), keep: time.NewTicker(s.tuning.KeepAlive)}
 	defer f.keep.Stop()
 	if err := w.Flush(); err != nil { // send the headers now
 		return err
@@ -96,8 +196,8 @@ func (s *Service) follow(ctx context.Context, runID string, from int64, w *bufio
 	poll := time.NewTicker(s.tuning.Poll)
 	defer poll.Stop()
 	for {
-		if sub, pending, ok := s.worker.subscribe(runID); ok {
-			if err := f.live(ctx, sub, pending); err != nil {
+		if lw := s.worker.liveLog(runID); lw != nil {
+			if err := f.live(ctx, lw); err != nil {
 				return err
 			}
 			continue
@@ -108,16 +208,26 @@ func (s *Service) follow(ctx context.Context, runID string, from int64, w *bufio
 		if err != nil {
 			return err
 		}
-		if err := f.fromStore(ctx); err != nil {
+		if err := f.fromStore(ctx, -1); err != nil {
 			return err
 		}
 		if r.Status.Terminal() {
 			return f.enc.end(r)
 		}
+		if err := f.wait(ctx, poll.C); err != nil {
+			return err
+		}
+	}
+}
+
+// wait sends keep-alives until the next poll.
+func (f *follower) wait(ctx context.Context, poll <-chan time.Time) error {
+	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-poll.C:
+		case <-poll:
+			return nil
 		case <-f.keep.C:
 			if err := f.enc.keepAlive(); err != nil {
 				return err
@@ -126,51 +236,63 @@ func (s *Service) follow(ctx context.Context, runID string, from int64, w *bufio
 	}
 }
 
-// fromStore sends what the object store holds past the offset.
-func (f *follower) fromStore(ctx context.Context) error {
-	b, err := f.s.readObject(ctx, logKey(f.runID), f.offset)
-	if err != nil || len(b) == 0 {
+// fromStore sends what the object store holds from the offset on, up to
+// offset limit (< 0: to the end): it reads only those bytes.
+func (f *follower) fromStore(ctx context.Context, limit int64) error {
+	n := int64(-1)
+	if limit >= 0 {
+		if n = limit - f.offset; n <= 0 {
+			return nil
+		}
+	}
+	rc, err := f.s.objects.GetRange(ctx, logKey(f.runID), f.offset, n)
+	if errors.Is(err, derrors.ErrNotFound) {
+		return nil // no output yet
+	}
+	if err != nil {
 		return err
 	}
-	f.offset += int64(len(b))
-	return f.enc.write(b)
-}
-
-// send writes the part of c past the offset. It reports false for a gap
-// (bytes missing before c), which makes the caller start over.
-func (f *follower) send(c chunk) (bool, error) {
-	end := c.Start + int64(len(c.Data))
-	if end <= f.offset || len(c.Data) == 0 {
-		return true, nil
-	}
-	if c.Start > f.offset {
-		return false, nil
-	}
-	data := c.Data[f.offset-c.Start:]
-	f.offset = end
-	return true, f.enc.write(data)
-}
-
-// live follows a run worked here: the stored prefix, the bytes not yet
-// flushed, then each chunk as the container writes it. It returns nil when
-// the writer closes or drops a lagging follower.
-func (f *follower) live(ctx context.Context, sub *subscription, pending chunk) error {
-	defer sub.cancel()
-	if err := f.fromStore(ctx); err != nil {
-		return err
-	}
-	if ok, err := f.send(pending); err != nil || !ok {
-		return err
-	}
+	defer rc.Close()
 	for {
-		select {
-		case c, open := <-sub.ch:
-			if !open {
-				return nil
+		k, err := rc.Read(f.buf)
+		if k > 0 {
+			f.offset += int64(k)
+			if werr := f.enc.write(f.buf[:k]); werr != nil {
+				return werr
 			}
-			if ok, err := f.send(c); err != nil || !ok {
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// live follows a run worked here: the bytes the store has from the store,
+// the others from the writer's memory, each as soon as the writer has it.
+// It returns nil when the writer closes.
+func (f *follower) live(ctx context.Context, lw *logWriter) error {
+	for {
+		v := lw.readAt(f.offset, f.buf)
+		switch {
+		case v.n > 0:
+			f.offset += int64(v.n)
+			if err := f.enc.write(f.buf[:v.n]); err != nil {
 				return err
 			}
+			continue
+		case f.offset < v.flushed:
+			if err := f.fromStore(ctx, v.flushed); err != nil {
+				return err
+			}
+			continue
+		case v.closed:
+			return nil
+		}
+		select {
+		case <-v.changed:
 		case <-f.keep.C:
 			if err := f.enc.keepAlive(); err != nil {
 				return err

@@ -41,7 +41,21 @@ func (w *Worker) work(ctx context.Context, run *Run) (out outcome) {
 	end := x.waitContainer(ctx)
 	x.stopEgress(context.WithoutCancel(ctx))
 	x.drainLog(context.WithoutCancel(ctx), pump)
-	return x.decide(ctx, nil, end)
+	return x.withLog(x.decide(ctx, nil, end), pump.lw)
+}
+
+// withLog adds what became of the run's log to its outcome: a truncated log
+// is recorded (and warned of), and a success whose log the store did not
+// take whole has failed.
+func (x *execution) withLog(out outcome, lw *logWriter) outcome {
+	if n := lw.unstored(); n > 0 && out.status == StatusSucceeded {
+		out.status, out.message = StatusFailed, fmt.Sprintf("the object store did not take the last %d bytes of the run's log", n)
+	}
+	if out.logTruncated = lw.wasTruncated(); out.logTruncated {
+		out.warnings = append(out.warnings, fmt.Sprintf(
+			"the log reached runs.max_log_bytes (%d bytes): the agent's further output was discarded", x.w.cfg.MaxLogBytes))
+	}
+	return out
 }
 
 // execution is one run on its way through work's steps: each step leaves
@@ -76,10 +90,11 @@ func fail(format string, args ...any) error { return failure(fmt.Sprintf(format,
 
 // outcome is how a run ended.
 type outcome struct {
-	status   Status
-	exitCode *int
-	message  string
-	warnings []string
+	status       Status
+	exitCode     *int
+	message      string
+	warnings     []string
+	logTruncated bool
 }
 
 // ending is how waiting for the agent's container ended.
@@ -193,6 +208,8 @@ func stopped(ctx context.Context) outcome {
 		return outcome{status: StatusCanceled, message: errDeleted.Error()}
 	case errLost:
 		return outcome{status: StatusInterrupted, message: errLost.Error()}
+	case errLogStore:
+		return failed("the object store kept failing, so the agent's output could not be recorded: the agent was stopped")
 	}
 	return outcome{status: StatusInterrupted, message: msgInterrupted}
 }
@@ -309,10 +326,12 @@ type logPump struct {
 }
 
 // pumpLog copies the container's output into a log writer that appends it
-// to the object store in batches and hands it at once to the followers on
-// this instance.
+// to the object store in batches and lets the followers on this instance
+// read it at once. A writer that gives up on the store stops the run.
 func (x *execution) pumpLog(bg context.Context) *logPump {
-	p := &logPump{lw: newLogWriter(x.run.ID, x.w.objects, x.log, x.w.tuning.FlushInterval, x.w.tuning.FlushBytes),
+	limits := logLimits{every: x.w.tuning.FlushInterval, batch: x.w.tuning.FlushBytes, maxPending: x.w.tuning.MaxPendingLog,
+		maxBytes: x.w.cfg.MaxLogBytes, failAfter: x.w.tuning.LogStoreFailAfter}
+	p := &logPump{lw: newLogWriter(x.run.ID, x.w.objects, x.log, limits),
 		pumped: make(chan struct{}), flushed: make(chan struct{})}
 	x.w.hub.add(p.lw)
 	var flushCtx context.Context
@@ -323,22 +342,27 @@ func (x *execution) pumpLog(bg context.Context) *logPump {
 	go func() {
 		defer close(p.pumped)
 		defer rc.Close()
+		// One buffer's worth of output at a time: the writer bounds the rest.
 		masked := x.maskSecrets(p.lw)
-		_, _ = io.Copy(masked, rc)
-		_ = masked.Close()
+		if _, err := io.CopyBuffer(masked, rc, make([]byte, 32<<10)); errors.Is(err, errLogStore) {
+			x.w.cancelRun(x.run.ID, errLogStore)
+			return
+		}
+		_ = masked.Close() // what it held back, in case it starts a secret
 	}()
 	return p
 }
 
 // drainLog waits for the container's output to end, stores the rest and
-// closes the writer, which ends its followers' subscriptions. The stream
+// closes the writer, which ends its followers' live reading. The stream
 // ends when the container has exited; a daemon that keeps it open is cut
-// after a short while.
+// after a short while (and a pump waiting for the store is let go).
 func (x *execution) drainLog(bg context.Context, p *logPump) {
 	select {
 	case <-p.pumped:
 	case <-time.After(logDrainTimeout):
 		p.stopLogs()
+		p.lw.close()
 		<-p.pumped
 	}
 	p.stopLogs()

@@ -267,9 +267,7 @@ func (w *Worker) flushAll(ctx context.Context, lw *logWriter) {
 		fctx, cancel := context.WithDeadline(ctx, deadline)
 		lw.flush(fctx)
 		cancel()
-		lw.mu.Lock()
-		left := len(lw.pending)
-		lw.mu.Unlock()
+		left := lw.unstored()
 		if left == 0 || time.Now().After(deadline) {
 			if left > 0 {
 				w.log.Error("run log incomplete: the object store refused the last bytes",
@@ -291,7 +289,7 @@ func (w *Worker) finish(runID string, out outcome) bool {
 		}
 		r.Status, r.ExitCode, r.Error, r.FinishedAt = out.status, out.exitCode, out.message, &now
 		r.Warnings = out.warnings
-		r.CancelRequested = false
+		r.CancelRequested, r.LogTruncated = false, out.logTruncated
 		return nil
 	})
 	switch {

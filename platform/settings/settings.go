@@ -227,6 +227,13 @@ type Runs struct {
 	MaxTreeDepth   int    `yaml:"max_tree_depth"`
 	MaxTreeEntries int    `yaml:"max_tree_entries"`
 	Egress         Egress `yaml:"egress"`
+	// MaxLogBytes caps a run's stored log: past it the log gets a marker
+	// line and the agent's further output is discarded.
+	MaxLogBytes int64 `yaml:"max_log_bytes"`
+	// MaxFollowsPerUser and MaxFollows cap the open log streams
+	// (?follow=true) of one user and of this instance.
+	MaxFollowsPerUser int `yaml:"max_follows_per_user"`
+	MaxFollows        int `yaml:"max_follows"`
 }
 
 // Runs.Network is NetworkNone, NetworkAllowlist (the egress proxy of

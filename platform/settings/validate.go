@@ -92,6 +92,9 @@ func (s *Settings) Validate() error {
 		{"SLIPWAY_SECRETS_KEY", s.checkSecretsKey()},
 		{"SLIPWAY_SECRETS_OLD_KEYS", checkOldSecretsKeys(s.Secrets.OldKeys)},
 		{"SLIPWAY_METRICS_ADDR", s.checkMetricsAddr()},
+		{"SLIPWAY_RUN_MAX_LOG_BYTES", between64(s.Runs.MaxLogBytes, 4096, 1<<40)},
+		{"SLIPWAY_RUN_MAX_FOLLOWS_PER_USER", between(s.Runs.MaxFollowsPerUser, 1, 10_000)},
+		{"SLIPWAY_RUN_MAX_FOLLOWS", between(s.Runs.MaxFollows, 1, 1_000_000)},
 	}
 	for _, c := range checks {
 		if c.bad != "" {
