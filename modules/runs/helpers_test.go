@@ -55,8 +55,19 @@ func start(t *testing.T, opts ...apptest.Option) *harness {
 
 func startWith(t *testing.T, s *settings.Settings, rt *containers.Runtime, image string) *harness {
 	t.Helper()
+	return startTuned(t, s, rt, image, nil)
+}
+
+// startTuned is startWith with tune applied after fast, and extra options
+// (decorations of the app's dependencies).
+func startTuned(t *testing.T, s *settings.Settings, rt *containers.Runtime, image string, tune func(*runs.Tuning), extra ...fx.Option) *harness {
+	t.Helper()
 	h := &harness{rt: rt, image: image}
-	h.App = apptest.StartWith(t, s, runModules(&h.svc, &h.worker))
+	modules := runModules(&h.svc, &h.worker)
+	if tune != nil {
+		modules = fx.Options(fx.Supply(runs.TuningOverride(func(t *runs.Tuning) { fast(t); tune(t) })), fx.Populate(&h.svc, &h.worker))
+	}
+	h.App = apptest.StartWith(t, s, append([]fx.Option{modules}, extra...)...)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()

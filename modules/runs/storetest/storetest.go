@@ -85,7 +85,7 @@ func testCreateGet(t *testing.T, b Backend) {
 	started, finished, code := base.Add(time.Second), base.Add(time.Minute), 3
 	got, err = b.Store.Update(ctx, run.ID, func(x *runs.Run) error {
 		x.Status, x.StartedAt, x.FinishedAt, x.ExitCode, x.Error = runs.StatusFailed, &started, &finished, &code, "boom"
-		x.InstanceID, x.ContainerID, x.CancelRequested = "ins_1", "c1", true
+		x.InstanceID, x.ContainerID, x.CancelRequested, x.LogTruncated = "ins_1", "c1", true, true
 		x.Warnings = []string{"the patch contains the value of secret K", "another, with a \"quote\", a comma"}
 		return nil
 	})
@@ -95,6 +95,7 @@ func testCreateGet(t *testing.T, b Backend) {
 	require.Equal(t, got, again)
 	require.Equal(t, []string{"the patch contains the value of secret K", "another, with a \"quote\", a comma"}, again.Warnings)
 	require.Equal(t, 3, *again.ExitCode)
+	require.True(t, again.LogTruncated)
 	require.True(t, again.FinishedAt.Equal(finished))
 }
 
