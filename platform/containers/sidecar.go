@@ -159,7 +159,7 @@ func (r *Runtime) ImportImage(ctx context.Context, ref string, layer io.Reader) 
 			return err
 		}
 		defer out.Close()
-		return importProgress(out)
+		return ReadImportProgress(out)
 	})
 }
 
@@ -193,9 +193,10 @@ func (r *Runtime) RemoveImages(ctx context.Context, repo, keep string) (removed 
 	return removed
 }
 
-// importProgress reads an import's JSON progress messages to the end and
-// returns the error one of them reports.
-func importProgress(r io.Reader) error {
+// ReadImportProgress reads an image import's JSON progress messages to the
+// end and returns the error one of them reports: Docker answers an import
+// that failed half-way with 200 and the error inside the stream.
+func ReadImportProgress(r io.Reader) error {
 	dec := json.NewDecoder(r)
 	for {
 		var msg struct {

@@ -12,10 +12,8 @@ import (
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"testing"
 	"time"
@@ -125,7 +123,7 @@ func ImageWith(t testing.TB, rt *containers.Runtime, changes ...string) string {
 		t.Fatalf("containertest.Image: import %s: %v", ref, err)
 	}
 	defer out.Close()
-	if err := drainProgress(out); err != nil {
+	if err := containers.ReadImportProgress(out); err != nil {
 		t.Fatalf("containertest.Image: import %s: %v", ref, err)
 	}
 	return ref
@@ -194,31 +192,6 @@ func buildLayer(busybox []byte) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-// drainProgress reads the import's JSON progress messages to the end and
-// returns the error one of them reports.
-func drainProgress(r io.Reader) error {
-	dec := json.NewDecoder(r)
-	for {
-		var msg struct {
-			Error       string `json:"error"`
-			ErrorDetail *struct {
-				Message string `json:"message"`
-			} `json:"errorDetail"`
-		}
-		if err := dec.Decode(&msg); errors.Is(err, io.EOF) {
-			return nil
-		} else if err != nil {
-			return fmt.Errorf("reading progress: %w", err)
-		}
-		if msg.ErrorDetail != nil && msg.ErrorDetail.Message != "" {
-			return errors.New(msg.ErrorDetail.Message)
-		}
-		if msg.Error != "" {
-			return errors.New(msg.Error)
-		}
-	}
 }
 
 // Instance returns a fresh instance id for this test and removes every
