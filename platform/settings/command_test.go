@@ -87,5 +87,6 @@ func TestRunCommandSettingErrors(t *testing.T) {
 	}
 	s, err := Load(env(nil))
 	require.NoError(t, err)
-	require.Equal(t, []string{"codex", "exec", "--full-auto", "$SLIPWAY_PROMPT"}, s.Runs.Command, "configs/default.yaml's list")
+	require.Equal(t, []string{"codex", "exec", "--json", "--color", "never", "--skip-git-repo-check", "--ephemeral",
+		"--dangerously-bypass-approvals-and-sandbox", "-C", "/workspace", "--", "$SLIPWAY_PROMPT"}, s.Runs.Command, "configs/default.yaml's list")
 }
