@@ -86,13 +86,15 @@ func (a *asset) gzipBody() []byte {
 }
 
 // docsAssets returns the files of the docs page by the name it loads them by.
-func docsAssets() map[string]*asset {
+// They are hashed on first use, not at start: hashing the 1.5 MB bundle
+// would add milliseconds to every server's startup for a page few load.
+var docsAssets = sync.OnceValue(func() map[string]*asset {
 	return map[string]*asset{
 		"swagger-ui-bundle.js": newAsset("swagger-ui-bundle.js", javascriptType),
 		"swagger-ui.css":       newAsset("swagger-ui.css", cssType),
 		"docs.js":              newAsset("docs.js", javascriptType),
 	}
-}
+})
 
 // Mount serves the docs page at prefix and its assets under
 // prefix+"/assets/" on r. specURL is the same-origin URL of the document
@@ -119,7 +121,6 @@ func DocsHandler(specURL string) fiber.Handler {
 		panic(fmt.Sprintf("openapi.DocsHandler: spec URL %q is not a same-origin path", specURL))
 	}
 	tmpl := template.Must(template.ParseFS(uiFiles, "ui/docs.html"))
-	assets := docsAssets()
 	type page struct {
 		Title, SpecURL, Assets                 string
 		CSSVersion, BundleVersion, InitVersion string
@@ -132,6 +133,7 @@ func DocsHandler(specURL string) fiber.Handler {
 		if p := c.Path(); !strings.HasSuffix(p, "/") {
 			base = url.PathEscape(path.Base(p)) + "/" + docsAssetsDir
 		}
+		assets := docsAssets()
 		var b bytes.Buffer
 		if err := tmpl.Execute(&b, page{
 			Title:         docsPageTitle,
@@ -158,9 +160,8 @@ func DocsHandler(specURL string) fiber.Handler {
 // a year, since the page addresses them by content hash, carry an ETag, and
 // are sent gzip-compressed to clients that accept it.
 func AssetsHandler() fiber.Handler {
-	assets := docsAssets()
 	return func(c *fiber.Ctx) error {
-		a, ok := assets[path.Base(c.Path())]
+		a, ok := docsAssets()[path.Base(c.Path())]
 		if !ok {
 			return fiber.ErrNotFound
 		}
