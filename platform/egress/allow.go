@@ -81,7 +81,7 @@ func (r Rule) Matches(t Target) bool {
 //     resolves to it.
 //
 // No other wildcard exists ("*", "api.*.com", "*example.com" are refused),
-// nor a port range. An admitted name's addresses still pass CheckAddr.
+// nor a port range. An admitted name's addresses still pass ipclass.Check.
 type Allowlist struct {
 	rules []Rule
 }

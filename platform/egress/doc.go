@@ -1,7 +1,8 @@
 // Package egress is a run's only way out of its container when
 // runs.network is "allowlist": an HTTPS forward proxy that admits only the
 // destinations of an Allowlist and never a loopback, private, link-local,
-// CGNAT or metadata address (CheckAddr), run by Slipway beside each run.
+// CGNAT or metadata address (platform/ipclass), run by Slipway beside each
+// run.
 //
 // Topology, per run (Gateway.Open):
 //

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/slipwayhq/slipway/platform/ipclass"
 )
 
 // Defaults of the proxy's bounds.
@@ -41,8 +43,8 @@ type Policy struct {
 	// Allow lists the destinations; nil admits none.
 	Allow *Allowlist
 	// AllowPrivate lets admitted destinations have loopback, private,
-	// link-local, CGNAT and reserved addresses (CheckAddr); for tests and
-	// local development only.
+	// link-local, CGNAT and reserved addresses (ipclass.Check); for tests
+	// and local development only.
 	AllowPrivate bool
 	// MaxOpen bounds the client connections open at once; more wait to be
 	// accepted.
@@ -83,7 +85,7 @@ func (p Policy) withDefaults() Policy {
 
 // Proxy is an HTTP forward proxy that only tunnels (CONNECT) to the
 // destinations of its Policy. It looks names up itself, refuses a name if
-// any of its addresses is refused by CheckAddr, and connects to an address
+// any of its addresses is refused by ipclass.Check, and connects to an address
 // it checked, checking it once more on the socket, so a name that resolves
 // elsewhere later is never looked up again (no DNS rebinding). Plain HTTP
 // requests are refused: the agent's destinations speak https, and a proxy
@@ -284,7 +286,7 @@ func (p *Proxy) connect(w http.ResponseWriter, t Target, d *Decision) {
 		addrs = found
 	}
 	for _, a := range addrs {
-		if reason := CheckAddr(a, p.policy.AllowPrivate); reason != "" {
+		if reason := ipclass.Check(a, p.policy.AllowPrivate).String(); reason != "" {
 			d.Reason = reason
 			if t.Name != "" {
 				d.Reason = fmt.Sprintf("resolves to %s (%s)", reason, a.Unmap())
@@ -340,7 +342,7 @@ func (p *Proxy) dial(ctx context.Context, addrs []netip.Addr, port uint16) (net.
 		if err != nil {
 			return err
 		}
-		if reason := CheckAddr(ap.Addr(), p.policy.AllowPrivate); reason != "" {
+		if reason := ipclass.Check(ap.Addr(), p.policy.AllowPrivate).String(); reason != "" {
 			return fmt.Errorf("refused %s: %s", ap.Addr(), reason)
 		}
 		return nil
