@@ -34,7 +34,7 @@ func response(r *Repository) RepositoryResponse {
 
 // CreateRepositoryRequest is the body of POST /v1/projects/{project_id}/repositories.
 type CreateRepositoryRequest struct {
-	URL           string  `json:"url" minLength:"1" maxLength:"2048" doc:"Remote to clone: https://host/path, ssh://[user@]host[:port]/path or user@host:path (host:path without a user only for a dotted host or an IP address). No other scheme (http, git, javascript:, data: …). No credentials (no user information in https URLs, no password in ssh URLs). file:// URLs and local paths only where the server allows them, and hosts on loopback, link-local or private networks (by address or by DNS) likewise"`
+	URL           string  `json:"url" minLength:"1" maxLength:"2048" doc:"Remote to clone: https://host/path, ssh://[user@]host[:port]/path or user@host:path (host:path without a user only for a dotted host or an IP address). No other scheme (http, git, javascript:, data: …). No credentials (no user information in https URLs, no password in ssh URLs). file:// URLs and local paths only where the server allows them, and hosts on loopback, link-local or private networks (by address or by DNS) likewise; never a cloud metadata, unspecified, multicast or broadcast address"`
 	Name          *string `json:"name,omitempty" minLength:"1" maxLength:"100" doc:"Defaults to the URL's last path segment without .git"`
 	DefaultBranch string  `json:"default_branch,omitempty" maxLength:"255" doc:"Branch runs start from when they name none: a name git accepts (check-ref-format), not starting with '-'; absent or \"\": the remote's default branch"`
 }

@@ -100,7 +100,7 @@ func (s *Service) checkURLSyntax(rawURL string) (remote, string) {
 	return target, ""
 }
 
-// checkHost applies the private-network rule, as a validation error on url.
+// checkHost applies the network rule, as a validation error on url.
 func (s *Service) checkHost(ctx context.Context, target remote) error {
 	err := s.urls.checkHost(ctx, target.host)
 	var ue *URLError

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/fx"
 
 	"github.com/slipwayhq/slipway/platform/derrors"
+	"github.com/slipwayhq/slipway/platform/ipclass"
 	"github.com/slipwayhq/slipway/platform/settings"
 	"github.com/slipwayhq/slipway/platform/workspace"
 )
@@ -51,11 +52,14 @@ type Resolver = workspace.Resolver
 //     MaxURLLen characters, user information in an https URL or a password
 //     in an ssh URL (credentials belong in a credential helper or deploy key,
 //     not in a stored URL);
-//   - unless AllowPrivate, no host that is, or resolves to, a loopback,
-//     link-local, private, shared (CGNAT), unspecified, multicast or reserved
-//     address, nor "localhost", nor an IPv4 address in a non-dotted form
-//     ("2130706433", "0x7f.1") that git's resolver would read as one. Every
-//     address a name resolves to must pass, as git may connect to any.
+//   - no host that is, or resolves to, an address ipclass.Check refuses:
+//     never a metadata, unspecified, multicast or broadcast address, and
+//     unless AllowPrivate no loopback, link-local, private, shared (CGNAT)
+//     or reserved one, nor "localhost", nor an IPv4 address in a non-dotted
+//     form ("2130706433", "0x7f.1") that git's resolver would read as one.
+//     Every address a name resolves to must pass, as git may connect to
+//     any. With AllowPrivate, Check looks no name up: Resolve does, before
+//     the clone.
 //
 // Syntax is workspace.ParseURL's, so what is stored is what a run can clone.
 // A stored URL's host may resolve elsewhere by the time it is cloned: the
@@ -139,25 +143,30 @@ func (p *URLPolicy) Resolve(ctx context.Context, rawURL string) ([]netip.Addr, e
 	return p.resolveHost(ctx, r.host, true)
 }
 
-// checkHost applies the private-network rule to host ("" for local URLs).
+// checkHost applies the network rule to host ("" for local URLs).
 func (p *URLPolicy) checkHost(ctx context.Context, host string) error {
 	_, err := p.resolveHost(ctx, host, false)
 	return err
 }
 
-// resolveHost applies the private-network rule to host ("" for local URLs)
-// and returns the addresses it checked. With resolve false it looks a name
-// up only when the rule needs it.
+// resolveHost applies the network rule to host ("" for local URLs) and
+// returns the addresses it checked. With resolve false it looks a name up
+// only when private hosts are refused: where they are allowed, a name is
+// refused only for resolving to a metadata or non-host address, which
+// Resolve checks before the clone.
 func (p *URLPolicy) resolveHost(ctx context.Context, host string, resolve bool) ([]netip.Addr, error) {
-	if host == "" || (p.AllowPrivate && !resolve) {
+	if host == "" {
 		return nil, nil
 	}
 	name := strings.TrimSuffix(host, ".")
 	if addr, err := netip.ParseAddr(name); err == nil {
-		if kind := restricted(addr); kind != "" && !p.AllowPrivate {
-			return nil, refused("host is %s address; only public hosts are allowed", kind)
+		if r := ipclass.Check(addr, p.AllowPrivate); r.Refused() {
+			return nil, refused("host is %s; %s", r.Brief(), p.onlyAllowed(r))
 		}
 		return []netip.Addr{addr}, nil
+	}
+	if p.AllowPrivate && !resolve {
+		return nil, nil
 	}
 	if !p.AllowPrivate {
 		lower := strings.ToLower(name)
@@ -173,14 +182,20 @@ func (p *URLPolicy) resolveHost(ctx context.Context, host string, resolve bool) 
 	if err != nil {
 		return nil, err
 	}
-	if !p.AllowPrivate {
-		for _, a := range addrs {
-			if kind := restricted(a); kind != "" {
-				return nil, refused("host name resolves to %s address; only public hosts are allowed", kind)
-			}
+	for _, a := range addrs {
+		if r := ipclass.Check(a, p.AllowPrivate); r.Refused() {
+			return nil, refused("host name resolves to %s; %s", r.Brief(), p.onlyAllowed(r))
 		}
 	}
 	return addrs, nil
+}
+
+// onlyAllowed ends a refusal of an address: what hosts are allowed.
+func (p *URLPolicy) onlyAllowed(r ipclass.Reason) string {
+	if p.AllowPrivate && r.Always {
+		return "such hosts are refused even where private hosts are allowed"
+	}
+	return "only public hosts are allowed"
 }
 
 // lookup resolves name under the policy's timeout. A name that does not
@@ -224,65 +239,6 @@ func numericLabel(label string) bool {
 		return !strings.ContainsFunc(digits, func(r rune) bool { return !unicode.Is(unicode.ASCII_Hex_Digit, r) })
 	}
 	return !strings.ContainsFunc(digits, func(r rune) bool { return r < '0' || r > '9' })
-}
-
-// restrictedPrefixes are the address ranges a repository host may not be in
-// unless private hosts are allowed, with how an error names them.
-var restrictedPrefixes = []struct {
-	prefix netip.Prefix
-	kind   string
-}{
-	{netip.MustParsePrefix("0.0.0.0/8"), "an unspecified"},
-	{netip.MustParsePrefix("10.0.0.0/8"), "a private"},
-	{netip.MustParsePrefix("100.64.0.0/10"), "a shared (CGNAT)"},
-	{netip.MustParsePrefix("127.0.0.0/8"), "a loopback"},
-	{netip.MustParsePrefix("169.254.0.0/16"), "a link-local"},
-	{netip.MustParsePrefix("172.16.0.0/12"), "a private"},
-	{netip.MustParsePrefix("192.0.0.0/24"), "a reserved"},
-	{netip.MustParsePrefix("192.168.0.0/16"), "a private"},
-	{netip.MustParsePrefix("198.18.0.0/15"), "a reserved"},
-	{netip.MustParsePrefix("224.0.0.0/4"), "a multicast"},
-	{netip.MustParsePrefix("240.0.0.0/4"), "a reserved"},
-	{netip.MustParsePrefix("::/128"), "an unspecified"},
-	{netip.MustParsePrefix("::1/128"), "a loopback"},
-	{netip.MustParsePrefix("::/96"), "a reserved (IPv4-compatible)"},
-	{netip.MustParsePrefix("fc00::/7"), "a private"},
-	{netip.MustParsePrefix("fe80::/10"), "a link-local"},
-	{netip.MustParsePrefix("fec0::/10"), "a site-local"},
-	{netip.MustParsePrefix("ff00::/8"), "a multicast"},
-}
-
-// NAT64 (64:ff9b::/96) and 6to4 (2002::/16) addresses reach the IPv4
-// address they carry, so that address must pass too. IPv4-mapped addresses
-// (::ffff:a.b.c.d) are unmapped before any check.
-var (
-	nat64     = netip.MustParsePrefix("64:ff9b::/96")
-	sixToFour = netip.MustParsePrefix("2002::/16")
-)
-
-// restricted returns how to name addr's range ("a private") when a
-// repository host may not have it, or "".
-func restricted(addr netip.Addr) string {
-	addr = addr.WithZone("").Unmap()
-	for _, r := range restrictedPrefixes {
-		if r.prefix.Contains(addr) {
-			return r.kind
-		}
-	}
-	b := addr.As16()
-	var v4 [4]byte
-	switch {
-	case nat64.Contains(addr):
-		copy(v4[:], b[12:16])
-	case sixToFour.Contains(addr):
-		copy(v4[:], b[2:6])
-	default:
-		return ""
-	}
-	if kind := restricted(netip.AddrFrom4(v4)); kind != "" {
-		return kind + " (embedded IPv4)"
-	}
-	return ""
 }
 
 // nameFromURL is the default name of a repository: the last segment of its
