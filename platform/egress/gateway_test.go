@@ -97,11 +97,23 @@ func startHostService(t *testing.T) *hostService {
 			s.mu.Lock()
 			s.from = append(s.from, netip.MustParseAddrPort(c.RemoteAddr().String()).Addr())
 			s.mu.Unlock()
-			fmt.Fprintf(c, "HOST-SERVICE\n")
-			c.Close()
+			go answer(c)
 		}
 	}()
 	return s
+}
+
+// answer greets one caller and closes only after the caller is done: a
+// socket closed with the caller's bytes ("ping") unread sends a reset, and
+// a reset can overtake the greeting on its way back through the tunnel.
+func answer(c net.Conn) {
+	defer c.Close()
+	fmt.Fprintf(c, "HOST-SERVICE\n")
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+	_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_, _ = io.Copy(io.Discard, c)
 }
 
 func (s *hostService) callers() []netip.Addr {
