@@ -2,6 +2,7 @@ package runs
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -303,7 +304,7 @@ func (p *paced) Close() error {
 	return p.r.Close()
 }
 
-// follow streams the log as server-sent events on the hijacked connection.
+// follow streams the log as server-sent events.
 func (r *Routes) follow(c *fiber.Ctx) error {
 	id := c.Params("run_id")
 	caller := httpserver.Caller(c)
@@ -318,7 +319,14 @@ func (r *Routes) follow(c *fiber.Ctx) error {
 		}
 		from = n
 	}
-	slot, err := r.svc.acquireFollow(caller)
+	return r.stream(c, func(ctx context.Context, w *bufio.Writer) error { return r.svc.follow(ctx, id, from, w) })
+}
+
+// stream answers with a server-sent event stream that run writes on the
+// hijacked connection, once the caller has one of its streams free (429
+// otherwise). run gets the instance's lifetime and must not touch c.
+func (r *Routes) stream(c *fiber.Ctx, run func(ctx context.Context, w *bufio.Writer) error) error {
+	slot, err := r.svc.acquireFollow(httpserver.Caller(c))
 	if err != nil {
 		return err
 	}
@@ -337,8 +345,7 @@ func (r *Routes) follow(c *fiber.Ctx) error {
 	hdr.SetConnectionClose()
 	head := append([]byte(nil), hdr.Header()...)
 	ctx := r.svc.lifetime()
-	svc := r.svc
-	timeout := svc.tuning.FollowWriteTimeout
+	timeout := r.svc.tuning.FollowWriteTimeout
 	// fasthttp skips the hijack when the connection fails first: the slot
 	// must not stay taken then.
 	var started sync.Mutex
@@ -370,7 +377,7 @@ func (r *Routes) follow(c *fiber.Ctx) error {
 		if _, err := w.Write(head); err != nil {
 			return
 		}
-		_ = svc.follow(ctx, id, from, w)
+		_ = run(ctx, w)
 	})
 	return nil
 }
