@@ -178,8 +178,8 @@ func writeKeepAlive(w *bufio.Writer) error {
 }
 
 // streamEncoder turns a run's log, fed in order, into server-sent events:
-// its lines (sseEncoder), or whatever else a stream makes of them. One
-// follower serves them all.
+// its lines (sseEncoder) or its event timeline (eventEncoder). One
+// follower serves both.
 type streamEncoder interface {
 	// write takes the next log bytes.
 	write(p []byte) error
@@ -189,10 +189,64 @@ type streamEncoder interface {
 	end(r *Run) error
 }
 
-var _ streamEncoder = (*sseEncoder)(nil)
+var (
+	_ streamEncoder = (*sseEncoder)(nil)
+	_ streamEncoder = (*eventEncoder)(nil)
+)
+
+// eventEncoder writes a log's events as server-sent events: one per
+// event, its data the event's JSON (a RunEvent, on one line: JSON escapes
+// line ends in strings) and its id the event's cursor, which a
+// reconnecting client sends back as Last-Event-ID.
+type eventEncoder struct {
+	w    *bufio.Writer
+	scan *eventScanner
+	sent bool  // events were written since the last flush
+	err  error // the first failed write
+}
+
+func (e *eventEncoder) send(ev RunEvent) bool {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		e.err = err
+		return false
+	}
+	e.w.WriteString("id: " + ev.Cursor + "\ndata: ")
+	e.w.Write(b)
+	if _, err := e.w.WriteString("\n\n"); err != nil {
+		e.err = err
+		return false
+	}
+	e.sent = true
+	return true
+}
+
+// flush sends the events written so far.
+func (e *eventEncoder) flush() error {
+	if e.err != nil || !e.sent {
+		return e.err
+	}
+	e.sent = false
+	return e.w.Flush()
+}
+
+func (e *eventEncoder) write(p []byte) error {
+	e.scan.feed(p, e.send)
+	return e.flush()
+}
+
+func (e *eventEncoder) keepAlive() error { return writeKeepAlive(e.w) }
+
+func (e *eventEncoder) end(r *Run) error {
+	e.scan.finish(e.send)
+	if err := e.flush(); err != nil {
+		return err
+	}
+	return writeEnd(e.w, r)
+}
 
 // follower feeds one run's log from byte offset on to an encoder of
-// server-sent events until the run ends, the
+// server-sent events (its lines, or its events) until the run ends, the
 // client goes away (a failed write: at the latest at the next keep-alive,
 // or when a write cannot finish within the write deadline the connection
 // carries) or the server stops. It holds one read buffer and the
@@ -209,6 +263,12 @@ type follower struct {
 // follow streams the run's log lines from byte offset from.
 func (s *Service) follow(ctx context.Context, runID string, from int64, w *bufio.Writer) error {
 	return s.stream(ctx, runID, from, w, &sseEncoder{w: w, offset: from})
+}
+
+// followEvents streams the run's events from byte offset from; mid says
+// that from is inside a line (see newEventScanner).
+func (s *Service) followEvents(ctx context.Context, runID string, from int64, mid bool, w *bufio.Writer) error {
+	return s.stream(ctx, runID, from, w, &eventEncoder{w: w, scan: newEventScanner(from, mid)})
 }
 
 // stream runs a follower that feeds enc, which writes to w; it always
