@@ -31,6 +31,9 @@ type EventPage struct {
 // cursor and maxEventLine from it.
 var windows = sync.Pool{New: func() any { b := make([]byte, 1+maxEventLine); return &b }}
 
+// firstPiece is how much of its window a page reads first.
+const firstPiece = 64 << 10
+
 // Events returns a page of the events of a run the caller may see: at
 // most in.Limit, from at most maxEventLine bytes of its log. A page may
 // hold fewer events than the limit, none at all, and still have a next
@@ -56,11 +59,13 @@ func (s *Service) eventPage(ctx context.Context, r *Run, in EventsInput) (EventP
 	}
 	buf := windows.Get().(*[]byte)
 	defer windows.Put(buf)
-	window, mid, err := s.eventWindow(ctx, id, "cursor", from, *buf)
+	// The window is read in growing pieces, so that a page whose events
+	// come early reads little more than them (on S3, a request a piece).
+	b, size := *buf, min(firstPiece, maxEventLine)
+	window, mid, err := s.eventWindow(ctx, id, "cursor", from, b[:1+size])
 	if err != nil {
 		return EventPage{}, err
 	}
-	whole := r.Status.Terminal() && len(window) < maxEventLine // the window reaches the end of a finished log
 	sc := newEventScanner(from, mid)
 	page := EventPage{Items: []RunEvent{}}
 	next := int64(-1)
@@ -72,13 +77,26 @@ func (s *Service) eventPage(ctx context.Context, r *Run, in EventsInput) (EventP
 		next = sc.offset // the event's cursor
 		return false
 	}
-	if sc.feed(window, emit) && whole {
+	read, short := len(window), len(window) < size // a short read reached the log's end
+	more := sc.feed(window, emit)
+	for more && !short && read < maxEventLine {
+		size = min(2*size, maxEventLine-read)
+		piece := b[1+read : 1+read+size]
+		n, err := s.readLog(ctx, id, from+int64(read), piece)
+		if err != nil {
+			return EventPage{}, err
+		}
+		read, short = read+n, n < size
+		more = sc.feed(piece[:n], emit)
+	}
+	whole := r.Status.Terminal() && short // the end of a finished log
+	if more && whole {
 		sc.finish(emit)
 	}
 	if next < 0 {
 		next = sc.resume()
 	}
-	if !whole || next < from+int64(len(window)) {
+	if !whole || next < from+int64(read) {
 		c := cursorAt(next)
 		page.Next = &c
 	}
