@@ -51,7 +51,13 @@ func readEvents(body *bufio.Reader, out chan<- sseEvent) {
 
 func (h *harness) follow(t *testing.T, token, runID string, header map[string]string) (*http.Response, <-chan sseEvent) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, h.URL+"/v1/runs/"+runID+"/logs?follow=true", nil)
+	return h.stream(t, token, "/v1/runs/"+runID+"/logs?follow=true", header)
+}
+
+// stream opens an event stream at path and parses its events.
+func (h *harness) stream(t *testing.T, token, path string, header map[string]string) (*http.Response, <-chan sseEvent) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, h.URL+path, nil)
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+token)
 	for k, v := range header {

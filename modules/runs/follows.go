@@ -9,7 +9,7 @@ import (
 	"github.com/slipwayhq/slipway/platform/identity"
 )
 
-// followLimits counts the open log streams, per user and on this
+// followLimits counts the open log and event streams, per user and on this
 // instance: each holds a connection and a goroutine for as long as its run
 // lasts.
 type followLimits struct {
@@ -32,11 +32,11 @@ func (l *followLimits) acquire(user string, retryAfter time.Duration) (release f
 	switch {
 	case l.byUser[user] >= l.perUser:
 		return nil, derrors.TooMany(derrors.CodeRateLimited,
-			fmt.Sprintf("you already follow %d run logs; close one first", l.perUser), retryAfter).
+			fmt.Sprintf("you already follow %d run logs or timelines; close one first", l.perUser), retryAfter).
 			WithDetail("limit", l.perUser)
 	case l.total >= l.max:
 		return nil, derrors.TooMany(derrors.CodeRateLimited,
-			"this server streams as many run logs as it can; try again shortly", retryAfter)
+			"this server streams as many run logs and timelines as it can; try again shortly", retryAfter)
 	}
 	l.total++
 	l.byUser[user]++

@@ -2,6 +2,7 @@ package runs
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -67,6 +68,13 @@ type LogsQuery struct {
 	Follow bool `query:"follow" doc:"stream as server-sent events until the run ends: data: lines (one event per batch, its id the byte offset after it), event: partial for a piece of a line longer than 16 KiB (join it to the line the next event continues), keep-alive comments, then event: end"`
 }
 
+// EventsQuery are the query parameters of GET /v1/runs/{run_id}/events.
+type EventsQuery struct {
+	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"20" doc:"page size: events at most (a page also reads at most 1 MiB of the log, so it may hold fewer, even none, and still have a next page)"`
+	Cursor string `query:"cursor" doc:"where to start: next_cursor of the previous page, or an event's cursor; with follow=true, where the stream starts (Last-Event-ID wins)"`
+	Follow bool   `query:"follow" doc:"stream the events as server-sent events until the run ends: one event each (data: the event's JSON, id: its cursor), keep-alive comments, then event: end with the run's final status"`
+}
+
 // ContainerResponse is a managed container.
 type ContainerResponse struct {
 	ID         string    `json:"id"`
@@ -129,6 +137,15 @@ func (r *Routes) Operations() []httpserver.Operation {
 				{Status: 206, ContentType: "text/plain", Description: "the byte range asked for, cut at the log's end",
 					Headers: []httpserver.Header{{Name: "Content-Range", Description: "bytes first-last/size"}, {Name: "Accept-Ranges", Description: "bytes"}}}},
 			Errors: []derrors.Code{derrors.CodeValidation, derrors.CodeNotFound, derrors.CodeRangeNotSatisfiable, derrors.CodeRateLimited}, Handler: r.logs},
+		{Method: http.MethodGet, Path: "/runs/:run_id/events", ID: "getRunEvents", Tags: tags, Access: httpserver.User,
+			Summary: "The agent's event timeline (messages, commands, changed files, token usage), a page at a time, or (follow=true) a server-sent event stream until the run ends",
+			Query:   EventsQuery{},
+			Headers: []httpserver.Header{
+				{Name: "Last-Event-ID", Description: "with follow=true: resume after the event with this id (its cursor)"}},
+			Responses: []httpserver.Response{
+				{Status: 200, Body: httpserver.Page[RunEvent]{}, Description: "a page of events, oldest first; next_cursor is null once the run has finished and the page reached the end of its log, and never null while it runs (its events so far end there)"},
+				{Status: 200, ContentType: "text/event-stream", Description: "follow=true: one event per timeline entry (data: a RunEvent as JSON, id: its cursor), keep-alive comments, then event: end with the final status"}},
+			Errors: []derrors.Code{derrors.CodeValidation, derrors.CodeNotFound, derrors.CodeRateLimited}, Handler: r.events},
 		{Method: http.MethodGet, Path: "/runs/:run_id/patch", ID: "getRunPatch", Tags: tags, Access: httpserver.User,
 			Summary:   "The agent's changes as a git diff, once the run has finished",
 			Responses: []httpserver.Response{{Status: 200, ContentType: "text/x-diff", Description: "the patch; empty when nothing changed"}},
@@ -303,7 +320,7 @@ func (p *paced) Close() error {
 	return p.r.Close()
 }
 
-// follow streams the log as server-sent events on the hijacked connection.
+// follow streams the log as server-sent events.
 func (r *Routes) follow(c *fiber.Ctx) error {
 	id := c.Params("run_id")
 	caller := httpserver.Caller(c)
@@ -318,7 +335,44 @@ func (r *Routes) follow(c *fiber.Ctx) error {
 		}
 		from = n
 	}
-	slot, err := r.svc.acquireFollow(caller)
+	return r.stream(c, func(ctx context.Context, w *bufio.Writer) error { return r.svc.follow(ctx, id, from, w) })
+}
+
+func (r *Routes) events(c *fiber.Ctx) error {
+	follow, err := httpserver.ParseBool(c, "follow")
+	if err != nil {
+		return err
+	}
+	limit, err := httpserver.ParseLimit(c)
+	if err != nil {
+		return err
+	}
+	id, caller := c.Params("run_id"), httpserver.Caller(c)
+	if follow {
+		field, cursor := "cursor", c.Query("cursor")
+		if raw := c.Get("Last-Event-ID"); raw != "" {
+			field, cursor = "Last-Event-ID", raw
+		}
+		from, mid, err := r.svc.EventsFrom(c.UserContext(), caller, id, field, cursor)
+		if err != nil {
+			return err
+		}
+		return r.stream(c, func(ctx context.Context, w *bufio.Writer) error {
+			return r.svc.followEvents(ctx, id, from, mid, w)
+		})
+	}
+	page, err := r.svc.Events(c.UserContext(), caller, id, EventsInput{Cursor: c.Query("cursor"), Limit: limit})
+	if err != nil {
+		return err
+	}
+	return c.JSON(httpserver.Page[RunEvent]{Items: page.Items, NextCursor: page.Next})
+}
+
+// stream answers with a server-sent event stream that run writes on the
+// hijacked connection, once the caller has one of its streams free (429
+// otherwise). run gets the instance's lifetime and must not touch c.
+func (r *Routes) stream(c *fiber.Ctx, run func(ctx context.Context, w *bufio.Writer) error) error {
+	slot, err := r.svc.acquireFollow(httpserver.Caller(c))
 	if err != nil {
 		return err
 	}
@@ -337,8 +391,7 @@ func (r *Routes) follow(c *fiber.Ctx) error {
 	hdr.SetConnectionClose()
 	head := append([]byte(nil), hdr.Header()...)
 	ctx := r.svc.lifetime()
-	svc := r.svc
-	timeout := svc.tuning.FollowWriteTimeout
+	timeout := r.svc.tuning.FollowWriteTimeout
 	// fasthttp skips the hijack when the connection fails first: the slot
 	// must not stay taken then.
 	var started sync.Mutex
@@ -370,7 +423,7 @@ func (r *Routes) follow(c *fiber.Ctx) error {
 		if _, err := w.Write(head); err != nil {
 			return
 		}
-		_ = svc.follow(ctx, id, from, w)
+		_ = run(ctx, w)
 	})
 	return nil
 }

@@ -151,43 +151,132 @@ func (e *sseEncoder) end(r *Run) error {
 			return err
 		}
 	}
+	return writeEnd(e.w, r)
+}
+
+func (e *sseEncoder) keepAlive() error { return writeKeepAlive(e.w) }
+
+// writeEnd writes the event that ends a stream: the run's final state.
+func writeEnd(w *bufio.Writer, r *Run) error {
 	b, _ := json.Marshal(struct {
 		Status       Status  `json:"status"`
 		ExitCode     *int    `json:"exit_code"`
 		Error        *string `json:"error"`
 		LogTruncated bool    `json:"log_truncated"`
 	}{r.Status, r.ExitCode, nullable(r.Error), r.LogTruncated})
-	e.w.WriteString("event: end\ndata: ")
+	w.WriteString("event: end\ndata: ")
+	w.Write(b)
+	w.WriteString("\n\n")
+	return w.Flush()
+}
+
+// writeKeepAlive writes the comment that keeps an idle stream open, and
+// finds out that its client left.
+func writeKeepAlive(w *bufio.Writer) error {
+	w.WriteString(": keep-alive\n\n")
+	return w.Flush()
+}
+
+// streamEncoder turns a run's log, fed in order, into server-sent events:
+// its lines (sseEncoder) or its event timeline (eventEncoder). One
+// follower serves both.
+type streamEncoder interface {
+	// write takes the next log bytes.
+	write(p []byte) error
+	// keepAlive writes a comment on an idle stream.
+	keepAlive() error
+	// end writes what is left and the end event with the run's outcome.
+	end(r *Run) error
+}
+
+var (
+	_ streamEncoder = (*sseEncoder)(nil)
+	_ streamEncoder = (*eventEncoder)(nil)
+)
+
+// eventEncoder writes a log's events as server-sent events: one per
+// event, its data the event's JSON (a RunEvent, on one line: JSON escapes
+// line ends in strings) and its id the event's cursor, which a
+// reconnecting client sends back as Last-Event-ID.
+type eventEncoder struct {
+	w    *bufio.Writer
+	scan *eventScanner
+	sent bool  // events were written since the last flush
+	err  error // the first failed write
+}
+
+func (e *eventEncoder) send(ev RunEvent) bool {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		e.err = err
+		return false
+	}
+	e.w.WriteString("id: " + ev.Cursor + "\ndata: ")
 	e.w.Write(b)
-	e.w.WriteString("\n\n")
+	if _, err := e.w.WriteString("\n\n"); err != nil {
+		e.err = err
+		return false
+	}
+	e.sent = true
+	return true
+}
+
+// flush sends the events written so far.
+func (e *eventEncoder) flush() error {
+	if e.err != nil || !e.sent {
+		return e.err
+	}
+	e.sent = false
 	return e.w.Flush()
 }
 
-func (e *sseEncoder) keepAlive() error {
-	e.w.WriteString(": keep-alive\n\n")
-	return e.w.Flush()
+func (e *eventEncoder) write(p []byte) error {
+	e.scan.feed(p, e.send)
+	return e.flush()
 }
 
-// follower streams one run's log from byte offset on until the run ends,
-// the client goes away (a failed write: at the latest at the next
-// keep-alive, or when a write cannot finish within the write deadline the
-// connection carries) or the server stops. It holds one read buffer and
-// the encoder's bounded state, whatever the log's size and line length.
+func (e *eventEncoder) keepAlive() error { return writeKeepAlive(e.w) }
+
+func (e *eventEncoder) end(r *Run) error {
+	e.scan.finish(e.send)
+	if err := e.flush(); err != nil {
+		return err
+	}
+	return writeEnd(e.w, r)
+}
+
+// follower feeds one run's log from byte offset on to an encoder of
+// server-sent events (its lines, or its events) until the run ends, the
+// client goes away (a failed write: at the latest at the next keep-alive,
+// or when a write cannot finish within the write deadline the connection
+// carries) or the server stops. It holds one read buffer and the
+// encoder's bounded state, whatever the log's size and line length.
 type follower struct {
 	s      *Service
 	runID  string
-	enc    *sseEncoder
+	enc    streamEncoder
 	offset int64
 	buf    []byte
 	keep   *time.Ticker
 }
 
-// follow runs a follower; it always returns, and counts itself in
-// Service.Followers while it runs.
+// follow streams the run's log lines from byte offset from.
 func (s *Service) follow(ctx context.Context, runID string, from int64, w *bufio.Writer) error {
+	return s.stream(ctx, runID, from, w, &sseEncoder{w: w, offset: from})
+}
+
+// followEvents streams the run's events from byte offset from; mid says
+// that from is inside a line (see newEventScanner).
+func (s *Service) followEvents(ctx context.Context, runID string, from int64, mid bool, w *bufio.Writer) error {
+	return s.stream(ctx, runID, from, w, &eventEncoder{w: w, scan: newEventScanner(from, mid)})
+}
+
+// stream runs a follower that feeds enc, which writes to w; it always
+// returns, and counts itself in Service.Followers while it runs.
+func (s *Service) stream(ctx context.Context, runID string, from int64, w *bufio.Writer, enc streamEncoder) error {
 	s.followers.Add(1)
 	defer s.followers.Add(-1)
-	f := &follower{s: s, runID: runID, enc: &sseEncoder{w: w, offset: from}, offset: from,
+	f := &follower{s: s, runID: runID, enc: enc, offset: from,
 		buf: make([]byte, followChunk), keep: time.NewTicker(s.tuning.KeepAlive)}
 	defer f.keep.Stop()
 	if err := w.Flush(); err != nil { // send the headers now

@@ -19,19 +19,31 @@ type PageQuery struct {
 // ParsePage reads limit and cursor; a bad value is a 422 naming the parameter.
 func ParsePage(c *fiber.Ctx) (page.Request, error) {
 	req := page.Request{Limit: page.DefaultLimit}
-	if raw := c.Query("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil || n < 1 || n > page.MaxLimit {
-			return req, derrors.InvalidField("limit", "must be an integer from 1 to 100")
-		}
-		req.Limit = n
+	n, err := ParseLimit(c)
+	if err != nil {
+		return req, err
 	}
+	req.Limit = n
 	cur, err := page.Decode(c.Query("cursor"))
 	if err != nil {
 		return req, derrors.InvalidField("cursor", "is not a cursor this server issued")
 	}
 	req.After = cur
 	return req, nil
+}
+
+// ParseLimit reads the page size, limit, for a list whose cursor is not a
+// page.Cursor; a bad value is a 422 naming it.
+func ParseLimit(c *fiber.Ctx) (int, error) {
+	raw := c.Query("limit")
+	if raw == "" {
+		return page.DefaultLimit, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 || n > page.MaxLimit {
+		return page.DefaultLimit, derrors.InvalidField("limit", "must be an integer from 1 to 100")
+	}
+	return n, nil
 }
 
 // NextCursor is the wire form of a next-page cursor: null at the end.

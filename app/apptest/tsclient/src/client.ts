@@ -13,6 +13,27 @@ import type { components, paths } from "./schema.js";
 declare const process: { env: Record<string, string | undefined> };
 
 type FieldError = components["schemas"]["FieldError"];
+type RunEvent = components["schemas"]["RunEvent"];
+
+// How a web client renders an entry of a run's timeline: its type says
+// which of its fields is set, and an unknown event (raw) still shows.
+function describe(e: RunEvent): string {
+  switch (e.type) {
+    case "agent_message":
+    case "reasoning":
+      return e.text ?? "";
+    case "command":
+      return `${e.command?.command ?? ""} → ${e.command?.exit_code ?? "running"}`;
+    case "file_change":
+      return (e.file_change?.changes ?? []).map((c) => `${c.kind} ${c.path}`).join(", ");
+    case "turn":
+      return `turn ${e.phase ?? ""}: ${e.usage?.output_tokens ?? 0} tokens out`;
+    case "raw":
+      return JSON.stringify(e.raw);
+    default:
+      return e.type;
+  }
+}
 
 function check(ok: unknown, message: string): asserts ok {
   if (!ok) {
@@ -82,5 +103,16 @@ if (failure.code !== "validation_error") {
 const fields: FieldError[] = failure.details.fields;
 const nameField = fields.find((f) => f.field === "name");
 check(nameField !== undefined && nameField.reason.length > 0, `fields: ${JSON.stringify(fields)}`);
+
+// A run's event timeline: a run the caller cannot see is a typed 404.
+const events = await api.GET("/v1/runs/{run_id}/events", {
+  params: { path: { run_id: "run_01jzzzzzzzzzzzzzzzzzzzzzzz" }, query: { limit: 10 } },
+});
+check(events.error?.error.code === "not_found", `events of no run: ${JSON.stringify(events.error ?? events.data)}`);
+const entry: RunEvent = {
+  type: "command", offset: 0, cursor: "42", item_id: "item_0", phase: "completed",
+  command: { command: "ls", status: "completed", exit_code: 0, output: "README.md\n", output_truncated: false },
+};
+check(describe(entry) === "ls → 0", `described ${describe(entry)}`);
 
 console.log(JSON.stringify({ ok: true, user: session.user.id, pages, projects: listed.length, fields }));
