@@ -69,13 +69,14 @@ func (x *execution) maskSecrets(w io.Writer) *mask.Writer {
 	return mask.NewWriter(w, list)
 }
 
-// patchWarnings names each secret whose value the patch holds: the patch
+// patchWarnings names each secret whose value the patch holds (as it is,
+// or escaped in a JSON string): the patch
 // is the agent's work and is kept as it is, but whoever applies it should
 // know.
 func patchWarnings(patch []byte, secrets []access.Secret) []string {
 	var out []string
 	for _, s := range secrets {
-		if s.Value != "" && bytes.Contains(patch, []byte(s.Value)) {
+		if slices.ContainsFunc(mask.Forms(s.Value), func(f string) bool { return bytes.Contains(patch, []byte(f)) }) {
 			out = append(out, "the patch contains the value of secret "+s.Name)
 		}
 	}

@@ -48,9 +48,11 @@ func TestSecretsInTheContainerEnvironment(t *testing.T) {
 }
 
 func TestPatchWarnings(t *testing.T) {
-	patch := []byte("diff --git a/config b/config\n+token = sk-live-123\n+other = ab\n")
-	secrets := []access.Secret{{Name: "API_KEY", Value: "sk-live-123"}, {Name: "UNUSED", Value: "not in the patch"}, {Name: "EMPTY"}}
-	require.Equal(t, []string{"the patch contains the value of secret API_KEY"}, patchWarnings(patch, secrets))
+	patch := []byte("diff --git a/config b/config\n+token = sk-live-123\n+other = ab\n+{\"pem\": \"line1\\nline2\"}\n")
+	secrets := []access.Secret{{Name: "API_KEY", Value: "sk-live-123"}, {Name: "UNUSED", Value: "not in the patch"}, {Name: "EMPTY"},
+		{Name: "PEM", Value: "line1\nline2"}}
+	require.Equal(t, []string{"the patch contains the value of secret API_KEY", "the patch contains the value of secret PEM"},
+		patchWarnings(patch, secrets), "as it is, or escaped in a JSON string")
 	require.Empty(t, patchWarnings(patch, nil))
 }
 

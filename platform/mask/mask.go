@@ -13,12 +13,15 @@
 // part of a longer one found at the same place is named only as the longer.
 //
 // The Writer holds back only the bytes at the end of what it was given that
-// could still begin a value (at most the longest value's length minus one),
+// could still begin a value (at most the longest form's length minus one,
+// a value's forms being itself and its escaped forms inside a JSON string),
 // and finds values with an Aho-Corasick automaton, so its time is linear in
 // the output whatever the values and the writer's input.
 package mask
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"slices"
@@ -170,17 +173,41 @@ func newMatcher(secrets []Secret) *matcher {
 	slices.SortStableFunc(sorted, func(a, b Secret) int { return strings.Compare(a.Name, b.Name) })
 	m := &matcher{nodes: []node{{out: -1, dict: -1, child: -1, next: -1}}}
 	for _, s := range sorted {
-		if s.Value == "" {
-			continue
-		}
-		n := m.insert(s.Value)
-		if m.nodes[n].out < 0 { // the first name, by order, names a shared value
-			m.nodes[n].out = int32(len(m.patterns))
-			m.patterns = append(m.patterns, pattern{value: s.Value, label: Label(s.Name)})
+		for _, v := range Forms(s.Value) {
+			n := m.insert(v)
+			if m.nodes[n].out < 0 { // the first name, by order, names a shared value
+				m.nodes[n].out = int32(len(m.patterns))
+				m.patterns = append(m.patterns, pattern{value: v, label: Label(s.Name)})
+			}
 		}
 	}
 	m.link()
 	return m
+}
+
+// Forms are the ways value can appear in output: as it is, and as it reads
+// inside a JSON string, where an agent that prints JSON (Codex's --json
+// events) puts it with its quotes, backslashes and control characters
+// escaped, and perhaps <, > and & as well (Go's encoder does). An empty
+// value has none.
+func Forms(value string) []string {
+	if value == "" {
+		return nil
+	}
+	forms := []string{value}
+	for _, html := range []bool{false, true} {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(html)
+		if enc.Encode(value) != nil {
+			continue
+		}
+		quoted := bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+		if f := string(quoted[1 : len(quoted)-1]); !slices.Contains(forms, f) {
+			forms = append(forms, f)
+		}
+	}
+	return forms
 }
 
 // insert adds value's path to the trie and returns its last node.

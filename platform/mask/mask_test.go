@@ -13,7 +13,12 @@ import (
 // reference applies the package's rule to a whole input, position by
 // position, the slow and obvious way.
 func reference(secrets []Secret, in string) string {
-	byName := append([]Secret(nil), secrets...)
+	var byName []Secret
+	for _, s := range secrets {
+		for _, f := range Forms(s.Value) {
+			byName = append(byName, Secret{Name: s.Name, Value: f})
+		}
+	}
 	// The first name in order wins a shared value, as in the Writer.
 	for i := range byName {
 		for j := i + 1; j < len(byName); j++ {
@@ -54,7 +59,9 @@ func reference(secrets []Secret, in string) string {
 func maxLen(secrets []Secret) int {
 	n := 0
 	for _, s := range secrets {
-		n = max(n, len(s.Value))
+		for _, f := range Forms(s.Value) {
+			n = max(n, len(f))
+		}
 	}
 	return n
 }
@@ -100,6 +107,16 @@ var examples = []struct {
 	{"a prefix left at the end", []Secret{{"KEY", "abcdef"}}, "xxabcde", "xxabcde"},
 	{"multi-byte", []Secret{{"KEY", "clé-ü"}}, "a clé-ü b", "a [secret:KEY] b"},
 	{"newlines inside", []Secret{{"PEM", "-----BEGIN\nMIIB\n-----END"}}, "key:\n-----BEGIN\nMIIB\n-----END\n", "key:\n[secret:PEM]\n"},
+	{"inside a JSON string", []Secret{{"PEM", "-----BEGIN\nMIIB\n-----END"}}, `{"text":"-----BEGIN\nMIIB\n-----END"}`, `{"text":"[secret:PEM]"}`},
+	{"JSON escapes", []Secret{{"KEY", `p"a\ss` + "\t"}}, `{"a":"p\"a\\ss\t","b":"p"a\ss` + "\t" + `"}`, `{"a":"[secret:KEY]","b":"[secret:KEY]"}`},
+	{"JSON escapes of HTML", []Secret{{"KEY", "a<b&c"}}, `"a\u003cb\u0026c" "a<b&c"`, `"[secret:KEY]" "[secret:KEY]"`},
+	{"JSON escapes of control bytes", []Secret{{"KEY", "k\x01y"}}, `"k\u0001y"`, `"[secret:KEY]"`},
+}
+
+func TestForms(t *testing.T) {
+	require.Nil(t, Forms(""))
+	require.Equal(t, []string{"plain"}, Forms("plain"), "a value JSON leaves alone has one form")
+	require.Equal(t, []string{"a\"b<", `a\"b<`, `a\"b\u003c`}, Forms("a\"b<"))
 }
 
 func TestExamples(t *testing.T) {
