@@ -92,7 +92,7 @@ func (r *Runtime) create(ctx context.Context, spec Spec) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	r.coverVolumes(host, volumes)
+	r.coverVolumes(host, volumes, cfg.User)
 	var created container.CreateResponse
 	err = r.call(ctx, 0, func(ctx context.Context) error {
 		var err error

@@ -320,14 +320,17 @@ func TestHostConfig(t *testing.T) {
 
 // TestImageVolumesAreBoundedTmpfs runs an image that declares volumes:
 // Docker would back them with volumes on the host's disk, which no limit
-// of the container bounds; each is a tmpfs of the /tmp size instead.
+// of the container bounds; each is a tmpfs of the /tmp size instead. Each
+// belongs to the container's user, even where the image ships the
+// directory owned by root (/etc here).
 func TestImageVolumesAreBoundedTmpfs(t *testing.T) {
 	t.Parallel()
 	e := newEngine(t, containers.Config{TmpfsBytes: 8 << 20})
-	e.image = containertest.ImageWith(t, e.rt, "VOLUME /data /workspace")
+	e.image = containertest.ImageWith(t, e.rt, "VOLUME /data /etc /workspace")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	spec := e.spec(t, `echo x > /data/small && echo "data=writable"; dd if=/dev/zero of=/data/big bs=1048576 count=32 2>/dev/null && echo "data=unbounded" || echo "data=bounded"`)
+	spec := e.spec(t, `echo x > /data/small && echo "data=writable"; dd if=/dev/zero of=/data/big bs=1048576 count=32 2>/dev/null && echo "data=unbounded" || echo "data=bounded"; `+
+		`echo x > /etc/probe && echo "etc=writable"`)
 
 	id, logs, err := e.rt.StartAttached(ctx, spec)
 	require.NoError(t, err)
@@ -338,10 +341,12 @@ func TestImageVolumesAreBoundedTmpfs(t *testing.T) {
 		require.NotEqual(t, "volume", string(m.Type), "%s is a volume on the host's disk", m.Destination)
 	}
 	require.Contains(t, info.HostConfig.Tmpfs["/data"], "size=8388608")
+	require.Contains(t, info.HostConfig.Tmpfs["/etc"], ",uid=65534,gid=65534")
+	require.NotContains(t, info.HostConfig.Tmpfs["/tmp"], "uid=", "/tmp stays everyone's (mode 1777)")
 	require.NotContains(t, info.HostConfig.Tmpfs, "/workspace", "the workspace stays the bind mount")
 	out, err := io.ReadAll(logs)
 	require.NoError(t, err)
-	require.Equal(t, "data=writable\ndata=bounded\n", string(out))
+	require.Equal(t, "data=writable\ndata=bounded\netc=writable\n", string(out))
 }
 
 func TestPidsLimit(t *testing.T) {

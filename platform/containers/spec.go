@@ -260,11 +260,22 @@ func (r *Runtime) tmpfsOptions() string {
 // coverVolumes mounts a tmpfs on each path the image declares as a volume
 // (but the workspace). Docker would otherwise back each with a volume on
 // the host's disk, where writes count against no limit of the container.
-func (r *Runtime) coverVolumes(host *container.HostConfig, imageVolumes []string) {
+// Each belongs to the container's user (uid[:gid]): Docker copies the
+// image's files in, but gives the tmpfs itself to root, so a home the
+// image declares (an agent's config and state) would be read-only to the
+// agent, which never runs as root.
+func (r *Runtime) coverVolumes(host *container.HostConfig, imageVolumes []string, user string) {
+	owner := ""
+	if m := userPattern.FindStringSubmatch(user); m != nil {
+		owner = ",uid=" + m[1]
+		if m[3] != "" {
+			owner += ",gid=" + m[3]
+		}
+	}
 	for _, v := range imageVolumes {
 		v = path.Clean(v)
 		if path.IsAbs(v) && v != "/" && v != WorkspaceDir {
-			host.Tmpfs[v] = r.tmpfsOptions()
+			host.Tmpfs[v] = r.tmpfsOptions() + owner
 		}
 	}
 }
