@@ -9,3 +9,10 @@ import "embed"
 //
 //go:embed *.yaml
 var Files embed.FS
+
+// CodexPin is agent/codex.env: the Codex CLI build agent images carry
+// (CODEX_VERSION, CODEX_TARBALL, CODEX_SHA256 lines), embedded so that
+// tests which import that build check it against the same pin as CI.
+//
+//go:embed agent/codex.env
+var CodexPin string

@@ -91,14 +91,7 @@ func Image(t testing.TB, rt *containers.Runtime) string {
 // such as "VOLUME /data"; they are part of the tag's hash.
 func ImageWith(t testing.TB, rt *containers.Runtime, changes ...string) string {
 	t.Helper()
-	bin, err := os.ReadFile(BusyboxPath)
-	if err != nil {
-		testenv.Unavailable(t, "busybox-static (%s): %v", BusyboxPath, err)
-	}
-	if err := checkStatic(BusyboxPath); err != nil {
-		testenv.Unavailable(t, "busybox-static: %v", err)
-	}
-	layer, err := buildLayer(bin)
+	layer, err := buildLayer(Busybox(t))
 	if err != nil {
 		t.Fatalf("containertest.ImageWith: %v", err)
 	}
@@ -127,6 +120,20 @@ func ImageWith(t testing.TB, rt *containers.Runtime, changes ...string) string {
 		t.Fatalf("containertest.Image: import %s: %v", ref, err)
 	}
 	return ref
+}
+
+// Busybox returns the static busybox binary images are built from; without
+// it (Debian's busybox-static) the test stops through testenv.Unavailable.
+func Busybox(t testing.TB) []byte {
+	t.Helper()
+	bin, err := os.ReadFile(BusyboxPath)
+	if err != nil {
+		testenv.Unavailable(t, "busybox-static (%s): %v", BusyboxPath, err)
+	}
+	if err := checkStatic(BusyboxPath); err != nil {
+		testenv.Unavailable(t, "busybox-static: %v", err)
+	}
+	return bin
 }
 
 // checkStatic fails for a dynamically linked binary, which would not run in
