@@ -18,12 +18,15 @@ import (
 
 // WithRuns points runs at the local Docker engine (the test's DOCKER_HOST
 // or the default socket) with image and command, no network, the nobody
-// user and small limits.
+// user and small limits. Without a command, the configured one stays (the
+// default: Codex).
 func WithRuns(image string, command ...string) Option {
 	return func(s *settings.Settings) {
 		s.Docker.Host = containertest.Host()
 		s.Runs.Image = image
-		s.Runs.Command = command
+		if len(command) > 0 {
+			s.Runs.Command = command
+		}
 		s.Runs.Network = "none"
 		s.Runs.User = "65534:65534"
 		s.Runs.MemoryBytes = 256 << 20

@@ -20,6 +20,23 @@ import (
 	"github.com/slipwayhq/slipway/platform/settings"
 )
 
+// outsideNetwork makes the egress proxies' way out for a test: an internal
+// network of its own, so nothing leaves the machine, removed when the test
+// ends. It returns the network's name and its gateway address, at which
+// the proxies reach the host.
+func outsideNetwork(t *testing.T, rt *containers.Runtime) (string, netip.Addr) {
+	t.Helper()
+	ctx := context.Background()
+	outside := fmt.Sprintf("slipway-test-runs-out-%d", time.Now().UnixNano())
+	_, err := rt.CreateNetwork(ctx, containers.NetworkSpec{Name: outside, Internal: true, Isolated: true,
+		InstanceID: "test-runs-egress", Role: "test-outside"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = rt.RemoveNetwork(context.Background(), outside) })
+	n, err := rt.Client().NetworkInspect(ctx, outside, dockernetwork.InspectOptions{})
+	require.NoError(t, err)
+	return outside, netip.MustParseAddr(n.IPAM.Config[0].Gateway)
+}
+
 // TestRunWithEgressAllowlist runs an agent with runs.network allowlist: it
 // reaches the one allowed service through the proxy, its other attempt is
 // refused, both are lines of the run's log and of the server's, and the
@@ -29,16 +46,7 @@ func TestRunWithEgressAllowlist(t *testing.T) {
 	bin := egresstest.ProxyBinary(t)
 	ctx := context.Background()
 
-	// The proxies' way out: an internal network of the test's, so nothing
-	// leaves the machine; it reaches the host at its gateway address.
-	outside := fmt.Sprintf("slipway-test-runs-out-%d", time.Now().UnixNano())
-	_, err := rt.CreateNetwork(ctx, containers.NetworkSpec{Name: outside, Internal: true, Isolated: true,
-		InstanceID: "test-runs-egress", Role: "test-outside"})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = rt.RemoveNetwork(context.Background(), outside) })
-	n, err := rt.Client().NetworkInspect(ctx, outside, dockernetwork.InspectOptions{})
-	require.NoError(t, err)
-	gw := netip.MustParseAddr(n.IPAM.Config[0].Gateway)
+	outside, gw := outsideNetwork(t, rt)
 
 	ln, err := net.Listen("tcp4", "0.0.0.0:0")
 	require.NoError(t, err)

@@ -1,0 +1,196 @@
+package runs_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/slipwayhq/slipway/app/apptest"
+	"github.com/slipwayhq/slipway/app/apptest/modelapi"
+	"github.com/slipwayhq/slipway/platform/containers"
+	"github.com/slipwayhq/slipway/platform/containers/codextest"
+	"github.com/slipwayhq/slipway/platform/containers/containertest"
+	"github.com/slipwayhq/slipway/platform/egress/egresstest"
+	"github.com/slipwayhq/slipway/platform/settings"
+)
+
+// codexModel is a model whose requests offer exec_command as a plain
+// function tool. The default model works in "code mode" (a JavaScript tool
+// run by codex-code-mode-host, which the test image leaves out).
+const codexModel = "gpt-5.3-codex"
+
+// TestCodexEndToEnd runs the real, pinned Codex CLI as a run's agent, with
+// the default command, in the hardened container, on the egress allowlist:
+// its model is a scripted Responses API on the host that the allowlist
+// names, reached through the run's proxy over TLS with the test's CA. The
+// key is the project's secret OPENAI_API_KEY. Codex runs the tool call it
+// is told to (writing a file) and ends with a message: the run succeeds,
+// its patch holds the file, its log holds Codex's events and the proxy's
+// decision, and no log holds the key.
+func TestCodexEndToEnd(t *testing.T) {
+	rt := containertest.Runtime(t, containers.Config{})
+	base := codextest.BaseImage(t, rt) // first: skips before any work when Codex is not cached
+	bin := egresstest.ProxyBinary(t)
+	outside, gw := outsideNetwork(t, rt)
+
+	const wrote = "written by codex through slipway\n"
+	const cmd = "printf 'written by codex through slipway\\n' > CODEX_WROTE.md"
+	var toolOutput string
+	model := modelapi.Start(t, gw,
+		modelapi.Turn{Check: modelapi.OffersFunction("exec_command"),
+			Output: []map[string]any{modelapi.FunctionCall("call_1", "exec_command", map[string]string{"cmd": cmd})}},
+		modelapi.Turn{Check: modelapi.HasFunctionOutput("call_1", &toolOutput),
+			Output: []map[string]any{modelapi.Message("Done: CODEX_WROTE.md is written.")}},
+	)
+	const certs = "/etc/ssl/certs/ca-certificates.crt"
+	image := codextest.Derive(t, rt, base, map[string]string{"SSL_CERT_FILE": certs},
+		codextest.File{Path: certs, Body: model.CA()},
+		codextest.File{Path: "/etc/codex/config.toml", Body: codextest.Config(model.URL(), codexModel)})
+
+	s := apptest.Settings(t, apptest.WithRuns(image), func(s *settings.Settings) {
+		s.Runs.Network = settings.NetworkAllowlist
+		s.Runs.AllowPrivateHosts = true // the model is on the host
+		s.Runs.Egress.Allow = []string{model.HostPort()}
+		s.Runs.Egress.Network = outside
+		s.Runs.Egress.ProxyBinary = bin
+		s.Runs.MemoryBytes = 1 << 30
+		s.Runs.PidsLimit = 256
+	})
+	require.Equal(t, apptest.Settings(t).Runs.Command, s.Runs.Command, "the default command runs Codex")
+	require.Equal(t, "codex", s.Runs.Command[0])
+	h := startWith(t, s, rt, image)
+
+	u := h.SignUp()
+	repo := h.repo(t, u, map[string]string{"README.md": "# demo\n"})
+	key := "sk-test-" + randomHex(t, 20)
+	res := h.Do(apptest.Request{Method: http.MethodPut, Path: "/v1/projects/" + repo.ProjectID + "/secrets/OPENAI_API_KEY",
+		Token: u.Token, Body: map[string]any{"value": key}})
+	require.Equal(t, http.StatusNoContent, res.Status, "%s", res.Body)
+
+	posted := time.Now()
+	// Codex waits for an unreachable model without end, whatever its retry
+	// settings: the run's timeout bounds it, and the wait below stops as
+	// soon as the proxy refuses the model's host.
+	r := h.create(t, u, repo.ID, map[string]any{"prompt": "Write CODEX_WROTE.md.", "timeout_seconds": 120})
+	done, log := waitCodex(t, h, u, r.ID, model.HostPort())
+	t.Logf("run log:\n%s", log)
+	require.Equal(t, "succeeded", done.Status, "error: %s", errorOf(done))
+	require.True(t, model.Done(), "Codex played the whole script")
+
+	first, ok := model.FirstModelRequest()
+	require.True(t, ok)
+	info, err := rt.Client().ImageInspect(context.Background(), base)
+	require.NoError(t, err)
+	t.Logf("POST to Codex's first model request: %s; run: %s; agent image %s: %d bytes (%.0f MiB)",
+		first.Sub(posted).Round(time.Millisecond), done.FinishedAt.Sub(posted).Round(time.Millisecond),
+		base, info.Size, float64(info.Size)/(1<<20))
+
+	// The key came from the project's secret, and only the model saw it.
+	var posts int
+	for _, req := range model.Requests() {
+		if req.Method == http.MethodPost {
+			posts++
+			require.Equal(t, "Bearer "+key, req.Authorization)
+		}
+	}
+	require.Equal(t, 2, posts)
+	require.Contains(t, toolOutput, "Process exited with code 0", "Codex ran the command")
+
+	patch := string(h.Get("/v1/runs/"+r.ID+"/patch", u.Token).Body)
+	require.Contains(t, patch, "diff --git a/CODEX_WROTE.md b/CODEX_WROTE.md\n")
+	require.Contains(t, patch, "+"+wrote)
+	require.NotContains(t, patch, "README.md", "Codex changed nothing else")
+
+	// Codex's events are the log's JSON lines.
+	var started, command, message, completed bool
+	for _, line := range strings.Split(log, "\n") {
+		var ev struct {
+			Type string `json:"type"`
+			Item struct {
+				Type     string `json:"type"`
+				Command  string `json:"command"`
+				ExitCode *int   `json:"exit_code"`
+				Text     string `json:"text"`
+			} `json:"item"`
+		}
+		if !strings.HasPrefix(line, "{") || json.Unmarshal([]byte(line), &ev) != nil {
+			continue
+		}
+		switch {
+		case ev.Type == "thread.started":
+			started = true
+		case ev.Type == "item.completed" && ev.Item.Type == "command_execution":
+			require.Contains(t, ev.Item.Command, "CODEX_WROTE.md")
+			require.NotNil(t, ev.Item.ExitCode)
+			require.Equal(t, 0, *ev.Item.ExitCode)
+			command = true
+		case ev.Type == "item.completed" && ev.Item.Type == "agent_message":
+			require.Equal(t, "Done: CODEX_WROTE.md is written.", ev.Item.Text)
+			message = true
+		case ev.Type == "turn.completed":
+			completed = true
+		}
+	}
+	require.True(t, started && command && message && completed,
+		"thread.started %v, command_execution %v, agent_message %v, turn.completed %v", started, command, message, completed)
+
+	// Codex reached the model through the proxy, and nothing else.
+	require.Regexp(t, `(?m)^\[slipway egress\] allowed `+regexp.QuoteMeta(model.HostPort())+` \(`, log)
+	for _, m := range regexp.MustCompile(`(?m)^\[slipway egress\] allowed (\S+)`).FindAllStringSubmatch(log, -1) {
+		require.Equal(t, model.HostPort(), m[1], "only the model host is reached")
+	}
+
+	require.NotContains(t, log, key)
+	for _, e := range h.Logs().All() {
+		require.NotContains(t, e.Message, key)
+		for k, v := range e.ContextMap() {
+			require.NotContains(t, fmt.Sprint(v), key, "server log %q, field %s", e.Message, k)
+		}
+	}
+}
+
+// waitCodex waits for the run to end and returns it and its log; it fails
+// the test at once when the run's proxy refused the model's host.
+func waitCodex(t *testing.T, h *harness, u apptest.User, id, modelHost string) (apptest.Run, string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		r := h.GetRun(u.Token, id)
+		log := string(h.Get("/v1/runs/"+id+"/logs", u.Token).Body)
+		if terminal(r.Status) {
+			return r, log
+		}
+		if strings.Contains(log, "[slipway egress] refused "+modelHost) {
+			t.Fatalf("the proxy refused the model's host; run log:\n%s", log)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s is still %s; run log:\n%s", id, r.Status, log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// errorOf is the run's error, or "" when it has none.
+func errorOf(r apptest.Run) string {
+	if r.Error == nil {
+		return ""
+	}
+	return *r.Error
+}
+
+func randomHex(t *testing.T, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	_, err := rand.Read(b)
+	require.NoError(t, err)
+	return hex.EncodeToString(b)
+}
