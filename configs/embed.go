@@ -10,9 +10,11 @@ import "embed"
 //go:embed *.yaml
 var Files embed.FS
 
-// CodexPin is agent/codex.env: the Codex CLI build agent images carry
-// (CODEX_VERSION, CODEX_TARBALL, CODEX_SHA256 lines), embedded so that
-// tests which import that build check it against the same pin as CI.
+// Agent holds agent/codex.env (the pinned Codex CLI: CODEX_VERSION,
+// CODEX_TARBALL, CODEX_SHA256) and agent/config.toml (the Codex
+// configuration of the production agent image), so that tests which run
+// that build do it with the same pin and configuration as CI and
+// production.
 //
-//go:embed agent/codex.env
-var CodexPin string
+//go:embed agent/codex.env agent/config.toml
+var Agent embed.FS

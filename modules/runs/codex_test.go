@@ -51,10 +51,13 @@ func TestCodexEndToEnd(t *testing.T) {
 		modelapi.Turn{Check: modelapi.HasFunctionOutput("call_1", &toolOutput),
 			Output: []map[string]any{modelapi.Message("Done: CODEX_WROTE.md is written.")}},
 	)
+	// The production image's configuration, but for the model and its URL.
+	config, err := codextest.Config(model.URL(), codexModel)
+	require.NoError(t, err)
 	const certs = "/etc/ssl/certs/ca-certificates.crt"
 	image := codextest.Derive(t, rt, base, map[string]string{"SSL_CERT_FILE": certs},
 		codextest.File{Path: certs, Body: model.CA()},
-		codextest.File{Path: "/etc/codex/config.toml", Body: codextest.Config(model.URL(), codexModel)})
+		codextest.File{Path: "/etc/codex/config.toml", Body: config})
 
 	s := apptest.Settings(t, apptest.WithRuns(image), func(s *settings.Settings) {
 		s.Runs.Network = settings.NetworkAllowlist
@@ -143,7 +146,9 @@ func TestCodexEndToEnd(t *testing.T) {
 	require.True(t, started && command && message && completed,
 		"thread.started %v, command_execution %v, agent_message %v, turn.completed %v", started, command, message, completed)
 
-	// Codex reached the model through the proxy, and nothing else.
+	// Codex reached the model through the proxy, and, configured as in
+	// production (no plugins, analytics or update checks), tried no other host.
+	require.NotContains(t, log, "[slipway egress] refused")
 	require.Regexp(t, `(?m)^\[slipway egress\] allowed `+regexp.QuoteMeta(model.HostPort())+` \(`, log)
 	for _, m := range regexp.MustCompile(`(?m)^\[slipway egress\] allowed (\S+)`).FindAllStringSubmatch(log, -1) {
 		require.Equal(t, model.HostPort(), m[1], "only the model host is reached")

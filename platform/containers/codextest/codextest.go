@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -42,9 +43,10 @@ const ImageRepo = "slipway-test-codex"
 // derivedRepo is the repository of the per-test images, removed by the test.
 const derivedRepo = "slipway-test-codex-run"
 
-// Home is the agent's home in the image, a VOLUME (so a writable tmpfs of
-// the run's user under Slipway): Codex keeps its state in ~/.codex and will
-// not keep helpers under /tmp.
+// Home is the agent's home and CODEX_HOME, as in the production image
+// (configs/agent/Dockerfile): a VOLUME, so a fresh writable tmpfs at every
+// run under Slipway. Codex keeps its state there, and will not keep
+// helpers under /tmp.
 const Home = "/home/agent"
 
 // Pin is the Codex CLI build of configs/agent/codex.env.
@@ -56,8 +58,12 @@ type Pin struct {
 
 // LoadPin parses configs/agent/codex.env: KEY=value lines, # comments.
 func LoadPin() (Pin, error) {
+	env, err := configs.Agent.ReadFile("agent/codex.env")
+	if err != nil {
+		return Pin{}, err
+	}
 	vals := map[string]string{}
-	sc := bufio.NewScanner(strings.NewReader(configs.CodexPin))
+	sc := bufio.NewScanner(bytes.NewReader(env))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -131,44 +137,45 @@ var (
 	dirs = []struct {
 		name string
 		mode int64
-		uid  int
 	}{
-		{"bin/", 0o755, 0}, {"dev/", 0o755, 0}, {"etc/", 0o755, 0}, {"etc/codex/", 0o755, 0},
-		{"etc/ssl/", 0o755, 0}, {"etc/ssl/certs/", 0o755, 0}, {"home/", 0o755, 0},
-		{strings.TrimPrefix(Home, "/") + "/", 0o700, 65534},
-		{"proc/", 0o555, 0}, {"sys/", 0o555, 0}, {"tmp/", 0o1777, 0},
-		{"usr/", 0o755, 0}, {"usr/local/", 0o755, 0}, {"usr/local/bin/", 0o755, 0},
-		{"workspace/", 0o755, 0},
+		{"bin/", 0o755}, {"dev/", 0o755}, {"etc/", 0o755}, {"etc/codex/", 0o755},
+		{"etc/ssl/", 0o755}, {"etc/ssl/certs/", 0o755}, {"home/", 0o755},
+		{strings.TrimPrefix(Home, "/") + "/", 0o1777},
+		{"opt/", 0o755}, {"opt/codex/", 0o755}, {"opt/codex/bin/", 0o755}, {"opt/codex/codex-path/", 0o755},
+		{"proc/", 0o555}, {"sys/", 0o555}, {"tmp/", 0o1777}, {"workspace/", 0o755},
 	}
-	// files are the small files: nobody's home is the agent's home.
+	// files are the small files.
 	files = []struct {
 		name, body string
 	}{
 		{"etc/passwd", "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:" + Home + ":/bin/sh\n"},
 		{"etc/group", "root:x:0:\nnogroup:x:65534:\n"},
 	}
-	// vendored maps the files taken from the npm package to their place.
-	// codex-code-mode-host (70 MB) is left out: only models that use "code
-	// mode" need it, and the tests pick one that does not.
+	// vendored maps the files taken from the npm package to their place,
+	// where the production image has them. codex-code-mode-host (70 MB) is
+	// left out: only models that use "code mode" need it, and the tests pick
+	// one that does not.
 	vendored = map[string]string{
-		"package/vendor/x86_64-unknown-linux-musl/bin/codex":     "usr/local/bin/codex",
-		"package/vendor/x86_64-unknown-linux-musl/codex-path/rg": "usr/local/bin/rg",
+		"package/vendor/x86_64-unknown-linux-musl/bin/codex":          "opt/codex/bin/codex",
+		"package/vendor/x86_64-unknown-linux-musl/codex-path/rg":      "opt/codex/codex-path/rg",
+		"package/vendor/x86_64-unknown-linux-musl/codex-package.json": "opt/codex/codex-package.json",
 	}
-	// changes are the image's settings. HOME is set in the image, not left to
-	// passwd, so any runs.user finds the home.
+	// changes are the image's settings, those of the production image.
 	changes = []string{
-		"ENV PATH=/usr/local/bin:/usr/bin:/bin",
+		"ENV PATH=/opt/codex/bin:/opt/codex/codex-path:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"ENV HOME=" + Home,
+		"ENV CODEX_HOME=" + Home,
 		"VOLUME " + Home,
+		"USER 65534:65534",
 		"WORKDIR /workspace",
 	}
 )
 
 // BaseImage returns the base image with the pinned Codex CLI, importing it
 // the first time on this engine: a tar streamed from the cached tarball (the
-// 315 MB binary is never held in memory) with busybox, a passwd whose
-// nobody lives in Home, codex and rg on PATH. It has no CA and no Codex
-// configuration: Derive adds a test's.
+// 315 MB binary is never held in memory) with busybox for a shell and
+// tools, and Codex laid out and set up as in the production image. It has
+// no CA and no Codex configuration: Derive adds a test's.
 func BaseImage(t testing.TB, rt *containers.Runtime) string {
 	t.Helper()
 	pin, tgz := Tarball(t)
@@ -228,7 +235,7 @@ func writeLayer(w io.Writer, tgz string, busybox []byte) error {
 		return h
 	}
 	for _, d := range dirs {
-		if err := tw.WriteHeader(hdr(&tar.Header{Typeflag: tar.TypeDir, Name: d.name, Mode: d.mode, Uid: d.uid, Gid: d.uid})); err != nil {
+		if err := tw.WriteHeader(hdr(&tar.Header{Typeflag: tar.TypeDir, Name: d.name, Mode: d.mode})); err != nil {
 			return err
 		}
 	}
@@ -273,7 +280,11 @@ func writeLayer(w io.Writer, tgz string, busybox []byte) error {
 			continue
 		}
 		found++
-		if err := tw.WriteHeader(hdr(&tar.Header{Typeflag: tar.TypeReg, Name: dest, Mode: 0o755, Size: h.Size})); err != nil {
+		mode := int64(0o755)
+		if strings.HasSuffix(dest, ".json") {
+			mode = 0o644
+		}
+		if err := tw.WriteHeader(hdr(&tar.Header{Typeflag: tar.TypeReg, Name: dest, Mode: mode, Size: h.Size})); err != nil {
 			return err
 		}
 		if _, err := io.Copy(tw, tr); err != nil {
@@ -402,20 +413,21 @@ func Derive(t testing.TB, rt *containers.Runtime, base string, env map[string]st
 	return ref
 }
 
-// Config is /etc/codex/config.toml for a test: the model provider "mock"
-// at baseURL (the Responses API, key from $OPENAI_API_KEY), the model, and
-// retries kept to one, so a failing server fails the run quickly.
-func Config(baseURL, model string) []byte {
-	return fmt.Appendf(nil, `model = %q
-model_provider = "mock"
-
-[model_providers.mock]
-name = "mock"
-base_url = %q
-env_key = "OPENAI_API_KEY"
-wire_api = "responses"
-request_max_retries = 1
-stream_max_retries = 1
-stream_idle_timeout_ms = 30000
-`, model, baseURL)
+// Config is /etc/codex/config.toml for a test: the production image's
+// (configs/agent/config.toml) with its provider's base_url and the model
+// replaced, so a run under test is configured as in production but for
+// where the model is.
+func Config(baseURL, model string) ([]byte, error) {
+	prod, err := configs.Agent.ReadFile("agent/config.toml")
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range []struct{ key, value string }{{"model", model}, {"base_url", baseURL}} {
+		line := regexp.MustCompile(`(?m)^` + r.key + ` = ".*"$`)
+		if n := len(line.FindAllIndex(prod, -1)); n != 1 {
+			return nil, fmt.Errorf("configs/agent/config.toml has %d %s lines, not one", n, r.key)
+		}
+		prod = line.ReplaceAllLiteral(prod, fmt.Appendf(nil, "%s = %q", r.key, r.value))
+	}
+	return prod, nil
 }
