@@ -37,6 +37,9 @@ const codexModel = "gpt-5.3-codex"
 // its patch holds the file, its log holds Codex's events and the proxy's
 // decision, and no log holds the key.
 func TestCodexEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the real Codex CLI: a 300 MB image and a whole run")
+	}
 	rt := containertest.Runtime(t, containers.Config{})
 	base := codextest.BaseImage(t, rt) // first: skips before any work when Codex is not cached
 	bin := egresstest.ProxyBinary(t)

@@ -51,6 +51,9 @@ func TestConfig(t *testing.T) {
 // (read-only root, nobody, no capabilities, no network), and a derived
 // image's file and variable.
 func TestImages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("imports a 300 MB image the first time")
+	}
 	rt := containertest.Runtime(t, containers.Config{})
 	base := codextest.BaseImage(t, rt)
 	cfg, err := codextest.Config("https://192.0.2.1:1/v1", "m")
