@@ -149,6 +149,43 @@ func TestCodexEndToEnd(t *testing.T) {
 	require.True(t, started && command && message && completed,
 		"thread.started %v, command_execution %v, agent_message %v, turn.completed %v", started, command, message, completed)
 
+	// The same events are the run's timeline, as the web client reads it.
+	var page struct {
+		Items []struct {
+			Type    string  `json:"type"`
+			Phase   string  `json:"phase"`
+			Text    *string `json:"text"`
+			Command *struct {
+				Command  string `json:"command"`
+				ExitCode *int   `json:"exit_code"`
+			} `json:"command"`
+			Usage *struct {
+				InputTokens  int64 `json:"input_tokens"`
+				OutputTokens int64 `json:"output_tokens"`
+			} `json:"usage"`
+		} `json:"items"`
+		NextCursor *string `json:"next_cursor"`
+	}
+	events := h.Get("/v1/runs/"+r.ID+"/events?limit=100", u.Token)
+	require.Equal(t, http.StatusOK, events.Status, "%s", events.Body)
+	require.NotContains(t, string(events.Body), key)
+	events.Decode(t, &page)
+	require.Nil(t, page.NextCursor, "the finished run's whole timeline fits one page")
+	var timeline []string
+	for _, e := range page.Items {
+		switch {
+		case e.Type == "command" && e.Phase == "completed":
+			require.Contains(t, e.Command.Command, "CODEX_WROTE.md")
+			require.Equal(t, 0, *e.Command.ExitCode)
+		case e.Type == "agent_message":
+			require.Equal(t, "Done: CODEX_WROTE.md is written.", *e.Text)
+		case e.Type == "turn" && e.Phase == "completed":
+			require.Positive(t, e.Usage.InputTokens, "the model's token usage")
+		}
+		timeline = append(timeline, strings.TrimSuffix(e.Type+" "+e.Phase, " "))
+	}
+	require.Subset(t, timeline, []string{"thread started", "turn started", "command started", "command completed", "agent_message completed", "turn completed"},
+		"timeline: %v", timeline)
 	// Codex reached the model through the proxy, and, configured as in
 	// production (no plugins, analytics or update checks), tried no other host.
 	require.NotContains(t, log, "[slipway egress] refused")
