@@ -78,9 +78,7 @@ func TestCodexEndToEnd(t *testing.T) {
 	u := h.SignUp()
 	repo := h.repo(t, u, map[string]string{"README.md": "# demo\n"})
 	key := "sk-test-" + randomHex(t, 20)
-	res := h.Do(apptest.Request{Method: http.MethodPut, Path: "/v1/projects/" + repo.ProjectID + "/secrets/OPENAI_API_KEY",
-		Token: u.Token, Body: map[string]any{"value": key}})
-	require.Equal(t, http.StatusNoContent, res.Status, "%s", res.Body)
+	h.putSecret(t, u, repo.ProjectID, "OPENAI_API_KEY", key)
 
 	posted := time.Now()
 	// Codex waits for an unreachable model without end, whatever its retry

@@ -70,9 +70,7 @@ func TestRunEventsTimeline(t *testing.T) {
 	u := h.SignUp()
 	repo := h.repo(t, u, map[string]string{"README.md": "# demo\n"})
 	const value = "sk-live-0123456789abcdef"
-	res := h.Do(apptest.Request{Method: http.MethodPut, Path: "/v1/projects/" + repo.ProjectID + "/secrets/API_KEY",
-		Token: u.Token, Body: map[string]any{"value": value}})
-	require.Equal(t, http.StatusNoContent, res.Status, "%s", res.Body)
+	h.putSecret(t, u, repo.ProjectID, "API_KEY", value)
 	r := h.create(t, u, repo.ID, map[string]any{"prompt": codexAgent})
 	done := h.wait(t, u, r.ID, terminal)
 	require.Equal(t, "succeeded", done.Status, "error: %v", done.Error)
@@ -131,7 +129,7 @@ func TestRunEventsTimeline(t *testing.T) {
 		res := h.Get("/v1/runs/"+r.ID+"/events?"+q, u.Token)
 		require.Equal(t, "validation_error", res.ErrorCode(t), q)
 	}
-	res = h.Do(apptest.Request{Method: http.MethodGet, Path: "/v1/runs/" + r.ID + "/events?follow=true", Token: u.Token,
+	res := h.Do(apptest.Request{Method: http.MethodGet, Path: "/v1/runs/" + r.ID + "/events?follow=true", Token: u.Token,
 		Header: map[string]string{"Last-Event-ID": "x"}})
 	require.Equal(t, "validation_error", res.ErrorCode(t))
 	require.Equal(t, "Last-Event-ID", res.JSON(t)["error"].(map[string]any)["details"].(map[string]any)["fields"].([]any)[0].(map[string]any)["field"])

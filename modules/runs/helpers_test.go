@@ -111,6 +111,14 @@ func (h *harness) wait(t *testing.T, user apptest.User, id string, done func(str
 	return h.WaitRun(user.Token, id, 90*time.Second, done)
 }
 
+// putSecret sets a secret of the user's project through the API.
+func (h *harness) putSecret(t *testing.T, u apptest.User, projectID, name, value string) {
+	t.Helper()
+	res := h.Do(apptest.Request{Method: http.MethodPut, Path: "/v1/projects/" + projectID + "/secrets/" + name,
+		Token: u.Token, Body: map[string]any{"value": value}})
+	require.Equal(t, http.StatusNoContent, res.Status, "%s", res.Body)
+}
+
 func terminal(s string) bool { return apptest.Terminal(s) }
 
 func is(want string) func(string) bool { return func(s string) bool { return s == want } }

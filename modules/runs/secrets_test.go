@@ -2,12 +2,9 @@ package runs_test
 
 import (
 	"encoding/json"
-	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/slipwayhq/slipway/app/apptest"
 )
 
 // TestSecretsReachTheAgentMaskedInTheLog gives a project a secret and runs
@@ -20,9 +17,7 @@ func TestSecretsReachTheAgentMaskedInTheLog(t *testing.T) {
 	u := h.SignUp()
 	repo := h.repo(t, u, map[string]string{"README.md": "# demo\n"})
 	const value = "sk-live-0123456789abcdef"
-	res := h.Do(apptest.Request{Method: http.MethodPut, Path: "/v1/projects/" + repo.ProjectID + "/secrets/API_KEY",
-		Token: u.Token, Body: map[string]any{"value": value}})
-	require.Equal(t, http.StatusNoContent, res.Status, "%s", res.Body)
+	h.putSecret(t, u, repo.ProjectID, "API_KEY", value)
 
 	r := h.create(t, u, repo.ID, map[string]any{"prompt": `sh: printf 'whole=%s\n' "$API_KEY"; ` +
 		`printf 'split=%s' "${API_KEY%????????????}"; printf '%s\n' "${API_KEY#????????????}"; ` +
@@ -48,6 +43,6 @@ func TestSecretsReachTheAgentMaskedInTheLog(t *testing.T) {
 	// A run that leaves no value in its patch has no warnings: [] on the wire.
 	r = h.create(t, u, repo.ID, map[string]any{"prompt": "sh: true"})
 	require.Equal(t, "succeeded", h.wait(t, u, r.ID, terminal).Status)
-	res = h.Get("/v1/runs/"+r.ID, u.Token)
+	res := h.Get("/v1/runs/"+r.ID, u.Token)
 	require.Equal(t, []any{}, res.JSON(t)["warnings"])
 }
