@@ -81,9 +81,9 @@ func TestCodexEndToEnd(t *testing.T) {
 	h.putSecret(t, u, repo.ProjectID, "OPENAI_API_KEY", key)
 
 	posted := time.Now()
-	// Codex waits for an unreachable model without end, whatever its retry
-	// settings: the run's timeout bounds it, and the wait below stops as
-	// soon as the proxy refuses the model's host.
+	// Configured as in production, Codex gives up on a refused model host
+	// after about 30 s (the run's timeout bounds it anyway); the wait below
+	// fails as soon as the proxy refuses it.
 	r := h.create(t, u, repo.ID, map[string]any{"prompt": "Write CODEX_WROTE.md.", "timeout_seconds": 120})
 	done, log := waitCodex(t, h, u, r.ID, model.HostPort())
 	t.Logf("run log:\n%s", log)
@@ -201,25 +201,28 @@ func TestCodexEndToEnd(t *testing.T) {
 	}
 }
 
-// waitCodex waits for the run to end and returns it and its log; it fails
-// the test at once when the run's proxy refused the model's host.
+// waitCodex follows the run's log to its end and returns the run and its
+// log; it fails the test at once when the run's proxy refuses the model's
+// host, rather than when Codex gives up on it.
 func waitCodex(t *testing.T, h *harness, u apptest.User, id, modelHost string) (apptest.Run, string) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		r := h.GetRun(u.Token, id)
-		log := string(h.Get("/v1/runs/"+id+"/logs", u.Token).Body)
-		if terminal(r.Status) {
-			return r, log
+	_, events := h.follow(t, u.Token, id, nil)
+	deadline := time.After(3 * time.Minute)
+	for ended := false; !ended; {
+		select {
+		case ev, ok := <-events:
+			require.True(t, ok, "the log stream ended without its end event")
+			ended = ev.name == "end"
+			if strings.Contains(ev.data, "[slipway egress] refused "+modelHost) {
+				t.Fatalf("the proxy refused the model's host; run log:\n%s", h.Get("/v1/runs/"+id+"/logs", u.Token).Body)
+			}
+		case <-deadline:
+			t.Fatalf("run %s has not ended; run log:\n%s", id, h.Get("/v1/runs/"+id+"/logs", u.Token).Body)
 		}
-		if strings.Contains(log, "[slipway egress] refused "+modelHost) {
-			t.Fatalf("the proxy refused the model's host; run log:\n%s", log)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("run %s is still %s; run log:\n%s", id, r.Status, log)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
+	r := h.GetRun(u.Token, id)
+	require.True(t, terminal(r.Status), "the log ends with the run: %s", r.Status)
+	return r, string(h.Get("/v1/runs/"+id+"/logs", u.Token).Body)
 }
 
 // errorOf is the run's error, or "" when it has none.
