@@ -276,11 +276,15 @@ func (w *walker) closeAll() {
 
 // visitor is what a walk does: dir for every directory it enters (the top
 // included) with the directory's descriptor, entry for every entry with its
-// directory's descriptor. entry reports whether it removed the entry; the walk
-// enters every directory that was not removed.
+// directory's descriptor. entry reports whether it removed the entry (or found
+// it gone); the walk enters every directory that was not removed.
 type visitor struct {
 	dir   func(fd int) error
 	entry func(dirfd int, e fs.DirEntry) (removed bool, err error)
+	// live says the tree changes while it is walked (an agent still runs
+	// in it): a directory that is gone, or no longer a directory, when the
+	// walk comes to enter it is passed over instead of failing the walk.
+	live bool
 }
 
 // walkTree runs v over dir and everything under it, pre-order, within lim and
@@ -333,6 +337,13 @@ func walkTreeWith(w *walker, dir string, lim treeLimits, v visitor) error {
 			return &TreeLimitError{Limit: "depth", Max: lim.depth}
 		}
 		child, err := w.push(e.Name(), openDirAt)
+		if v.live && errors.Is(err, unix.ENOENT) {
+			fr.removed++ // a fresh listing will not have it
+			continue
+		}
+		if v.live && (errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.ELOOP)) {
+			continue // replaced by a file or a symlink: never entered
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", w.path(e.Name()), err)
 		}

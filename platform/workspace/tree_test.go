@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -201,6 +202,47 @@ func TestWalkNoticesChangedListing(t *testing.T) {
 	})
 	require.True(t, renamed)
 	require.ErrorIs(t, err, errTreeChanged)
+}
+
+// TestWalkOfALiveTree checks a live walk passes over a directory that goes,
+// or stops being a directory, between its listing and its entering, as an
+// agent still running makes happen, where a walk of a still tree fails.
+func TestWalkOfALiveTree(t *testing.T) {
+	for _, live := range []bool{true, false} {
+		t.Run("live="+strconv.FormatBool(live), func(t *testing.T) {
+			dir := t.TempDir()
+			for _, d := range []string{"gone", "file", "link", "kept"} {
+				writeFile(t, filepath.Join(dir, d, "inner"), "x", 0o644)
+			}
+			var seen []string
+			err := walkTree(t.Context(), dir, treeLimits{}, visitor{
+				dir: func(int) error { return nil },
+				entry: func(_ int, e fs.DirEntry) (bool, error) {
+					p := filepath.Join(dir, e.Name())
+					seen = append(seen, e.Name())
+					switch e.Name() {
+					case "gone":
+						require.NoError(t, os.RemoveAll(p))
+					case "file":
+						require.NoError(t, os.RemoveAll(p))
+						require.NoError(t, os.WriteFile(p, nil, 0o644))
+					case "link":
+						require.NoError(t, os.RemoveAll(p))
+						require.NoError(t, os.Symlink(filepath.Join(dir, "kept"), p))
+					}
+					return false, nil
+				},
+				live: live,
+			})
+			if !live {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			require.ElementsMatch(t, []string{"gone", "file", "link", "kept", "inner"}, seen,
+				"nothing under the changed entries, nothing twice")
+		})
+	}
 }
 
 // TestWalksRefuseDirectorySwappedForLink swaps a directory for a symlink
