@@ -26,6 +26,9 @@ const (
 	fillPrompt = "sh: head -c 500000000 /dev/zero > fill; sleep 600"
 	// touchPrompt makes files without end.
 	touchPrompt = "sh: i=0; while :; do touch f$i; i=$((i+1)); done"
+	// deepPrompt nests 100 directories, then would hold its slot for ten
+	// minutes.
+	deepPrompt = "sh: i=0; while [ $i -lt 100 ]; do mkdir d && cd d; i=$((i+1)); done; sleep 600"
 )
 
 // onVolume boots the app with its workspaces on a fresh volume of volume
@@ -112,6 +115,25 @@ func TestAgentMakingFilesWithoutEnd(t *testing.T) {
 	require.Equal(t, "the workspace grew past runs.max_workspace_files (2000 files)", *done.Error)
 	require.Empty(t, h.containersOf(t, r.ID))
 	require.Empty(t, entries(t, dir))
+}
+
+// TestAgentNestingDirectoriesWithoutEnd checks scan mode stops an agent
+// whose tree outgrows runs.max_tree_depth, which bounds the walk measuring
+// the workspace, and fails its run naming the setting.
+func TestAgentNestingDirectoriesWithoutEnd(t *testing.T) {
+	h := start(t, func(s *settings.Settings) {
+		s.Runs.WorkspaceLimits, s.Runs.MaxTreeDepth = settings.WorkspaceLimitsScan, 16
+	})
+	u := h.SignUp()
+	repo := h.repo(t, u, map[string]string{"a.txt": "a\n"})
+
+	r := h.create(t, u, repo.ID, map[string]any{"prompt": deepPrompt, "timeout_seconds": 900})
+	done := h.wait(t, u, r.ID, terminal)
+
+	require.Equal(t, "failed", done.Status)
+	require.Equal(t, "the workspace nests directories deeper than runs.max_tree_depth (16)", *done.Error)
+	require.Empty(t, h.containersOf(t, r.ID))
+	require.Equal(t, http.StatusNotFound, h.Get("/v1/runs/"+r.ID+"/patch", u.Token).Status, "no patch")
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }

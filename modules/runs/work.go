@@ -168,8 +168,12 @@ func (x *execution) workspaceLimit(bg context.Context) *workspace.LimitError {
 
 // limitMessage names the setting behind a workspace limit.
 func limitMessage(le *workspace.LimitError) string {
-	if le.Limit == workspace.LimitFiles {
+	switch le.Limit {
+	case workspace.LimitFiles:
 		return fmt.Sprintf("the workspace grew past runs.max_workspace_files (%d files)", le.Max)
+	case workspace.LimitDepth, workspace.LimitEntries:
+		// A walk measuring the workspace stopped at a tree limit.
+		return treeLimitMessage("the workspace", &workspace.TreeLimitError{Limit: le.Limit, Max: int(le.Max)})
 	}
 	return fmt.Sprintf("the workspace grew past runs.max_workspace_bytes (%s)", humanBytes(le.Max))
 }
@@ -494,7 +498,7 @@ func (x *execution) collectPatch(bg context.Context) string {
 // treeLimitMessage says which setting a workspace tree (whose) exceeded.
 func treeLimitMessage(whose string, err error) string {
 	var le *workspace.TreeLimitError
-	if errors.As(err, &le) && le.Limit == "depth" {
+	if errors.As(err, &le) && le.Limit == workspace.LimitDepth {
 		return fmt.Sprintf("%s nests directories deeper than runs.max_tree_depth (%d)", whose, le.Max)
 	}
 	if le != nil {

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/slipwayhq/slipway/platform/derrors"
 )
 
@@ -37,6 +39,12 @@ const (
 const (
 	LimitBytes = "bytes"
 	LimitFiles = "files"
+	// LimitDepth and LimitEntries are Config.MaxTreeDepth and
+	// MaxTreeEntries, which bound every walk over a workspace: ModeScan's
+	// walk stops there, so a workspace past them cannot be measured and
+	// counts as past a limit.
+	LimitDepth   = "depth"
+	LimitEntries = "entries"
 )
 
 // ErrNoRoom means the workspace filesystem lacks the free space that the
@@ -50,11 +58,17 @@ var errUnsupported = errors.New("workspace filesystems need Linux")
 
 // LimitError says a workspace reached one of its limits.
 type LimitError struct {
-	Limit string // LimitBytes or LimitFiles
+	Limit string // LimitBytes, LimitFiles, LimitDepth or LimitEntries
 	Max   int64
 }
 
 func (e *LimitError) Error() string {
+	switch e.Limit {
+	case LimitDepth:
+		return fmt.Sprintf("workspace nests directories deeper than the limit of %d", e.Max)
+	case LimitEntries:
+		return fmt.Sprintf("workspace has more entries than the limit of %d", e.Max)
+	}
 	return fmt.Sprintf("workspace reached its limit of %d %s", e.Max, e.Limit)
 }
 
@@ -147,7 +161,7 @@ func (w *Workspace) measure(ctx context.Context) (Usage, *LimitError, error) {
 		return u, nil, nil
 	}
 	host, _ := statFS(w.dir) // before the walk: growth during it triggers the next
-	u, le, err := scanUsage(ctx, w.dir, cfg.MaxBytes, cfg.MaxFiles)
+	u, le, err := scanUsage(ctx, w.dir, cfg.MaxBytes, cfg.MaxFiles, w.m.treeLimits())
 	if err != nil {
 		return Usage{}, nil, err
 	}
@@ -157,36 +171,24 @@ func (w *Workspace) measure(ctx context.Context) (Usage, *LimitError, error) {
 }
 
 // scanUsage walks dir without following symlinks and adds up its entries
-// and their sizes (the larger of the apparent size and the blocks used, so
-// that a sparse file counts as what git would read from it). It stops as
-// soon as it passes a limit (0: none), so one walk visits at most
-// maxFiles+1 entries.
-func scanUsage(ctx context.Context, dir string, maxBytes, maxFiles int64) (Usage, *LimitError, error) {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return Usage{}, nil, err
-	}
-	defer root.Close()
+// (dir itself included) and their sizes (the larger of the apparent size and
+// the blocks used, so that a sparse file counts as what git would read from
+// it). It stops as soon as it passes a limit (0: none), so one walk visits at
+// most maxFiles+1 entries. The walk is walkTree's, by descriptor and linear
+// in the tree whatever its depth, within lim. Depth counts from dir's
+// children, as a run directory's tree (the agent's /workspace) is one of
+// them and the other walks count from the tree. A tree deeper or larger than
+// lim is a LimitDepth or LimitEntries limit: the walk cannot say what lies
+// beyond. Entries removed while it walks are passed over.
+func scanUsage(ctx context.Context, dir string, maxBytes, maxFiles int64, lim treeLimits) (Usage, *LimitError, error) {
 	var u Usage
 	var le *LimitError
 	errStop := errors.New("stop")
-	err = fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil // removed while we walk
-			}
-			return err
-		}
-		if u.Files%1024 == 0 && ctx.Err() != nil {
-			return ctx.Err()
-		}
+	// add counts one entry and its size, if it is still there.
+	add := func(st *unix.Stat_t, err error) error {
 		u.Files++
-		if info, err := d.Info(); err == nil {
-			size := info.Size()
-			if st, ok := info.Sys().(*syscall.Stat_t); ok {
-				size = max(size, st.Blocks*512)
-			}
-			u.Bytes += size
+		if err == nil {
+			u.Bytes += max(st.Size, st.Blocks*512)
 		}
 		switch {
 		case maxFiles > 0 && u.Files > maxFiles:
@@ -197,9 +199,45 @@ func scanUsage(ctx context.Context, dir string, maxBytes, maxFiles int64) (Usage
 			return nil
 		}
 		return errStop
+	}
+	walkLim := lim
+	if walkLim.depth > 0 {
+		walkLim.depth++ // dir's children are the tops
+	}
+	top := true
+	err := walkTree(ctx, dir, walkLim, visitor{
+		dir: func(fd int) error {
+			if !top {
+				return nil // counted as an entry of its parent
+			}
+			top = false
+			var st unix.Stat_t
+			if err := unix.Fstat(fd, &st); err != nil {
+				return &fs.PathError{Op: "fstat", Path: dir, Err: err}
+			}
+			return add(&st, nil)
+		},
+		entry: func(dirfd int, e fs.DirEntry) (bool, error) {
+			var st unix.Stat_t
+			err := ignoringEINTR(func() error {
+				return unix.Fstatat(dirfd, e.Name(), &st, unix.AT_SYMLINK_NOFOLLOW)
+			})
+			if err != nil && !errors.Is(err, unix.ENOENT) {
+				return false, &fs.PathError{Op: "fstatat", Path: e.Name(), Err: err}
+			}
+			// Gone (ENOENT): counted, as the walk saw it, but not entered.
+			return err != nil, add(&st, err)
+		},
+		live: true,
 	})
-	if errors.Is(err, errStop) {
+	var tle *TreeLimitError
+	switch {
+	case errors.Is(err, errStop):
 		err = nil
+	case errors.As(err, &tle) && tle.Limit == LimitDepth:
+		le, err = &LimitError{Limit: LimitDepth, Max: int64(lim.depth)}, nil
+	case errors.As(err, &tle):
+		le, err = &LimitError{Limit: LimitEntries, Max: int64(tle.Max)}, nil
 	}
 	return u, le, err
 }

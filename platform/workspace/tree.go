@@ -47,12 +47,12 @@ var ErrTreeLimit = errors.New("tree limit exceeded")
 // TreeLimitError is a tree deeper than Config.MaxTreeDepth or with more
 // entries than Config.MaxTreeEntries: the walk over it stopped there.
 type TreeLimitError struct {
-	Limit string // "depth" or "entries"
+	Limit string // LimitDepth or LimitEntries
 	Max   int
 }
 
 func (e *TreeLimitError) Error() string {
-	if e.Limit == "depth" {
+	if e.Limit == LimitDepth {
 		return fmt.Sprintf("the tree nests directories deeper than the limit of %d", e.Max)
 	}
 	return fmt.Sprintf("the tree has more entries than the limit of %d", e.Max)
@@ -320,7 +320,7 @@ func walkTreeWith(w *walker, dir string, lim treeLimits, v visitor) error {
 		}
 		entries++
 		if lim.entries > 0 && entries > lim.entries {
-			return &TreeLimitError{Limit: "entries", Max: lim.entries}
+			return &TreeLimitError{Limit: LimitEntries, Max: lim.entries}
 		}
 		removed, err := v.entry(fr.fd, e)
 		if err != nil {
@@ -334,7 +334,7 @@ func walkTreeWith(w *walker, dir string, lim treeLimits, v visitor) error {
 			continue
 		}
 		if lim.depth > 0 && len(w.stack) > lim.depth {
-			return &TreeLimitError{Limit: "depth", Max: lim.depth}
+			return &TreeLimitError{Limit: LimitDepth, Max: lim.depth}
 		}
 		child, err := w.push(e.Name(), openDirAt)
 		if v.live && errors.Is(err, unix.ENOENT) {
