@@ -16,12 +16,17 @@ import (
 // the timeline is too, and a client that reads it reads exactly what the
 // log says.
 
-// maxEventLine bounds the bytes of one event's line (its LF excluded): a
-// page reads at most this many log bytes, and a follower holds at most
-// this many of an unfinished line. A line that reaches it is no event; if
-// it starts like one ('{') the timeline says so with an "oversized" entry,
-// and the log still has it.
-const maxEventLine = 1 << 20
+// maxEventLine bounds the bytes of one event's line (its LF excluded) that
+// the timeline reads through. It is far beyond Codex's longest lines (a
+// command's output, which Codex caps at about 1 MiB, JSON-escaped), and
+// bounds the time a page spends: a page reads on to the end of the event
+// line it is in. A line is read as it streams past and only its reduced
+// form is held (see lineReducer), so a reader holds at most
+// maxEventReduced bytes of a line, whatever its length. A line that
+// starts like an event (a JSON object) but reaches maxEventLine, or whose
+// reduced form is still over maxEventReduced, is no event: the timeline
+// says so with an "oversized" entry, and the log still has it.
+const maxEventLine = 16 << 20
 
 // maxEventOutput bounds the output of a command in an event: its last
 // bytes are kept, where a failure usually shows.
@@ -47,7 +52,7 @@ const (
 // RunEvent is one entry of a run's timeline: one event line of its log.
 // Type says which of the optional fields it carries.
 type RunEvent struct {
-	Type     string          `json:"type" enum:"thread,turn,agent_message,reasoning,command,file_change,todo_list,tool_call,web_search,error,raw,oversized" doc:"thread: thread_id; turn: phase started, completed (with usage) or failed (with error); agent_message, reasoning: text; command: command; file_change: file_change; todo_list: todo_list; tool_call: tool_call; web_search: web_search; error: error; raw: an event this server does not know (a newer agent), as the agent printed it; oversized: a line that starts like an event but is longer than 1 MiB, left out (the log has it)"`
+	Type     string          `json:"type" enum:"thread,turn,agent_message,reasoning,command,file_change,todo_list,tool_call,web_search,error,raw,oversized" doc:"thread: thread_id; turn: phase started, completed (with usage) or failed (with error); agent_message, reasoning: text; command: command; file_change: file_change; todo_list: todo_list; tool_call: tool_call; web_search: web_search; error: error; raw: an event this server does not know (a newer agent), as the agent printed it; oversized: a line that starts like an event (a JSON object) but is 16 MiB or longer, or still over 256 KiB with its strings cut (see truncated), left out (the log has it)"`
 	Offset   int64           `json:"offset" doc:"byte offset of the event's line in the run's log: unique in the run, and the timeline's order"`
 	Cursor   string          `json:"cursor" doc:"where the timeline continues after this event: pass it as cursor, or as Last-Event-ID"`
 	ItemID   string          `json:"item_id,omitempty" doc:"the agent's id of an item (agent_message, reasoning, command, file_change, todo_list, tool_call, web_search, error): an item that changes has one entry per state, in order, and the last one is its state"`
@@ -62,6 +67,8 @@ type RunEvent struct {
 	Usage    *EventUsage     `json:"usage,omitempty" doc:"turn completed: the tokens it used"`
 	Error    *EventErrorInfo `json:"error,omitempty" doc:"error, turn failed: what went wrong"`
 	Raw      json.RawMessage `json:"raw,omitempty" doc:"raw: the event as the agent printed it (secrets masked, as in the log)"`
+	// Truncated reports that the line had strings over maxEventString.
+	Truncated bool `json:"truncated,omitempty" doc:"a string of the event's line was longer than 32 KiB and keeps only its last 32 KiB (a command's output also says so with output_truncated)"`
 }
 
 // EventCommand is a command the agent ran.
@@ -334,19 +341,21 @@ func tail(s string, max int) (string, bool) {
 }
 
 // eventScanner finds the events of a log read in pieces, in order, with
-// their offsets. It holds at most maxEventLine bytes of an unfinished
-// line, whatever the log.
+// their offsets. It holds the reduced form of an unfinished line, at most
+// maxEventReduced bytes, whatever the log.
 type eventScanner struct {
-	offset int64  // the log offset after the bytes fed so far
-	line   []byte // the unfinished line: bytes [offset-len(line), offset)
-	skip   bool   // discarding up to the next LF: inside an oversized line, or a start inside a line
+	offset int64 // the log offset after the bytes fed so far
+	start  int64 // the offset of the line being read
+	line   lineReducer
+	skip   bool // discarding up to the next LF: a line that is no event, or a start inside a line
 }
 
 // newEventScanner scans a log from byte offset from; mid says that from
 // is inside a line (the byte before it is not an LF), whose rest is not
 // an event and is skipped.
 func newEventScanner(from int64, mid bool) *eventScanner {
-	return &eventScanner{offset: from, skip: mid}
+	return &eventScanner{offset: from, start: from, skip: mid,
+		line: lineReducer{maxString: maxEventString, maxSize: maxEventReduced}}
 }
 
 // feed scans the log bytes p, which follow those fed before. emit gets
@@ -361,68 +370,81 @@ func (s *eventScanner) feed(p []byte, emit func(RunEvent) bool) bool {
 				return true
 			}
 			s.offset += int64(lf + 1)
-			p, s.skip = p[lf+1:], false
+			p, s.skip, s.start = p[lf+1:], false, s.offset
 			continue
 		}
 		n := len(p) // the line's bytes in p
 		if lf >= 0 {
 			n = lf
 		}
-		start := s.offset - int64(len(s.line))
-		if len(s.line)+n >= maxEventLine {
-			// Too long for an event: skip the rest of it, after saying so
-			// if it looks like one. Its entry's cursor is inside the line,
-			// which a page or stream resumed there skips.
-			first := p[0]
-			if len(s.line) > 0 {
-				first = s.line[0]
-			}
-			cut := maxEventLine - len(s.line)
-			s.offset += int64(cut)
-			p, s.line, s.skip = p[cut:], s.line[:0], true
-			if first == '{' && !emit(RunEvent{Type: kindOversized, Offset: start, Cursor: cursorAt(s.offset)}) {
+		room := maxEventLine - (s.offset - s.start) // the line is too long at maxEventLine
+		long := int64(n) >= room
+		if long {
+			n = int(room)
+		}
+		res := s.line.write(p[:n])
+		s.offset += int64(n)
+		p = p[n:]
+		if long && res == reduceOK && s.line.started() {
+			res = reduceTooLarge
+		}
+		if res != reduceOK || long {
+			// No event: skip the rest of the line, after saying so if it
+			// looks like one. The entry's cursor is inside the line, which
+			// a page or stream resumed there skips.
+			big := res == reduceTooLarge
+			s.skip = true
+			s.line.reset()
+			if big && !emit(RunEvent{Type: kindOversized, Offset: s.start, Cursor: cursorAt(s.start + 1)}) {
 				return false
 			}
 			continue
 		}
 		if lf < 0 {
-			s.line = append(s.line, p...)
-			s.offset += int64(len(p))
 			return true
 		}
-		text := p[:lf]
-		if len(s.line) > 0 {
-			s.line = append(s.line, text...)
-			text = s.line
-		}
-		s.offset += int64(lf + 1)
-		p = p[lf+1:]
-		ev, ok := parseEvent(text)
-		s.line = s.line[:0]
-		if ok {
-			ev.Offset, ev.Cursor = start, cursorAt(s.offset)
-			if !emit(ev) {
-				return false
-			}
+		s.offset++
+		p = p[1:]
+		start := s.start
+		s.start = s.offset
+		if !s.event(start, emit) {
+			return false
 		}
 	}
 	return true
 }
 
+// event emits the event of the line read from offset start, if it is
+// one, and readies the scanner for the next line; false when emit is.
+func (s *eventScanner) event(start int64, emit func(RunEvent) bool) bool {
+	doc, ok := s.line.finish()
+	var ev RunEvent
+	if ok {
+		ev, ok = parseEvent(doc)
+		ev.Truncated = s.line.cut
+	}
+	s.line.reset()
+	if !ok {
+		return true
+	}
+	ev.Offset, ev.Cursor = start, cursorAt(s.offset)
+	return emit(ev)
+}
+
 // finish ends the scan at the end of a finished log: an unfinished last
 // line is whole.
 func (s *eventScanner) finish(emit func(RunEvent) bool) {
-	if s.skip || len(s.line) == 0 {
+	if s.skip || s.offset == s.start {
 		return
 	}
-	start := s.offset - int64(len(s.line))
-	ev, ok := parseEvent(s.line)
-	s.line = s.line[:0]
-	if ok {
-		ev.Offset, ev.Cursor = start, cursorAt(s.offset)
-		emit(ev)
-	}
+	start := s.start
+	s.start = s.offset
+	s.event(start, emit)
 }
+
+// inLine reports whether the scanner is inside a line that may still be
+// an event.
+func (s *eventScanner) inLine() bool { return !s.skip && s.offset > s.start }
 
 // resume is the offset a later scan continues from: the start of the
 // unfinished line, or, while skipping, the bytes fed so far (a start
@@ -431,7 +453,7 @@ func (s *eventScanner) resume() int64 {
 	if s.skip {
 		return s.offset
 	}
-	return s.offset - int64(len(s.line))
+	return s.start
 }
 
 // cursorAt is the wire form of a position in the timeline: a log offset.

@@ -134,20 +134,73 @@ func TestEventLinesTooLong(t *testing.T) {
 		head := `{"type":"item.completed","item":{"id":"item_0","type":"agent_message","text":"`
 		return head + strings.Repeat("x", n-len(head)-3) + `"}}`
 	}
-	fits := msg(maxEventLine - 1)
 	long := msg(maxEventLine)
+	fits := msg(maxEventLine - 1)
+	numbers := `{"type":"x","n":[` + strings.Repeat("1,", maxEventReduced/2) + `1]}` // no strings to cut
 	text := strings.Repeat("y", 3*maxEventLine)
-	log := long + "\n" + `{"type":"turn.started"}` + "\n" + text + "\n" + fits + "\n" + `{"type":"error","message":"e"}`
+	log := long + "\n" + `{"type":"turn.started"}` + "\n" + text + "\n" + fits + "\n" + numbers + "\n" +
+		`{"type":"error","message":"e"}`
 	for _, n := range []int{maxEventLine + 5, 4096, len(log)} {
 		evs := scanAll(log, n)
-		require.Len(t, evs, 4, "pieces of %d", n)
-		require.Equal(t, RunEvent{Type: kindOversized, Offset: 0, Cursor: strconv.Itoa(maxEventLine)}, evs[0],
-			"a line that looks like an event but is too long is said to be left out")
+		require.Len(t, evs, 5, "pieces of %d", n)
+		require.Equal(t, RunEvent{Type: kindOversized, Offset: 0, Cursor: "1"}, evs[0],
+			"a line that looks like an event but is too long is said to be left out; its cursor is inside it")
 		require.Equal(t, kindTurn, evs[1].Type)
 		require.Equal(t, kindAgentMessage, evs[2].Type, "a line of %d bytes is not too long", maxEventLine-1)
 		require.Equal(t, int64(len(long)+1+24+len(text)+1), evs[2].Offset, "a long text line is skipped silently")
-		require.Equal(t, kindError, evs[3].Type, "the unfinished last line of a finished log")
+		require.True(t, evs[2].Truncated)
+		require.Equal(t, strings.Repeat("x", maxEventString), *evs[2].Text, "a long text keeps its end")
+		require.Equal(t, RunEvent{Type: kindOversized, Offset: evs[2].Offset + int64(len(fits)) + 1,
+			Cursor: strconv.FormatInt(evs[2].Offset+int64(len(fits))+2, 10)}, evs[3], "a line with too much to keep")
+		require.Equal(t, kindError, evs[4].Type, "the unfinished last line of a finished log")
 	}
+}
+
+// bigCommand is a completed command_execution line with an output of n
+// bytes (before escaping) that ends with "END", as Codex prints it.
+func bigCommand(id string, n int) string {
+	out := strings.Repeat(`ok \"test\"\t\u001b[32mPASS\u001b[0m\n`, n/24) // 24 bytes, escaped
+	return `{"type":"item.completed","item":{"id":"` + id + `","type":"command_execution","command":"bash -lc 'go test ./...'",` +
+		`"aggregated_output":"` + out + `END","exit_code":1,"status":"failed"}}`
+}
+
+// bigLog is codexLog with two command lines of over 3 MiB.
+var bigLog = bigCommand("big_0", 3<<20) + "\n" + codexLog + bigCommand("big_1", 3<<20) + "\n" + `{"type":"turn.started"}` + "\n"
+
+// TestEventBigCommand: a command line of megabytes is its command entry,
+// with its exit code and the end of its output, fed in any pieces, and
+// the scanner never holds more than the reduced line.
+func TestEventBigCommand(t *testing.T) {
+	evs := scanAll(bigLog, len(bigLog))
+	require.Len(t, evs, len(codexEvents)+3)
+	for _, ev := range []RunEvent{evs[0], evs[len(evs)-2]} {
+		require.Equal(t, kindCommand, ev.Type)
+		require.Equal(t, "bash -lc 'go test ./...'", ev.Command.Command)
+		require.Equal(t, 1, *ev.Command.ExitCode)
+		require.Equal(t, "failed", ev.Command.Status)
+		require.True(t, ev.Command.OutputTruncated)
+		require.True(t, ev.Truncated)
+		require.Len(t, ev.Command.Output, maxEventOutput)
+		require.True(t, strings.HasSuffix(ev.Command.Output, "\x1b[0m\nEND"), "%q", ev.Command.Output[maxEventOutput-40:])
+	}
+	require.Equal(t, codexEvents, stripped(evs[1:len(evs)-2]))
+	for _, ev := range evs {
+		// An event's offset starts its line, and its cursor follows it.
+		line, _, _ := strings.Cut(bigLog[ev.Offset:], "\n")
+		require.True(t, ev.Offset == 0 || bigLog[ev.Offset-1] == '\n', "offset %d starts a line", ev.Offset)
+		require.Equal(t, strconv.FormatInt(ev.Offset+int64(len(line))+1, 10), ev.Cursor)
+	}
+	for _, n := range []int{1 << 10, 32 << 10, 1<<20 + 7} {
+		require.Equal(t, evs, scanAll(bigLog, n), "pieces of %d bytes", n)
+	}
+
+	sc := newEventScanner(0, false)
+	held := 0
+	for p := []byte(bigLog); len(p) > 0; p = p[min(len(p), 4096):] {
+		sc.feed(p[:min(len(p), 4096)], func(RunEvent) bool { return true })
+		held = max(held, cap(sc.line.out)+cap(sc.line.ring)+cap(sc.line.stack))
+	}
+	require.LessOrEqual(t, held, maxEventReduced+maxEventString+4096, "the scanner holds the reduced line only")
 }
 
 func TestEventScannerStartedInsideALine(t *testing.T) {
@@ -229,19 +282,63 @@ func TestEventPages(t *testing.T) {
 	}
 }
 
-// TestEventPagesPassOverlongLines: a page reads at most maxEventLine
-// bytes, so a log of long lines takes more pages, each of which moves on.
+// TestEventPagesOfBigLines pages with small limits through a log of
+// megabyte lines, stored in part (up to the middle of a big line) and
+// held by the live writer in part, then stored whole: each event once, in
+// order, as the scanner finds them.
+func TestEventPagesOfBigLines(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	lw := f.live()
+	half := len(bigLog) - 2<<20 // inside the second big line
+	write(t, lw, bigLog[:half])
+	lw.flush(ctx)
+	write(t, lw, bigLog[half:])
+	require.Positive(t, lw.unstored())
+	want := scanAll(bigLog, len(bigLog))
+
+	run := &Run{ID: followedRun, Status: StatusRunning}
+	all := func(limit int) []RunEvent {
+		var got []RunEvent
+		cursor := ""
+		for pages := 0; ; pages++ {
+			require.Less(t, pages, 100, "paging never ends")
+			p, err := f.svc.eventPage(ctx, run, EventsInput{Cursor: cursor, Limit: limit})
+			require.NoError(t, err)
+			require.LessOrEqual(t, len(p.Items), limit)
+			got = append(got, p.Items...)
+			if p.Next == nil || (*p.Next == cursor && len(p.Items) == 0) {
+				return got
+			}
+			cursor = *p.Next
+		}
+	}
+	for _, limit := range []int{1, 2, 7, 100} {
+		require.Equal(t, want, all(limit), "live, limit %d", limit)
+	}
+	lw.close()
+	f.worker.hub.remove(followedRun)
+	f.worker.flushAll(ctx, lw)
+	run.Status = StatusSucceeded
+	for _, limit := range []int{1, 3, 100} {
+		require.Equal(t, want, all(limit), "stored, limit %d", limit)
+	}
+}
+
+// TestEventPagesPassOverlongLines: a page reads about pageBytes, and on
+// to the end of an event line, so a log of long lines takes more pages,
+// each of which moves on.
 func TestEventPagesPassOverlongLines(t *testing.T) {
 	f := newFixture(t)
 	ctx := t.Context()
-	log := "{" + strings.Repeat("z", 3*maxEventLine) + "\n" + strings.Repeat("t", maxEventLine+1) + "\n" +
-		`{"type":"turn.started"}`
+	numbers := `{"type":"x","n":[` + strings.Repeat("1,", 2<<20) + `1]}` // 4 MiB, oversized
+	log := numbers + "\n" + strings.Repeat("t", 3<<20) + "\n" + bigCommand("item_0", 3<<20) + "\n" + `{"type":"turn.started"}`
 	require.NoError(t, f.objects.AppendAt(ctx, logKey(followedRun), 0, []byte(log)))
 	run := &Run{ID: followedRun, Status: StatusFailed}
 	var got []RunEvent
 	cursor, pages := "", 0
 	for ; ; pages++ {
-		require.Less(t, pages, 10)
+		require.Less(t, pages, 20)
 		p, err := f.svc.eventPage(ctx, run, EventsInput{Cursor: cursor, Limit: 100})
 		require.NoError(t, err)
 		got = append(got, p.Items...)
@@ -250,9 +347,13 @@ func TestEventPagesPassOverlongLines(t *testing.T) {
 		}
 		cursor = *p.Next
 	}
-	require.Equal(t, []string{kindOversized, kindTurn}, []string{got[0].Type, got[1].Type})
-	require.Len(t, got, 2)
-	require.Equal(t, 6, pages+1, "each page reads at most %d bytes", maxEventLine)
+	require.Equal(t, []string{kindOversized, kindCommand, kindTurn}, []string{got[0].Type, got[1].Type, got[2].Type})
+	require.Len(t, got, 3)
+	require.Equal(t, 1, *got[1].Command.ExitCode)
+	// The oversized and the text lines are skipped about 1 MiB a page (7
+	// pages), and the command line is read through by the page it starts
+	// in: 9 pages for 12 MiB.
+	require.Equal(t, 9, pages+1, "%d MiB", len(log)>>20)
 }
 
 // TestEventStream feeds the event encoder a log in pieces: one server-sent
@@ -270,6 +371,44 @@ func TestEventStream(t *testing.T) {
 	require.Equal(t, `id: 24`+"\n"+`data: {"type":"turn","offset":0,"cursor":"24","phase":"started"}`+"\n\n"+
 		`id: 60`+"\n"+`data: {"type":"error","offset":30,"cursor":"60","error":{"message":"e"}}`+"\n\n"+
 		"event: end\n"+`data: {"status":"succeeded","exit_code":null,"error":null,"log_truncated":false}`+"\n\n", out.String())
+}
+
+// TestEventStreamOfBigLines: the event encoder, fed a log of megabyte
+// lines in a follower's pieces, sends the scanner's events, and holds
+// the reduced line only.
+func TestEventStreamOfBigLines(t *testing.T) {
+	var out bytes.Buffer
+	e := &eventEncoder{w: bufio.NewWriter(&out), scan: newEventScanner(0, false)}
+	held := 0
+	for p := []byte(bigLog); len(p) > 0; p = p[min(len(p), followChunk):] {
+		require.NoError(t, e.write(p[:min(len(p), followChunk)]))
+		held = max(held, cap(e.scan.line.out)+cap(e.scan.line.ring))
+	}
+	require.NoError(t, e.end(&Run{Status: StatusSucceeded}))
+	require.LessOrEqual(t, held, maxEventReduced+maxEventString)
+	var got []RunEvent
+	for _, ev := range strings.Split(out.String(), "\n\n") {
+		_, data, ok := strings.Cut(ev, "\ndata: ")
+		if !ok || strings.HasPrefix(ev, "event: end") {
+			continue
+		}
+		var e RunEvent
+		require.NoError(t, json.Unmarshal([]byte(data), &e))
+		got = append(got, e)
+	}
+	require.Equal(t, stripRaw(scanAll(bigLog, len(bigLog))), stripRaw(got))
+}
+
+// stripRaw compacts the raw events, as JSON encoding does.
+func stripRaw(evs []RunEvent) []RunEvent {
+	for i := range evs {
+		if evs[i].Raw != nil {
+			var b bytes.Buffer
+			_ = json.Compact(&b, evs[i].Raw)
+			evs[i].Raw = b.Bytes()
+		}
+	}
+	return evs
 }
 
 // TestFollowEventsLive follows a run's events through the follower the

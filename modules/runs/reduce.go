@@ -116,6 +116,9 @@ func (r *lineReducer) reset() {
 	r.state, r.result, r.cut = rsTop, reduceOK, false
 }
 
+// started reports whether the line has more than whitespace so far.
+func (r *lineReducer) started() bool { return r.state != rsTop }
+
 // finish ends the line and returns its reduced form, valid while r is not
 // used again; ok is false if the line is no whole JSON object or too large.
 func (r *lineReducer) finish() (doc []byte, ok bool) {

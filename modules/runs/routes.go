@@ -70,7 +70,7 @@ type LogsQuery struct {
 
 // EventsQuery are the query parameters of GET /v1/runs/{run_id}/events.
 type EventsQuery struct {
-	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"20" doc:"page size: events at most (a page also reads at most 1 MiB of the log, so it may hold fewer, even none, and still have a next page)"`
+	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"20" doc:"page size: events at most (a page also reads about 1 MiB of the log, and on to the end of an event line it is in, so it may hold fewer, even none, and still have a next page)"`
 	Cursor string `query:"cursor" doc:"where to start: next_cursor of the previous page, or an event's cursor; with follow=true, where the stream starts (Last-Event-ID wins)"`
 	Follow bool   `query:"follow" doc:"stream the events as server-sent events until the run ends: one event each (data: the event's JSON, id: its cursor), keep-alive comments, then event: end with the run's final status"`
 }

@@ -27,19 +27,25 @@ type EventPage struct {
 	Next *string
 }
 
-// windows are the buffers pages read the log into: a byte before the
-// cursor and maxEventLine from it.
-var windows = sync.Pool{New: func() any { b := make([]byte, 1+maxEventLine); return &b }}
+// pageRead is how many log bytes a page reads at a time: the pieces
+// stream through the scanner, which keeps none of them.
+const pageRead = 64 << 10
 
-// firstPiece is how much of its window a page reads first.
-const firstPiece = 64 << 10
+// pageBytes is how many log bytes a page reads, at most, before it stops
+// at the end of the line it is in; it reads on to the end of an event
+// line, so at most maxEventLine more.
+const pageBytes = 1 << 20
+
+// windows are the buffers pages read the log into: a byte before the
+// cursor, and a piece.
+var windows = sync.Pool{New: func() any { b := make([]byte, 1+pageRead); return &b }}
 
 // Events returns a page of the events of a run the caller may see: at
-// most in.Limit, from at most maxEventLine bytes of its log. A page may
-// hold fewer events than the limit, none at all, and still have a next
-// one: the client follows Next until it is nil. While the run is active,
-// Next is never nil: the page at the end of the log says where its next
-// events will start.
+// most in.Limit, from about pageBytes of its log (see pageBytes). A page
+// may hold fewer events than the limit, none at all, and still have a
+// next one: the client follows Next until it is nil. While the run is
+// active, Next is never nil: the page at the end of the log says where
+// its next events will start.
 func (s *Service) Events(ctx context.Context, caller identity.Principal, id string, in EventsInput) (EventPage, error) {
 	// The status first: a terminal status is written after the log's last
 	// byte, so a finished run's log is whole when read after it.
@@ -52,19 +58,26 @@ func (s *Service) Events(ctx context.Context, caller identity.Principal, id stri
 
 // eventPage reads a page of the events of run r, read before its log.
 func (s *Service) eventPage(ctx context.Context, r *Run, in EventsInput) (EventPage, error) {
-	id := r.ID
 	from, err := eventCursor("cursor", in.Cursor)
 	if err != nil {
 		return EventPage{}, err
 	}
 	buf := windows.Get().(*[]byte)
 	defer windows.Put(buf)
-	// The window is read in growing pieces, so that a page whose events
-	// come early reads little more than them (on S3, a request a piece).
-	b, size := *buf, min(firstPiece, maxEventLine)
-	window, mid, err := s.eventWindow(ctx, id, "cursor", from, b[:1+size])
+	b := *buf
+	// The byte before the cursor first: whether it starts a line.
+	lr := &logReader{s: s, id: r.ID, off: max(from-1, 0), lw: s.worker.liveLog(r.ID)}
+	defer lr.close()
+	n, err := lr.read(ctx, b[:1+pageRead])
 	if err != nil {
 		return EventPage{}, err
+	}
+	window, mid := b[:n], false
+	if from > 0 {
+		if n == 0 {
+			return EventPage{}, derrors.InvalidField("cursor", "is past the end of the run's log")
+		}
+		window, mid = b[1:n], b[0] != '\n'
 	}
 	sc := newEventScanner(from, mid)
 	page := EventPage{Items: []RunEvent{}}
@@ -74,33 +87,102 @@ func (s *Service) eventPage(ctx context.Context, r *Run, in EventsInput) (EventP
 		if len(page.Items) < in.Limit {
 			return true
 		}
-		next = sc.offset // the event's cursor
+		next, _ = parseCursor(ev.Cursor)
 		return false
 	}
-	read, short := len(window), len(window) < size // a short read reached the log's end
+	read, end := int64(len(window)), false
 	more := sc.feed(window, emit)
-	for more && !short && read < maxEventLine {
-		size = min(2*size, maxEventLine-read)
-		piece := b[1+read : 1+read+size]
-		n, err := s.readLog(ctx, id, from+int64(read), piece)
+	last := int64(-1) // past pageBytes: the line the page ends with
+	for more {
+		if read >= pageBytes {
+			if !sc.inLine() || (last >= 0 && sc.start != last) {
+				break
+			}
+			last = sc.start
+		}
+		n, err := lr.read(ctx, b[:pageRead])
 		if err != nil {
 			return EventPage{}, err
 		}
-		read, short = read+n, n < size
-		more = sc.feed(piece[:n], emit)
+		if n == 0 {
+			end = true // for now, while the run goes on
+			break
+		}
+		read += int64(n)
+		more = sc.feed(b[:n], emit)
 	}
-	whole := r.Status.Terminal() && short // the end of a finished log
+	whole := r.Status.Terminal() && end // the end of a finished log
 	if more && whole {
 		sc.finish(emit)
 	}
 	if next < 0 {
 		next = sc.resume()
 	}
-	if !whole || next < from+int64(read) {
+	if !whole || next < from+read {
 		c := cursorAt(next)
 		page.Next = &c
 	}
 	return page, nil
+}
+
+// logReader reads a run's log on from an offset, as readLog does, but
+// through one ranged read of the store for as long as the store has the
+// bytes: reading megabytes in small pieces costs one request, not one a
+// piece.
+type logReader struct {
+	s     *Service
+	id    string
+	off   int64         // the next byte's offset
+	lw    *logWriter    // the run's writer, when worked on this instance
+	rc    io.ReadCloser // an open range of the stored log from off, if any
+	until int64         // where the range ends, with a live writer
+	ended bool          // nothing more to read
+}
+
+// read reads the next bytes into p; 0 at the log's end (for now).
+func (r *logReader) read(ctx context.Context, p []byte) (int, error) {
+	for {
+		if r.rc == nil {
+			n := int64(-1) // to the stored log's end
+			if r.lw != nil {
+				v := r.lw.readAt(r.off, p)
+				if v.n > 0 || r.off >= v.total {
+					r.off += int64(v.n)
+					return v.n, nil
+				}
+				n = v.flushed - r.off // the store has these
+			}
+			if r.ended {
+				return 0, nil
+			}
+			rc, err := r.s.OpenLog(ctx, r.id, r.off, n)
+			if err != nil {
+				return 0, err
+			}
+			r.rc, r.until = rc, r.off+n
+		}
+		k, err := io.ReadFull(r.rc, p)
+		r.off += int64(k)
+		if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+			return k, err
+		}
+		// The range is done. Without a live writer, so is the log; with
+		// one, what follows is in its memory or in a later range, unless
+		// the store lacks bytes it was said to have.
+		r.close()
+		r.ended = r.lw == nil || r.off < r.until
+		if k > 0 || r.ended {
+			return k, nil
+		}
+	}
+}
+
+// close ends the open range, if any.
+func (r *logReader) close() {
+	if r.rc != nil {
+		r.rc.Close()
+		r.rc = nil
+	}
 }
 
 // EventsFrom checks that the caller may see the run and reads where a
