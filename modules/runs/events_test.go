@@ -39,9 +39,13 @@ type event struct {
 		InputTokens int `json:"input_tokens"`
 	} `json:"usage"`
 	Command *struct {
-		ExitCode *int   `json:"exit_code"`
-		Status   string `json:"status"`
+		Command         string `json:"command"`
+		ExitCode        *int   `json:"exit_code"`
+		Status          string `json:"status"`
+		Output          string `json:"output"`
+		OutputTruncated bool   `json:"output_truncated"`
 	} `json:"command"`
+	Truncated bool `json:"truncated"`
 }
 
 type eventPage struct {
@@ -164,4 +168,64 @@ func TestRunEventsFollowLive(t *testing.T) {
 	require.Contains(t, end.data, `"status":"canceled"`)
 	_, open := <-events
 	require.False(t, open, "the stream closes after the end event")
+}
+
+// bigCommandAgent prints, as Codex does, a completed command whose output
+// (3 MiB of x, then END) makes its line longer than a timeline holds,
+// between two other events.
+const bigCommandAgent = `sh: ` +
+	`printf '%s\n' '{"type":"turn.started"}'; ` +
+	`printf '%s' '{"type":"item.completed","item":{"id":"item_0","type":"command_execution","command":"make test","aggregated_output":"'; ` +
+	`head -c 3145728 /dev/zero | tr '\0' x; ` +
+	`printf '%s\n' 'END","exit_code":2,"status":"failed"}}' '{"type":"turn.completed","usage":{"input_tokens":1,"output_tokens":1}}'`
+
+// TestRunEventsBigCommand: a command whose line is megabytes long is its
+// command entry, with its exit code and the end of its output, in pages
+// of one event and in the stream.
+func TestRunEventsBigCommand(t *testing.T) {
+	h := start(t)
+	u := h.SignUp()
+	repo := h.repo(t, u, map[string]string{"README.md": "# demo\n"})
+	r := h.create(t, u, repo.ID, map[string]any{"prompt": bigCommandAgent})
+	_, events := h.stream(t, u.Token, "/v1/runs/"+r.ID+"/events?follow=true", nil)
+	done := h.wait(t, u, r.ID, terminal)
+	require.Equal(t, "succeeded", done.Status, "error: %v", done.Error)
+
+	check := func(evs []event) {
+		t.Helper()
+		require.Equal(t, []string{"turn/started", "command/completed/item_0", "turn/completed"}, kinds(evs))
+		c := evs[1].Command
+		require.Equal(t, "make test", c.Command)
+		require.Equal(t, 2, *c.ExitCode)
+		require.Equal(t, "failed", c.Status)
+		require.True(t, c.OutputTruncated)
+		require.True(t, evs[1].Truncated)
+		require.Equal(t, strings.Repeat("x", 16<<10-3)+"END", c.Output, "the last 16 KiB")
+		require.Greater(t, evs[2].Offset-evs[1].Offset, int64(3<<20), "the line is whole in the log")
+	}
+
+	var streamed []event
+	for ev := next(t, events, true); ev.name != "end"; ev = next(t, events, true) {
+		var e event
+		require.NoError(t, json.Unmarshal([]byte(ev.data), &e))
+		streamed = append(streamed, e)
+	}
+	check(streamed)
+
+	var paged []event
+	cursor := ""
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, 20)
+		res := h.Get(fmt.Sprintf("/v1/runs/%s/events?limit=1&cursor=%s", r.ID, cursor), u.Token)
+		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+		var p eventPage
+		res.Decode(t, &p)
+		paged = append(paged, p.Items...)
+		if p.NextCursor == nil {
+			break
+		}
+		cursor = *p.NextCursor
+	}
+	check(paged)
+	require.Equal(t, streamed, paged)
 }
