@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -440,4 +441,54 @@ func TestFollowEventsLive(t *testing.T) {
 			"event: end\n"+`data: {"status":"failed","exit_code":1,"error":null,"log_truncated":false}`+"\n\n", c.fresh())
 		require.NoError(t, ended(t, done))
 	})
+}
+
+// benchLog is an 8 MiB log: Codex's lines around two command lines of 3
+// MiB each.
+var benchLog = func() string {
+	small := strings.Repeat(codexLog, (2<<20)/len(codexLog))
+	big := bigCommand("big_0", 2<<20) // 3.2 MiB escaped
+	return small + big + "\n" + small[:len(small)/2] + big + "\n" + small[len(small)/2:]
+}()
+
+// BenchmarkEventPages pages through benchLog, stored, 20 events a page,
+// and reports the slowest page.
+func BenchmarkEventPages(b *testing.B) {
+	f := newFixture(b)
+	ctx := b.Context()
+	require.NoError(b, f.objects.AppendAt(ctx, logKey(followedRun), 0, []byte(benchLog)))
+	run := &Run{ID: followedRun, Status: StatusSucceeded}
+	b.SetBytes(int64(len(benchLog)))
+	var slowest time.Duration
+	pages := 0
+	for b.Loop() {
+		cursor := ""
+		for {
+			began := time.Now()
+			p, err := f.svc.eventPage(ctx, run, EventsInput{Cursor: cursor, Limit: 20})
+			slowest = max(slowest, time.Since(began))
+			pages++
+			if err != nil || p.Next == nil {
+				break
+			}
+			cursor = *p.Next
+		}
+	}
+	b.ReportMetric(float64(slowest.Microseconds())/1000, "slowest-page-ms")
+	b.ReportMetric(float64(pages)/float64(b.N), "pages/op")
+}
+
+// BenchmarkEventFollower feeds benchLog to an event encoder in a
+// follower's pieces and reports the most it held of a line.
+func BenchmarkEventFollower(b *testing.B) {
+	b.SetBytes(int64(len(benchLog)))
+	held := 0
+	for b.Loop() {
+		e := &eventEncoder{w: bufio.NewWriter(io.Discard), scan: newEventScanner(0, false)}
+		for p := []byte(benchLog); len(p) > 0; p = p[min(len(p), followChunk):] {
+			_ = e.write(p[:min(len(p), followChunk)])
+			held = max(held, cap(e.scan.line.out)+cap(e.scan.line.ring)+cap(e.scan.line.stack))
+		}
+	}
+	b.ReportMetric(float64(held)/1024, "held-KiB")
 }

@@ -92,7 +92,7 @@ type fixture struct {
 	objects objects.Store
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	objs, err := objects.NewLocal(t.TempDir())
 	require.NoError(t, err)

@@ -534,7 +534,7 @@ func (r *lineReducer) endString() {
 	if r.tailing {
 		r.pending()
 		if r.ringN <= int64(len(r.ring)) {
-			r.out = appendJSONString(r.out, r.ring[:r.ringN])
+			r.out = appendJSONString(r.out, r.ring[:r.ringN], r.maxSize)
 		} else {
 			// The ring holds the last len(ring) bytes from at on; they
 			// start on a rune unless the cut fell inside one.
@@ -544,10 +544,10 @@ func (r *lineReducer) endString() {
 			}
 			end := int(r.ringN % int64(len(r.ring)))
 			if at >= end {
-				r.out = appendJSONString(r.out, r.ring[at:])
+				r.out = appendJSONString(r.out, r.ring[at:], r.maxSize)
 				at = 0
 			}
-			r.out = appendJSONString(r.out, r.ring[at:end])
+			r.out = appendJSONString(r.out, r.ring[at:end], r.maxSize)
 			r.cut = true
 		}
 		r.tailing = false
@@ -563,10 +563,13 @@ func (r *lineReducer) endString() {
 // appendJSONString appends the contents of a JSON string holding s, whose
 // bytes are copied but for those JSON must escape, each in its shortest
 // form: no longer than the input had it, so a reduced line is never
-// longer than the line.
-func appendJSONString(dst, s []byte) []byte {
+// longer than the line. It stops once dst is longer than limit.
+func appendJSONString(dst, s []byte, limit int) []byte {
 	const hexDigits = "0123456789abcdef"
 	for _, c := range s {
+		if len(dst) > limit {
+			break
+		}
 		switch {
 		case c == '"' || c == '\\':
 			dst = append(dst, '\\', c)

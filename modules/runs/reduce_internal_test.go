@@ -227,9 +227,10 @@ func TestReduceBounds(t *testing.T) {
 	require.Equal(t, out[len(out)-maxEventString:], ev.Item.Output)
 
 	for name, line := range map[string]string{
-		"many small strings": `{"a":[` + strings.Repeat(`"x",`, 1<<17) + `"x"]}`,
-		"a huge number":      `{"a":` + strings.Repeat("1", 1<<19) + `}`,
-		"a huge key":         `{"` + strings.Repeat("k", 1<<19) + `":1}`,
+		"many small strings":                `{"a":[` + strings.Repeat(`"x",`, 1<<17) + `"x"]}`,
+		"a huge number":                     `{"a":` + strings.Repeat("1", 1<<19) + `}`,
+		"a huge key":                        `{"` + strings.Repeat("k", 1<<19) + `":1}`,
+		"a cut string that escapes to much": `{"` + strings.Repeat("k", 100<<10) + `":"` + strings.Repeat(`\u0001`, 40<<10) + `"}`,
 	} {
 		r := newLineReducer(maxEventString, maxEventReduced)
 		require.Equal(t, reduceTooLarge, r.write([]byte(line)), name)
