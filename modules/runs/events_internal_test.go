@@ -326,6 +326,30 @@ func TestEventPagesOfBigLines(t *testing.T) {
 	}
 }
 
+// TestLogReader reads a live run's log in pieces whose ends fall on the
+// end of what the store has: all of it, in order, then nothing (for now).
+func TestLogReader(t *testing.T) {
+	f := newFixture(t)
+	lw := f.live()
+	log := strings.Repeat("0123456789abcdef", pageRead/8) + "pending"
+	write(t, lw, log[:2*pageRead])
+	lw.flush(t.Context())
+	write(t, lw, log[2*pageRead:])
+	lr := &logReader{s: f.svc, id: followedRun, lw: lw}
+	defer lr.close()
+	var got []byte
+	p := make([]byte, pageRead)
+	for range 10 {
+		n, err := lr.read(t.Context(), p)
+		require.NoError(t, err)
+		if n == 0 {
+			break
+		}
+		got = append(got, p[:n]...)
+	}
+	require.Equal(t, log, string(got))
+}
+
 // TestEventPagesPassOverlongLines: a page reads about pageBytes, and on
 // to the end of an event line, so a log of long lines takes more pages,
 // each of which moves on.

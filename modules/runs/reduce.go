@@ -381,10 +381,7 @@ func (r *lineReducer) str(p []byte) int {
 			r.state = rsEscape
 			return i
 		case c == '"':
-			if !r.key && !r.tailing && len(r.out)-r.strStart > r.maxString {
-				r.startTail() // its last escape made it too long
-			}
-			r.endString()
+			r.endString() // the loop's start turned a long string to its tail
 			return i
 		default: // a control character
 			r.result = reduceInvalid

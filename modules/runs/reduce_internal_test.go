@@ -179,6 +179,7 @@ func TestReduceKeepsTheEnd(t *testing.T) {
 		{`{"s":"\u0001\u0002\"\\\/\b\f\n\r\t"}`, `{"s":"\"\\/\b\f\n\r\t"}`},
 		{`{"s":"\u0001\u0002\"\\\/\b\f\n"}`, `{"s":"\u0001\u0002\"\\/\b\f\n"}`}, // 8 decoded bytes: whole, rewritten
 		{`{"k":"1234567890","s":"x"}`, `{"k":"34567890","s":"x"}`},
+		{`{"s":"abcdefgh\n"}`, `{"s":"bcdefgh\n"}`}, // the closing escape makes it long
 	}
 	for _, c := range cases {
 		out, res, _ := reduced(8, 4096, []byte(c.in))
