@@ -152,13 +152,16 @@ var (
 		{"etc/group", "root:x:0:\nnogroup:x:65534:\n"},
 	}
 	// vendored maps the files taken from the npm package to their place,
-	// where the production image has them. codex-code-mode-host (70 MB) is
-	// left out: only models that use "code mode" need it, and the tests pick
-	// one that does not.
+	// where the production image has them. codex-code-mode-host runs the
+	// JavaScript of the default model's "code mode", and Codex looks for it
+	// beside itself. It adds 67 MB to the image and half a second to the
+	// import (4.5 s without it, 5 s with it, once per engine), so every
+	// test image has it rather than a second cached image without it.
 	vendored = map[string]string{
-		"package/vendor/x86_64-unknown-linux-musl/bin/codex":          "opt/codex/bin/codex",
-		"package/vendor/x86_64-unknown-linux-musl/codex-path/rg":      "opt/codex/codex-path/rg",
-		"package/vendor/x86_64-unknown-linux-musl/codex-package.json": "opt/codex/codex-package.json",
+		"package/vendor/x86_64-unknown-linux-musl/bin/codex":                "opt/codex/bin/codex",
+		"package/vendor/x86_64-unknown-linux-musl/bin/codex-code-mode-host": "opt/codex/bin/codex-code-mode-host",
+		"package/vendor/x86_64-unknown-linux-musl/codex-path/rg":            "opt/codex/codex-path/rg",
+		"package/vendor/x86_64-unknown-linux-musl/codex-package.json":       "opt/codex/codex-package.json",
 	}
 	// changes are the image's settings, those of the production image.
 	changes = []string{
@@ -173,7 +176,7 @@ var (
 
 // BaseImage returns the base image with the pinned Codex CLI, importing it
 // the first time on this engine: a tar streamed from the cached tarball (the
-// 315 MB binary is never held in memory) with busybox for a shell and
+// 385 MB of binaries are never held in memory) with busybox for a shell and
 // tools, and Codex laid out and set up as in the production image. It has
 // no CA and no Codex configuration: Derive adds a test's.
 func BaseImage(t testing.TB, rt *containers.Runtime) string {
@@ -416,7 +419,7 @@ func Derive(t testing.TB, rt *containers.Runtime, base string, env map[string]st
 // Config is /etc/codex/config.toml for a test: the production image's
 // (configs/agent/config.toml) with its provider's base_url and the model
 // replaced, so a run under test is configured as in production but for
-// where the model is.
+// where the model is. An empty model keeps production's.
 func Config(baseURL, model string) ([]byte, error) {
 	prod, err := configs.Agent.ReadFile("agent/config.toml")
 	if err != nil {
@@ -427,7 +430,9 @@ func Config(baseURL, model string) ([]byte, error) {
 		if n := len(line.FindAllIndex(prod, -1)); n != 1 {
 			return nil, fmt.Errorf("configs/agent/config.toml has %d %s lines, not one", n, r.key)
 		}
-		prod = line.ReplaceAllLiteral(prod, fmt.Appendf(nil, "%s = %q", r.key, r.value))
+		if r.value != "" {
+			prod = line.ReplaceAllLiteral(prod, fmt.Appendf(nil, "%s = %q", r.key, r.value))
+		}
 	}
 	return prod, nil
 }

@@ -45,14 +45,19 @@ func TestConfig(t *testing.T) {
 		return keep
 	}
 	require.Equal(t, removed(prod), removed(cfg), "nothing else changes")
+
+	cfg, err = codextest.Config("https://192.0.2.1:8443/v1", "")
+	require.NoError(t, err)
+	require.Equal(t, strings.Replace(string(prod), `"https://api.openai.com/v1"`, `"https://192.0.2.1:8443/v1"`, 1), string(cfg),
+		"without a model, only base_url changes")
 }
 
 // TestImages runs Codex from the base image the way Slipway runs agents
-// (read-only root, nobody, no capabilities, no network), and a derived
-// image's file and variable.
+// (read-only root, nobody, no capabilities, no network), with the
+// code-mode host beside codex, and a derived image's file and variable.
 func TestImages(t *testing.T) {
 	if testing.Short() {
-		t.Skip("imports a 300 MB image the first time")
+		t.Skip("imports a 370 MB image the first time")
 	}
 	rt := containertest.Runtime(t, containers.Config{})
 	base := codextest.BaseImage(t, rt)
@@ -65,7 +70,7 @@ func TestImages(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	id, logs, err := rt.StartAttached(ctx, containers.Spec{
-		Image: img, Cmd: []string{"sh", "-c", `codex --version; touch "$HOME/x" && echo "home=$HOME"; echo "$GREETING"; grep -c 192.0.2.1 /etc/codex/config.toml; echo "codex_home=$CODEX_HOME"`},
+		Image: img, Cmd: []string{"sh", "-c", `codex --version; touch "$HOME/x" && echo "home=$HOME"; echo "$GREETING"; grep -c 192.0.2.1 /etc/codex/config.toml; echo "codex_home=$CODEX_HOME"; ls /opt/codex/bin/codex-code-mode-host`},
 		Workspace: containertest.Workspace(t), RunID: "codextest", InstanceID: instance,
 	})
 	require.NoError(t, err)
@@ -77,7 +82,7 @@ func TestImages(t *testing.T) {
 	pin, _ := codextest.LoadPin()
 	require.Equal(t, 0, exit.Code, "%s", out)
 	require.Contains(t, string(out), "codex-cli "+pin.Version+"\n")
-	require.Contains(t, string(out), "home="+codextest.Home+"\nhello there\n1\ncodex_home="+codextest.Home+"\n")
+	require.Contains(t, string(out), "home="+codextest.Home+"\nhello there\n1\ncodex_home="+codextest.Home+"\n/opt/codex/bin/codex-code-mode-host\n")
 
 	info, err := rt.Client().ImageInspect(ctx, base)
 	require.NoError(t, err)
