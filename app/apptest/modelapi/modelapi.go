@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -244,39 +245,111 @@ func Message(text string) map[string]any {
 		"content": []map[string]any{{"type": "output_text", "text": text, "annotations": []any{}}}}
 }
 
-// OffersFunction checks that the request offers the function tool name in
-// its top-level tools.
+// CustomToolCall is an output item that calls the custom (freeform) tool
+// name with input as it is: the default model's "code mode" calls its exec
+// tool so, with JavaScript for input.
+func CustomToolCall(callID, name, input string) map[string]any {
+	return map[string]any{"type": "custom_tool_call", "id": "ctc_" + callID, "call_id": callID, "name": name, "input": input}
+}
+
+// OffersFunction checks that the request offers the function tool name,
+// among its top-level tools or in a namespace of an additional_tools item
+// of its input (see offers).
 func OffersFunction(name string) func(Request) error {
-	return func(r Request) error {
-		tools, _ := r.Body["tools"].([]any)
-		var offered []string
+	return func(r Request) error { return offers(r, "function", name) }
+}
+
+// OffersCustomTool checks that the request offers the custom (freeform)
+// tool name, as OffersFunction does a function.
+func OffersCustomTool(name string) func(Request) error {
+	return func(r Request) error { return offers(r, "custom", name) }
+}
+
+// offers looks for a tool of type typ called name where Codex offers tools:
+// in the request's top-level tools, and, in "code mode", in the namespaces
+// of the input's additional_tools items ({"type": "namespace", "name":
+// "functions", "tools": [...]}), which there are the only tools.
+func offers(r Request, typ, name string) error {
+	var offered []string
+	var look func(tools []any, namespace string) bool
+	look = func(tools []any, namespace string) bool {
 		for _, tool := range tools {
 			m, _ := tool.(map[string]any)
 			n, _ := m["name"].(string)
-			if m["type"] == "function" && n == name {
-				return nil
+			if m["type"] == "namespace" {
+				nested, _ := m["tools"].([]any)
+				if look(nested, n+".") {
+					return true
+				}
+				continue
 			}
-			offered = append(offered, fmt.Sprintf("%v %v", m["type"], n))
+			if m["type"] == typ && n == name {
+				return true
+			}
+			offered = append(offered, fmt.Sprintf("%v %s%s", m["type"], namespace, n))
 		}
-		return fmt.Errorf("the request does not offer the function %q (model %v; tools: %v)", name, r.Body["model"], offered)
+		return false
 	}
+	top, _ := r.Body["tools"].([]any)
+	if look(top, "") {
+		return nil
+	}
+	input, _ := r.Body["input"].([]any)
+	for _, item := range input {
+		m, _ := item.(map[string]any)
+		if m["type"] != "additional_tools" {
+			continue
+		}
+		tools, _ := m["tools"].([]any)
+		if look(tools, "") {
+			return nil
+		}
+	}
+	kind := map[string]string{"function": "function", "custom": "custom tool"}[typ]
+	return fmt.Errorf("the request does not offer the %s %q (model %v; tools: %v)", kind, name, r.Body["model"], offered)
 }
 
 // HasFunctionOutput checks that the request's input carries the output of
 // the call callID, and returns it through out when out is not nil.
 func HasFunctionOutput(callID string, out *string) func(Request) error {
+	return hasOutput("function_call_output", callID, out)
+}
+
+// HasCustomToolOutput checks that the request's input carries the output
+// of the custom tool call callID, and returns its text through out when out
+// is not nil: a custom_tool_call_output's output is a string or a list of
+// content items, whose texts are joined.
+func HasCustomToolOutput(callID string, out *string) func(Request) error {
+	return hasOutput("custom_tool_call_output", callID, out)
+}
+
+func hasOutput(typ, callID string, out *string) func(Request) error {
 	return func(r Request) error {
 		input, _ := r.Body["input"].([]any)
 		for _, item := range input {
 			m, _ := item.(map[string]any)
-			if m["type"] == "function_call_output" && m["call_id"] == callID {
-				if out != nil {
-					*out = fmt.Sprint(m["output"])
-				}
+			if m["type"] != typ || m["call_id"] != callID {
+				continue
+			}
+			if out == nil {
 				return nil
 			}
+			parts, ok := m["output"].([]any)
+			if !ok {
+				*out = fmt.Sprint(m["output"])
+				return nil
+			}
+			var text strings.Builder
+			for _, p := range parts {
+				c, _ := p.(map[string]any)
+				if s, ok := c["text"].(string); ok {
+					text.WriteString(s)
+				}
+			}
+			*out = text.String()
+			return nil
 		}
-		return fmt.Errorf("the input has no function_call_output for %s", callID)
+		return fmt.Errorf("the input has no %s for %s", typ, callID)
 	}
 }
 

@@ -135,3 +135,69 @@ func TestFailuresAreLoud(t *testing.T) {
 	require.Contains(t, errs[1], "request 2, but the script has 1 turns")
 	require.Contains(t, errs[2], "request body: http: request body too large")
 }
+
+// TestCodeModeScript plays the default model's "code mode": its request
+// offers tools only in the namespaces of an additional_tools input item,
+// the model calls the custom tool exec with JavaScript, and Codex answers
+// with a custom_tool_call_output whose output is a list of texts.
+func TestCodeModeScript(t *testing.T) {
+	const js = "const r = await tools.exec_command({cmd: \"true\"});\ntext(r);\n"
+	var output string
+	s := modelapi.Start(t, netip.MustParseAddr("127.0.0.1"),
+		modelapi.Turn{Check: modelapi.OffersCustomTool("exec"),
+			Output: []map[string]any{modelapi.CustomToolCall("call_1", "exec", js)}},
+		modelapi.Turn{Check: modelapi.HasCustomToolOutput("call_1", &output),
+			Output: []map[string]any{modelapi.Message("Done.")}},
+	)
+	c := client(t, s)
+
+	status, body := post(t, c, s, map[string]any{"model": "m", "input": []any{
+		map[string]any{"type": "additional_tools", "role": "developer", "tools": []any{
+			map[string]any{"type": "namespace", "name": "functions", "tools": []any{
+				map[string]any{"type": "function", "name": "wait"},
+				map[string]any{"type": "custom", "name": "exec"},
+			}},
+		}},
+		map[string]any{"type": "message", "role": "user", "content": "hi"},
+	}})
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, body, "event: response.output_item.done\n"+
+		`data: {"item":{"call_id":"call_1","id":"ctc_call_1","input":"const r = await tools.exec_command({cmd: \"true\"});\ntext(r);\n","name":"exec","type":"custom_tool_call"},"output_index":0,"type":"response.output_item.done"}`+"\n\n")
+
+	status, body = post(t, c, s, map[string]any{"input": []any{
+		map[string]any{"type": "custom_tool_call_output", "call_id": "call_1", "output": []any{
+			map[string]any{"type": "input_text", "text": "Script completed\nOutput:\n"},
+			map[string]any{"type": "input_text", "text": `{"exit_code":0,"output":""}`},
+		}},
+	}})
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, body, `"text":"Done."`)
+	require.Equal(t, "Script completed\nOutput:\n"+`{"exit_code":0,"output":""}`, output)
+	require.True(t, s.Done())
+}
+
+// TestToolChecksSayWhatWasOffered: a tool that is not offered, or offered
+// with another type, fails the check, naming what was offered, nested
+// tools by their namespace; a missing output fails too.
+func TestToolChecksSayWhatWasOffered(t *testing.T) {
+	req := modelapi.Request{Body: map[string]any{"model": "gpt-x", "input": []any{
+		map[string]any{"type": "additional_tools", "tools": []any{
+			map[string]any{"type": "namespace", "name": "functions", "tools": []any{
+				map[string]any{"type": "function", "name": "exec"},
+			}},
+		}},
+		map[string]any{"type": "custom_tool_call_output", "call_id": "call_1", "output": "plain"},
+	}}}
+	err := modelapi.OffersCustomTool("exec")(req)
+	require.EqualError(t, err, `the request does not offer the custom tool "exec" (model gpt-x; tools: [function functions.exec])`)
+	require.NoError(t, modelapi.OffersFunction("exec")(req))
+	require.EqualError(t, modelapi.OffersFunction("exec_command")(req),
+		`the request does not offer the function "exec_command" (model gpt-x; tools: [function functions.exec])`)
+
+	var out string
+	require.NoError(t, modelapi.HasCustomToolOutput("call_1", &out)(req))
+	require.Equal(t, "plain", out, "a string output is the text")
+	require.EqualError(t, modelapi.HasCustomToolOutput("call_2", nil)(req), "the input has no custom_tool_call_output for call_2")
+	require.EqualError(t, modelapi.HasFunctionOutput("call_1", nil)(req), "the input has no function_call_output for call_1",
+		"a custom tool's output is not a function's")
+}
