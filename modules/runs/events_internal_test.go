@@ -229,24 +229,7 @@ func TestEventPages(t *testing.T) {
 	require.Positive(t, lw.unstored())
 
 	run := &Run{ID: followedRun, Status: StatusRunning}
-	all := func(limit int) ([]RunEvent, string) {
-		var got []RunEvent
-		cursor := ""
-		for pages := 0; ; pages++ {
-			require.Less(t, pages, 100, "paging never ends")
-			p, err := f.svc.eventPage(ctx, run, EventsInput{Cursor: cursor, Limit: limit})
-			require.NoError(t, err)
-			require.LessOrEqual(t, len(p.Items), limit)
-			got = append(got, p.Items...)
-			if p.Next == nil {
-				return got, ""
-			}
-			if *p.Next == cursor && len(p.Items) == 0 {
-				return got, cursor // an active run's end, for now
-			}
-			cursor = *p.Next
-		}
-	}
+	all := func(limit int) ([]RunEvent, string) { return pageAll(t, f.svc, run, limit) }
 	want := scanAll(codexLog, len(codexLog))
 	for _, limit := range []int{1, 2, 5, 100} {
 		got, end := all(limit)
@@ -300,19 +283,8 @@ func TestEventPagesOfBigLines(t *testing.T) {
 
 	run := &Run{ID: followedRun, Status: StatusRunning}
 	all := func(limit int) []RunEvent {
-		var got []RunEvent
-		cursor := ""
-		for pages := 0; ; pages++ {
-			require.Less(t, pages, 100, "paging never ends")
-			p, err := f.svc.eventPage(ctx, run, EventsInput{Cursor: cursor, Limit: limit})
-			require.NoError(t, err)
-			require.LessOrEqual(t, len(p.Items), limit)
-			got = append(got, p.Items...)
-			if p.Next == nil || (*p.Next == cursor && len(p.Items) == 0) {
-				return got
-			}
-			cursor = *p.Next
-		}
+		got, _ := pageAll(t, f.svc, run, limit)
+		return got
 	}
 	for _, limit := range []int{1, 2, 7, 100} {
 		require.Equal(t, want, all(limit), "live, limit %d", limit)
@@ -515,4 +487,26 @@ func BenchmarkEventFollower(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(held)/1024, "held-KiB")
+}
+
+// pageAll reads run's whole timeline in pages of limit, and returns it and
+// where an active run's last page pointed ("" once the run's end is read).
+func pageAll(t *testing.T, svc *Service, run *Run, limit int) ([]RunEvent, string) {
+	t.Helper()
+	var got []RunEvent
+	cursor := ""
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, 100, "paging never ends")
+		p, err := svc.eventPage(t.Context(), run, EventsInput{Cursor: cursor, Limit: limit})
+		require.NoError(t, err)
+		require.LessOrEqual(t, len(p.Items), limit)
+		got = append(got, p.Items...)
+		if p.Next == nil {
+			return got, ""
+		}
+		if *p.Next == cursor && len(p.Items) == 0 {
+			return got, cursor // an active run's end, for now
+		}
+		cursor = *p.Next
+	}
 }
