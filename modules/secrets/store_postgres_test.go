@@ -14,6 +14,7 @@ import (
 	"github.com/slipwayhq/slipway/platform/settings"
 	"github.com/slipwayhq/slipway/platform/storage"
 	"github.com/slipwayhq/slipway/platform/storage/page"
+	"github.com/slipwayhq/slipway/platform/storage/parenttest"
 	"github.com/slipwayhq/slipway/platform/storage/postgres/pgtest"
 )
 
@@ -23,34 +24,10 @@ func newPostgresStore(t testing.TB, db *bun.DB) secrets.Store {
 	return s
 }
 
-// insertProject adds a user and a project row for secrets to belong to,
-// without the users and projects modules (domains do not import each
-// other).
-func insertProject(t testing.TB, db *bun.DB) string {
-	ctx := context.Background()
-	user, project := ids.New("usr"), ids.New("prj")
-	_, err := db.ExecContext(ctx,
-		"INSERT INTO users (id, email, created_at, updated_at) VALUES (?, ?, now(), now())", user, user+"@example.com")
-	require.NoError(t, err)
-	_, err = db.ExecContext(ctx,
-		"INSERT INTO projects (id, owner_id, name, created_at, updated_at) VALUES (?, ?, 'p', now(), now())", project, user)
-	require.NoError(t, err)
-	return project
-}
-
 func pgBackend(t *testing.T) storetest.Backend {
 	db := pgtest.Open(t, pgtest.NewDB(t))
-	return storetest.Backend{
-		Store:      newPostgresStore(t, db),
-		NewProject: func(t *testing.T) string { return insertProject(t, db) },
-		DeleteProject: func(t *testing.T, id string) {
-			res, err := db.ExecContext(context.Background(), "DELETE FROM projects WHERE id = ?", id)
-			require.NoError(t, err)
-			n, err := res.RowsAffected()
-			require.NoError(t, err)
-			require.EqualValues(t, 1, n)
-		},
-	}
+	projects := parenttest.Postgres(db, prefixes)
+	return storetest.Backend{Store: newPostgresStore(t, db), NewProject: projects.New, DeleteProject: projects.Delete}
 }
 
 func TestPostgresStoreContract(t *testing.T) {
@@ -66,7 +43,7 @@ func TestPostgresStoreOutage(t *testing.T) {
 	db := pgtest.Open(t, proxy.URL(dsn))
 	s := newPostgresStore(t, db)
 	ctx := context.Background()
-	pid := insertProject(t, db)
+	pid := parenttest.InsertProject(t, db, prefixes)
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	sec := &secrets.Secret{ID: ids.New(secrets.IDPrefix), ProjectID: pid, Name: "KEY", KeyID: "0123456789abcdef",
 		Ciphertext: make([]byte, 40), CreatedAt: now, UpdatedAt: now}
