@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/uptrace/bun"
 
 	"github.com/slipwayhq/slipway/modules/runs"
 	"github.com/slipwayhq/slipway/modules/runs/storetest"
@@ -95,15 +96,7 @@ func TestPostgresCascadeRecordsDeletedRuns(t *testing.T) {
 	s, err := runs.NewStore(&storage.Records{Backend: settings.BackendPostgres, DB: db})
 	require.NoError(t, err)
 	ctx := context.Background()
-	owner, project, repo := ids.New("usr"), ids.New("prj"), ids.New("rep")
-	for _, q := range []string{
-		`INSERT INTO users (id, email, created_at, updated_at) VALUES ('` + owner + `', '', now(), now())`,
-		`INSERT INTO projects (id, owner_id, name, created_at, updated_at) VALUES ('` + project + `', '` + owner + `', 'p', now(), now())`,
-		`INSERT INTO repositories (id, project_id, name, url, created_at, updated_at) VALUES ('` + repo + `', '` + project + `', 'r', 'https://example.com/r.git', now(), now())`,
-	} {
-		_, err := db.ExecContext(ctx, q)
-		require.NoError(t, err)
-	}
+	owner, project, repo := insertRepository(t, db)
 	run := &runs.Run{ID: ids.New(runs.IDPrefix), ProjectID: project, RepositoryID: repo, OwnerID: owner,
 		Status: runs.StatusQueued, Prompt: "p", TimeoutSeconds: 1}
 	_, err = s.Create(ctx, run, 5)
@@ -125,15 +118,7 @@ func TestPostgresClaimSkipsAClaimInProgress(t *testing.T) {
 	s, err := runs.NewStore(&storage.Records{Backend: settings.BackendPostgres, DB: db})
 	require.NoError(t, err)
 	ctx := context.Background()
-	owner, project, repo := ids.New("usr"), ids.New("prj"), ids.New("rep")
-	for _, q := range []string{
-		`INSERT INTO users (id, email, created_at, updated_at) VALUES ('` + owner + `', '', now(), now())`,
-		`INSERT INTO projects (id, owner_id, name, created_at, updated_at) VALUES ('` + project + `', '` + owner + `', 'p', now(), now())`,
-		`INSERT INTO repositories (id, project_id, name, url, created_at, updated_at) VALUES ('` + repo + `', '` + project + `', 'r', 'https://example.com/r.git', now(), now())`,
-	} {
-		_, err := db.ExecContext(ctx, q)
-		require.NoError(t, err)
-	}
+	owner, project, repo := insertRepository(t, db)
 	var made []string
 	for i := range 2 {
 		run := &runs.Run{ID: ids.New(runs.IDPrefix), ProjectID: project, RepositoryID: repo, OwnerID: owner,
@@ -164,4 +149,20 @@ func TestPostgresClaimSkipsAClaimInProgress(t *testing.T) {
 	run, err = s.ClaimNext(ctx, "ins_c")
 	require.NoError(t, err)
 	require.Equal(t, made[0], run.ID, "released, it is claimed")
+}
+
+// insertRepository adds a user, a project of theirs and a repository in
+// it, for runs to belong to, and returns the three ids.
+func insertRepository(t *testing.T, db *bun.DB) (owner, project, repo string) {
+	t.Helper()
+	owner, project, repo = ids.New("usr"), ids.New("prj"), ids.New("rep")
+	for _, q := range []string{
+		`INSERT INTO users (id, email, created_at, updated_at) VALUES ('` + owner + `', '', now(), now())`,
+		`INSERT INTO projects (id, owner_id, name, created_at, updated_at) VALUES ('` + project + `', '` + owner + `', 'p', now(), now())`,
+		`INSERT INTO repositories (id, project_id, name, url, created_at, updated_at) VALUES ('` + repo + `', '` + project + `', 'r', 'https://example.com/r.git', now(), now())`,
+	} {
+		_, err := db.ExecContext(context.Background(), q)
+		require.NoError(t, err)
+	}
+	return owner, project, repo
 }
