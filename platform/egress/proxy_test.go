@@ -20,39 +20,21 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/slipwayhq/slipway/platform/egress"
+	"github.com/slipwayhq/slipway/platform/testenv"
 )
 
-// lockedBuffer collects the proxy's output.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) decisions(t *testing.T) []egress.Decision {
+// decisions are the connection decisions among the proxy's output lines.
+func decisions(t *testing.T, out *testenv.Output) []egress.Decision {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []egress.Decision
-	for _, line := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+	var ds []egress.Decision
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
 		var d egress.Decision
 		require.NoError(t, json.Unmarshal([]byte(line), &d), line)
 		if d.Event == egress.EventConnection {
-			out = append(out, d)
+			ds = append(ds, d)
 		}
 	}
-	return out
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	return ds
 }
 
 // resolver answers from a table and counts its lookups.
@@ -73,7 +55,7 @@ func (r *resolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr,
 type proxy struct {
 	*egress.Proxy
 	addr string
-	out  *lockedBuffer
+	out  *testenv.Output
 	res  *resolver
 	stop func()
 }
@@ -82,7 +64,7 @@ func startProxy(t *testing.T, policy egress.Policy, names map[string][]netip.Add
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	p := &proxy{out: &lockedBuffer{}, res: &resolver{table: names}, addr: ln.Addr().String()}
+	p := &proxy{out: &testenv.Output{}, res: &resolver{table: names}, addr: ln.Addr().String()}
 	p.Proxy = egress.NewProxy(policy, p.res, p.out)
 	served := make(chan error, 1)
 	go func() { served <- p.Serve(ln) }()
@@ -181,7 +163,7 @@ func TestProxyTunnelsToAnAllowedNameThroughTheAddressItChecked(t *testing.T) {
 
 	p.stop()
 	require.EqualValues(t, 1, p.res.calls.Load(), "the name is looked up once, and the lookup's address is dialled")
-	ds := p.out.decisions(t)
+	ds := decisions(t, p.out)
 	require.Len(t, ds, 1)
 	d := ds[0]
 	require.Equal(t, egress.Allowed, d.Outcome)
@@ -237,7 +219,7 @@ func TestProxyRefuses(t *testing.T) {
 			require.Equal(t, tc.status, res.StatusCode)
 			require.Contains(t, body(t, res), tc.reason)
 			p.stop()
-			ds := p.out.decisions(t)
+			ds := decisions(t, p.out)
 			require.Len(t, ds, 1)
 			require.Contains(t, ds[0].Reason, tc.reason)
 			require.Contains(t, ds[0].LogLine(), tc.reason)
@@ -263,7 +245,7 @@ func TestProxyRefusesPlainHTTPWithoutRecordingTheURL(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, res.StatusCode)
 	require.Contains(t, body(t, res), "plain HTTP is not forwarded")
 	p.stop()
-	ds := p.out.decisions(t)
+	ds := decisions(t, p.out)
 	require.Len(t, ds, 1)
 	require.Equal(t, fmt.Sprintf("[slipway egress] refused 127.0.0.1:%d: plain HTTP is not forwarded; only https (CONNECT) is", srv.port()), ds[0].LogLine())
 	for _, secret := range []string{"secret", "path", "hunter2", "hunter3", "token"} {
@@ -300,7 +282,7 @@ func TestProxyBounds(t *testing.T) {
 			require.Equal(t, http.StatusForbidden, res.StatusCode)
 		}
 		p.stop()
-		ds := p.out.decisions(t)
+		ds := decisions(t, p.out)
 		require.Len(t, ds, 3, "two within the limit and the first past it get a line")
 		require.Equal(t, "not in the allowlist", ds[1].Reason)
 		require.Contains(t, ds[2].Reason, "limit of 2 connections is reached")
@@ -321,7 +303,7 @@ func TestProxyBounds(t *testing.T) {
 		require.GreaterOrEqual(t, time.Since(began), 300*time.Millisecond)
 		require.Eventually(t, func() bool { return strings.Contains(p.out.String(), "without traffic") }, 5*time.Second, 10*time.Millisecond)
 		p.stop()
-		require.Equal(t, "closed after 300ms without traffic", p.out.decisions(t)[0].Reason)
+		require.Equal(t, "closed after 300ms without traffic", decisions(t, p.out)[0].Reason)
 	})
 
 	t.Run("bytes over the run", func(t *testing.T) {
@@ -336,7 +318,7 @@ func TestProxyBounds(t *testing.T) {
 		res, _, _ = connect(t, p.addr, target, nil)
 		require.Equal(t, http.StatusForbidden, res.StatusCode, "later tunnels are refused")
 		p.stop()
-		ds := p.out.decisions(t)
+		ds := decisions(t, p.out)
 		require.Len(t, ds, 2)
 		require.EqualValues(t, 1000, ds[0].In)
 		require.Equal(t, "the run's limit of 1000 bytes is reached", ds[0].Reason)
@@ -379,7 +361,7 @@ func TestProxyStopEndsTunnelsWithALineEach(t *testing.T) {
 		require.NoError(t, err)
 	}
 	p.stop()
-	ds := p.out.decisions(t)
+	ds := decisions(t, p.out)
 	require.Len(t, ds, 3)
 	for _, d := range ds {
 		require.Equal(t, egress.Allowed, d.Outcome)

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/slipwayhq/slipway/platform/testenv"
 )
 
 // childEnv makes the test binary act as the slipway binary, so tests can
@@ -250,7 +252,7 @@ func TestWorkerRunsWithoutAListener(t *testing.T) {
 	require.NoError(t, ln.Close())
 
 	cmd := exec.Command(os.Args[0], "worker")
-	out := &lockedBuffer{}
+	out := &testenv.Output{}
 	cmd.Stderr = out
 	cmd.Env = append(os.Environ(), childEnv+"=1", "SLIPWAY_ENV=test", "SLIPWAY_DATA_DIR="+t.TempDir(),
 		"SLIPWAY_HTTP_ADDR="+addr, "SLIPWAY_LOG_LEVEL=info", "SLIPWAY_DOCKER_HOST=unix:///nonexistent/docker.sock")
@@ -260,22 +262,4 @@ func TestWorkerRunsWithoutAListener(t *testing.T) {
 	require.Error(t, err, "a worker listens on nothing")
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, cmd.Wait(), "%s", out.String())
-}
-
-// lockedBuffer is a bytes.Buffer a child process writes while a test reads.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/slipwayhq/slipway/platform/testenv"
 )
 
 // TestSignupStormStaysWithinPasswordBudget sends 120 concurrent sign-ups
@@ -91,7 +93,7 @@ func TestSignupStormStaysWithinPasswordBudget(t *testing.T) {
 type process struct {
 	cmd  *exec.Cmd
 	url  string
-	logs *lockedBuffer
+	logs *testenv.Output
 }
 
 // startProcess runs `slipway serve` on a fresh data dir with env, and waits
@@ -105,7 +107,7 @@ func startProcess(t *testing.T, env ...string) *process {
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	p := &process{cmd: cmd, logs: &lockedBuffer{}}
+	p := &process{cmd: cmd, logs: &testenv.Output{}}
 	scanned := make(chan struct{})
 	t.Cleanup(func() { _ = cmd.Process.Kill(); <-scanned; _ = cmd.Wait() })
 	addr := make(chan string, 1)

@@ -6,7 +6,6 @@
 package sqstest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -14,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -87,7 +85,7 @@ func launch(t testing.TB, bin string, port int) (*Server, string, bool) {
 	// sqs.<region>.localhost:port, a name only: the client sends to the
 	// endpoint and fauxqs finds the queue by the whole URL.
 	cmd.Env = append(os.Environ(), fmt.Sprintf("FAUXQS_PORT=%d", port), "FAUXQS_LOGGER=false")
-	out := &lockedBuffer{}
+	out := &testenv.Output{Max: 64 << 10} // fauxqs logs every request
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
 	exited := make(chan struct{})
@@ -102,7 +100,7 @@ func launch(t testing.TB, bin string, port int) (*Server, string, bool) {
 	for time.Now().Before(deadline) {
 		select {
 		case <-exited:
-			return nil, out.String(), false
+			return nil, strings.TrimSpace(out.String()), false
 		default:
 		}
 		res, err := hc.Get(endpoint + "/health")
@@ -115,12 +113,12 @@ func launch(t testing.TB, bin string, port int) (*Server, string, bool) {
 		}
 		select {
 		case <-exited:
-			return nil, out.String(), false
+			return nil, strings.TrimSpace(out.String()), false
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 	stop()
-	return nil, "no answer within 30s:\n" + out.String(), false
+	return nil, "no answer within 30s:\n" + strings.TrimSpace(out.String()), false
 }
 
 func client(t testing.TB, endpoint string) *sqs.Client {
@@ -194,26 +192,4 @@ func freePort(t testing.TB) int {
 	require.NoError(t, err)
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// lockedBuffer keeps the first 64 KiB of a child's output (fauxqs logs
-// every request) while the test may read it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if room := 64<<10 - b.buf.Len(); room > 0 {
-		b.buf.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.TrimSpace(b.buf.String())
 }
