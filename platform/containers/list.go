@@ -42,17 +42,23 @@ type Filter struct {
 	RunID      string
 }
 
+// args are the daemon's label filters for the managed objects f matches.
+func (f Filter) args() filters.Args {
+	args := filters.NewArgs(filters.Arg("label", LabelManaged+"=true"))
+	if f.InstanceID != "" {
+		args.Add("label", LabelInstanceID+"="+f.InstanceID)
+	}
+	if f.RunID != "" {
+		args.Add("label", LabelRunID+"="+f.RunID)
+	}
+	return args
+}
+
 // List returns the managed containers matching filter, running or not, oldest
 // first. Containers without the managed label are never returned.
 func (r *Runtime) List(ctx context.Context, filter Filter) (_ []Container, err error) {
 	defer derrors.Wrap(&err, "containers.List(instance %q, run %q)", filter.InstanceID, filter.RunID)
-	args := filters.NewArgs(filters.Arg("label", LabelManaged+"=true"))
-	if filter.InstanceID != "" {
-		args.Add("label", LabelInstanceID+"="+filter.InstanceID)
-	}
-	if filter.RunID != "" {
-		args.Add("label", LabelRunID+"="+filter.RunID)
-	}
+	args := filter.args()
 	var summaries []container.Summary
 	err = r.call(ctx, 0, func(ctx context.Context) error {
 		var err error

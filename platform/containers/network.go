@@ -8,7 +8,6 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 
 	"github.com/slipwayhq/slipway/platform/derrors"
@@ -124,13 +123,7 @@ func (r *Runtime) InspectNetwork(ctx context.Context, id string) (_ Network, err
 // Networks without the managed label are never returned.
 func (r *Runtime) Networks(ctx context.Context, filter Filter) (_ []Network, err error) {
 	defer derrors.Wrap(&err, "containers.Networks(instance %q, run %q)", filter.InstanceID, filter.RunID)
-	args := filters.NewArgs(filters.Arg("label", LabelManaged+"=true"))
-	if filter.InstanceID != "" {
-		args.Add("label", LabelInstanceID+"="+filter.InstanceID)
-	}
-	if filter.RunID != "" {
-		args.Add("label", LabelRunID+"="+filter.RunID)
-	}
+	args := filter.args()
 	var list []network.Summary
 	err = r.call(ctx, 0, func(ctx context.Context) error {
 		var err error
