@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -15,14 +13,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"go.uber.org/zap"
 
+	"github.com/slipwayhq/slipway/platform/awsclient"
 	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/ids"
 )
@@ -154,32 +149,17 @@ func (q *SQS) api(ctx context.Context) (*sqs.Client, error) {
 		return q.client, nil
 	}
 	c := q.cfg
-	hc := awshttp.NewBuildableClient().
-		WithDialerOptions(func(d *net.Dialer) { d.Timeout = c.ConnectTimeout }).
-		WithTransportOptions(func(tr *http.Transport) {
-			tr.TLSHandshakeTimeout = c.ConnectTimeout
-			// A receive answers after at most its wait time.
-			tr.ResponseHeaderTimeout = c.WaitTime + sqsCallTimeout
-			tr.MaxIdleConnsPerHost = 16
-		})
-	opts := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(hc),
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = 3
-				o.MaxBackoff = time.Second
-				// The client-side retry quota would turn an outage into
-				// quota errors without trying.
-				o.RateLimiter = ratelimit.None
-			})
-		}),
-	}
-	if c.Region != "" {
-		opts = append(opts, config.WithRegion(c.Region))
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	awsCfg, err := awsclient.Load(ctx, awsclient.Options{
+		Region:         c.Region,
+		ConnectTimeout: c.ConnectTimeout,
+		// A receive answers after at most its wait time.
+		ResponseTimeout:     c.WaitTime + sqsCallTimeout,
+		MaxIdleConnsPerHost: 16,
+		MaxAttempts:         3,
+		MaxBackoff:          time.Second,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("load aws config: %w", err)
+		return nil, err
 	}
 	q.client = sqs.NewFromConfig(awsCfg, func(o *sqs.Options) {
 		if c.Endpoint != "" {

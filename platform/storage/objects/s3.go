@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -15,14 +14,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/slipwayhq/slipway/platform/awsclient"
 	"github.com/slipwayhq/slipway/platform/derrors"
 )
 
@@ -192,47 +189,28 @@ func (s *S3) api(ctx context.Context) (*s3.Client, error) {
 		return s.client, nil
 	}
 	c := s.cfg
-	// A BuildableClient, because the config loader adjusts its transport
-	// (AWS_CA_BUNDLE, for one) and refuses a plain http.Client.
-	hc := awshttp.NewBuildableClient().
-		WithDialerOptions(func(d *net.Dialer) {
-			d.Timeout = c.ConnectTimeout
-		}).
-		WithTransportOptions(func(tr *http.Transport) {
-			tr.TLSHandshakeTimeout = c.ConnectTimeout
-			tr.ResponseHeaderTimeout = c.ResponseTimeout
-			tr.MaxIdleConnsPerHost = 32
-			s.transport.Store(tr) // the transport in use, for Close
-		})
-
-	opts := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(hc),
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = c.MaxAttempts
-				o.MaxBackoff = c.MaxBackoff
-				// The client-side retry quota would turn an outage into
-				// "quota exceeded" errors without trying; S3's own throttling
-				// (503 SlowDown) is backed off from anyway.
-				o.RateLimiter = ratelimit.None
-			})
-		}),
-	}
-	if c.Region != "" {
-		opts = append(opts, config.WithRegion(c.Region))
-	}
+	var load []func(*config.LoadOptions) error
 	if c.AccessKeyID != "" {
-		opts = append(opts, config.WithCredentialsProvider(
+		load = append(load, config.WithCredentialsProvider(
 			credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, c.SessionToken)))
 	}
 	if c.Endpoint != "" {
-		opts = append(opts,
+		load = append(load,
 			config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
 			config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired))
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	awsCfg, err := awsclient.Load(ctx, awsclient.Options{
+		Region:              c.Region,
+		ConnectTimeout:      c.ConnectTimeout,
+		ResponseTimeout:     c.ResponseTimeout,
+		MaxIdleConnsPerHost: 32,
+		MaxAttempts:         c.MaxAttempts,
+		MaxBackoff:          c.MaxBackoff,
+		Transport:           s.transport.Store, // the transport in use, for Close
+		Load:                load,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("load aws config: %w", err)
+		return nil, err
 	}
 	s.client = s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		if c.Endpoint != "" {
