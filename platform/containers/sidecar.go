@@ -90,9 +90,7 @@ func (r *Runtime) StartSidecar(ctx context.Context, spec SidecarSpec) (id string
 	}
 	defer func() {
 		if err != nil {
-			cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.CallTimeout)
-			defer cancel()
-			if rmErr := r.Remove(cleanup, created.ID); rmErr != nil {
+			if rmErr := r.removeCreated(ctx, created.ID); rmErr != nil {
 				err = fmt.Errorf("%w (and removing it: %v)", err, rmErr)
 			}
 		}
