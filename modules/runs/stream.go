@@ -4,13 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"strconv"
 	"time"
 	"unicode/utf8"
-
-	"github.com/slipwayhq/slipway/platform/derrors"
 )
 
 // maxSSELine bounds the log bytes of one data: line. A longer line goes out
@@ -334,10 +331,7 @@ func (f *follower) fromStore(ctx context.Context, limit int64) error {
 			return nil
 		}
 	}
-	rc, err := f.s.objects.GetRange(ctx, logKey(f.runID), f.offset, n)
-	if errors.Is(err, derrors.ErrNotFound) {
-		return nil // no output yet
-	}
+	rc, err := f.s.OpenLog(ctx, f.runID, f.offset, n) // empty before any output
 	if err != nil {
 		return err
 	}
