@@ -195,9 +195,19 @@ func (s *Service) EventsFrom(ctx context.Context, caller identity.Principal, id,
 	if from, err = eventCursor(field, cursor); err != nil {
 		return 0, false, err
 	}
+	if from == 0 {
+		return 0, false, nil
+	}
+	// The byte before the cursor: whether it starts a line.
 	var before [1]byte
-	_, mid, err = s.eventWindow(ctx, id, field, from, before[:])
-	return from, mid, err
+	n, err := s.readLog(ctx, id, from-1, before[:])
+	switch {
+	case err != nil:
+		return 0, false, err
+	case n == 0:
+		return 0, false, derrors.InvalidField(field, "is past the end of the run's log")
+	}
+	return from, before[0] != '\n', nil
 }
 
 // eventCursor reads a cursor of the timeline from the parameter field.
@@ -210,25 +220,6 @@ func eventCursor(field, cursor string) (int64, error) {
 		return 0, derrors.InvalidField(field, "is not a cursor this server issued")
 	}
 	return from, nil
-}
-
-// eventWindow reads the log of run id into buf: the byte before offset
-// from into buf[0], and up to len(buf)-1 bytes from it, which it returns.
-// mid is true when the byte before from is not an LF: from is inside a
-// line. An offset past the log's end is a validation error of field.
-func (s *Service) eventWindow(ctx context.Context, id, field string, from int64, buf []byte) (window []byte, mid bool, err error) {
-	if from == 0 {
-		n, err := s.readLog(ctx, id, 0, buf[1:])
-		return buf[1 : 1+n], false, err
-	}
-	n, err := s.readLog(ctx, id, from-1, buf)
-	switch {
-	case err != nil:
-		return nil, false, err
-	case n == 0:
-		return nil, false, derrors.InvalidField(field, "is past the end of the run's log")
-	}
-	return buf[1:n], buf[0] != '\n', nil
 }
 
 // readLog reads the run's log from byte off into p, as far as it goes:
