@@ -244,10 +244,8 @@ func (w *Worker) heartbeat() {
 				w.log.Warn("picking up queued runs failed", zap.Error(err))
 			}
 		}
-		if w.sweepsQueue {
-			if err := w.sweepQueue(ctx); err != nil && w.ctx.Err() == nil {
-				w.log.Warn("checking the queue for lost runs failed", zap.Error(err))
-			}
+		if err := w.sweepQueue(ctx); err != nil && w.ctx.Err() == nil {
+			w.log.Warn("checking the queue for lost runs failed", zap.Error(err))
 		}
 		if _, err := w.sweepDead(ctx); err != nil && w.ctx.Err() == nil {
 			w.log.Warn("sweeping dead instances failed", zap.Error(err))
@@ -265,7 +263,8 @@ func (w *Worker) heartbeat() {
 	}
 }
 
-// sweepQueue enqueues again the queued runs the sqs queue has lost: sends
+// sweepQueue enqueues again the queued runs the sqs queue has lost (a
+// queue.Counter, as only sqs is; it does nothing on the others): sends
 // that failed while SQS was unreachable (the run was stored all the same),
 // messages the redrive policy moved to the dead-letter queue, messages past
 // their retention. SQS holds at least one message per queued run (more

@@ -67,9 +67,6 @@ type Worker struct {
 	// fromTable is true on the postgres queue: runs are claimed from the
 	// runs table, the queue only wakes the dispatcher.
 	fromTable bool
-	// sweepsQueue is true on the sqs queue, which can lose ids: the
-	// heartbeat enqueues again the queued runs it lacks.
-	sweepsQueue bool
 	// requeues is true on the local queue: each process fills its own
 	// from the records store, at start and at each heartbeat.
 	requeues bool
@@ -116,10 +113,9 @@ func NewWorker(p WorkerParams) *Worker {
 	return &Worker{store: p.Store, queue: p.Queue, engine: p.Engine, egress: p.Egress, wsm: p.Workspaces, objects: p.Objects,
 		repos: p.Repos, secrets: p.Secrets, cfg: p.Settings.Runs, tuning: p.Tuning, log: p.Log.Named("runs.worker"),
 		hub: newLogHub(), self: Instance{ID: ids.New(InstanceIDPrefix)}, active: map[string]*activeRun{},
-		metrics:     orNop(p.Metrics),
-		fromTable:   p.Settings.QueueBackend() == queue.BackendPostgres,
-		sweepsQueue: p.Settings.QueueBackend() == queue.BackendSQS,
-		requeues:    p.Settings.QueueBackend() == queue.BackendLocal}
+		metrics:   orNop(p.Metrics),
+		fromTable: p.Settings.QueueBackend() == queue.BackendPostgres,
+		requeues:  p.Settings.QueueBackend() == queue.BackendLocal}
 }
 
 // InstanceID is this process start's id, the label of its containers.
