@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"maps"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -80,13 +79,7 @@ func (x *execution) logEgress(log io.Writer) {
 }
 
 // maskString is s with the project's secrets masked.
-func (x *execution) maskString(s string) string {
-	var b strings.Builder
-	m := x.maskSecrets(&b)
-	_, _ = m.Write([]byte(s))
-	_ = m.Close()
-	return b.String()
-}
+func (x *execution) maskString(s string) string { return x.masker.String(s) }
 
 // stopEgress stops the proxy once the agent's container has stopped, and
 // waits until its last decisions (of the connections it closes as it

@@ -27,9 +27,20 @@ func (x *execution) readSecrets(ctx context.Context) error {
 		x.log.Error("reading the project's secrets failed", zap.Error(err))
 		return fail("could not read the project's secrets")
 	}
-	x.secrets = secrets
+	x.setSecrets(secrets)
 	x.env, x.warnings = x.w.secretEnv(secrets)
 	return nil
+}
+
+// setSecrets keeps the run's secrets and builds, once, the masker of their
+// values that the log and the egress lines share.
+func (x *execution) setSecrets(secrets []access.Secret) {
+	x.secrets = secrets
+	list := make([]mask.Secret, 0, len(secrets))
+	for _, s := range secrets {
+		list = append(list, mask.Secret{Name: s.Name, Value: s.Value})
+	}
+	x.masker = mask.New(list)
 }
 
 // secretEnv is what a run's secrets add to its container's environment,
@@ -61,13 +72,7 @@ func present(name string) bool {
 // maskSecrets wraps the writer of the run's log so that every value of
 // the project's secrets reads [secret:NAME] in it, even one the agent
 // writes in pieces. Close writes what it held back.
-func (x *execution) maskSecrets(w io.Writer) *mask.Writer {
-	list := make([]mask.Secret, 0, len(x.secrets))
-	for _, s := range x.secrets {
-		list = append(list, mask.Secret{Name: s.Name, Value: s.Value})
-	}
-	return mask.NewWriter(w, list)
-}
+func (x *execution) maskSecrets(w io.Writer) *mask.Writer { return x.masker.Writer(w) }
 
 // patchWarnings names each secret whose value the patch holds (as it is,
 // or escaped in a JSON string): the patch

@@ -59,7 +59,8 @@ func TestPatchWarnings(t *testing.T) {
 // TestLogIsMasked writes a secret's value into the run's log through the
 // masking writer in two pieces: the log holds its name, never the value.
 func TestLogIsMasked(t *testing.T) {
-	x := &execution{secrets: []access.Secret{{Name: "API_KEY", Value: "sk-live-123"}}}
+	x := &execution{}
+	x.setSecrets([]access.Secret{{Name: "API_KEY", Value: "sk-live-123"}})
 	var log bytes.Buffer
 	m := x.maskSecrets(&log)
 	_, err := m.Write([]byte("key: sk-li"))

@@ -17,6 +17,7 @@ import (
 	"github.com/slipwayhq/slipway/platform/containers"
 	"github.com/slipwayhq/slipway/platform/derrors"
 	"github.com/slipwayhq/slipway/platform/egress"
+	"github.com/slipwayhq/slipway/platform/mask"
 	"github.com/slipwayhq/slipway/platform/workspace"
 )
 
@@ -72,6 +73,7 @@ type execution struct {
 	cid   string               // the container, once started
 
 	secrets  []access.Secret   // the project's, decrypted at container start
+	masker   *mask.Masker      // hides their values in the log and the egress lines
 	env      map[string]string // what they add to the container's environment
 	warnings []string          // recorded on the run
 	out      io.ReadCloser     // the container's output, attached before it started

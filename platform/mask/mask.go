@@ -55,12 +55,29 @@ type Writer struct {
 	closed bool
 }
 
-// NewWriter returns a Writer that writes to w with secrets masked. Secrets
-// with an empty value are ignored; with none left the Writer passes bytes
-// through as they come.
-func NewWriter(w io.Writer, secrets []Secret) *Writer {
-	return &Writer{w: w, m: newMatcher(secrets)}
+// Masker holds the automaton of a set of secrets, built once, for any
+// number of Writers and strings. It is safe for concurrent use.
+type Masker struct{ m *matcher }
+
+// New builds the Masker of secrets. Secrets with an empty value are
+// ignored; with none left, what it masks passes through as it is.
+func New(secrets []Secret) *Masker { return &Masker{m: newMatcher(secrets)} }
+
+// Writer returns a Writer that writes to w with the secrets masked.
+func (k *Masker) Writer(w io.Writer) *Writer { return &Writer{w: w, m: k.m} }
+
+// String returns s with the secrets masked.
+func (k *Masker) String(s string) string {
+	var b strings.Builder
+	w := k.Writer(&b)
+	_, _ = w.Write([]byte(s))
+	_ = w.Close()
+	return b.String()
 }
+
+// NewWriter returns a Writer that writes to w with secrets masked: the
+// Writer of New(secrets).
+func NewWriter(w io.Writer, secrets []Secret) *Writer { return New(secrets).Writer(w) }
 
 // Write takes p and writes on everything that can no longer be part of a
 // secret's value, masked. It reports len(p) unless the writer underneath

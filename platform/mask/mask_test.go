@@ -248,3 +248,17 @@ func TestWriteAfterClose(t *testing.T) {
 	require.ErrorIs(t, err, ErrClosed)
 	require.Equal(t, "xab", got.String())
 }
+
+// TestMaskerServesManyWritersAtOnce builds the automaton once and masks
+// through it from several goroutines (run with -race), as a run's log and
+// its egress lines do.
+func TestMaskerServesManyWritersAtOnce(t *testing.T) {
+	m := New([]Secret{{"KEY", "s3cr3t"}})
+	done := make(chan string, 8)
+	for range 8 {
+		go func() { done <- m.String("host s3cr3t.example.com") }()
+	}
+	for range 8 {
+		require.Equal(t, "host [secret:KEY].example.com", <-done)
+	}
+}
