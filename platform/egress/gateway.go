@@ -79,10 +79,17 @@ type Gateway struct {
 	cfg    Config
 	log    *zap.Logger
 
-	mu      sync.Mutex // held while the image or an outside network is made
+	imageMu sync.Mutex // held while the image is made
 	image   string
+
+	mu      sync.Mutex        // held while an outside network is made
 	outside map[string]string // instance id → id of the network created for it
 	paths   map[*Path]struct{}
+
+	// prepared is closed when the image work Start began has ended;
+	// cancelPrepare ends it early. Both are nil before Start.
+	prepared      chan struct{}
+	cancelPrepare context.CancelFunc
 }
 
 // NewGateway returns a Gateway. It does no I/O.
@@ -105,11 +112,13 @@ func (g *Gateway) binary() (string, error) {
 	return os.Executable()
 }
 
-// Start checks that the proxy binary can run in an empty image and, when
-// Docker answers, makes the proxy image and removes images of older
-// binaries. A binary that cannot work fails the start; Docker being away
-// does not (the first run makes the image).
-func (g *Gateway) Start(ctx context.Context) error {
+// Start checks that the proxy binary can run in an empty image, and
+// begins making the proxy image (and removing images of older binaries) in
+// the background: hashing the binary and asking Docker take longer than a
+// start may (architecture.md: under 50 ms), and the first run waits for the
+// image anyway. A binary that cannot work fails the start; Docker being
+// away does not (the first run makes the image).
+func (g *Gateway) Start(context.Context) error {
 	bin, err := g.binary()
 	if err != nil {
 		return fmt.Errorf("egress: the proxy binary: %w", err)
@@ -117,21 +126,40 @@ func (g *Gateway) Start(ctx context.Context) error {
 	if err := checkStatic(bin); err != nil {
 		return fmt.Errorf("egress (runs.network is allowlist): %w", err)
 	}
+	// Not the hook's context: it ends when the start does.
+	ctx, cancel := context.WithCancel(context.Background())
+	g.prepared, g.cancelPrepare = make(chan struct{}), cancel
+	go func() {
+		defer close(g.prepared)
+		g.prepareImage(ctx)
+	}()
+	return nil
+}
+
+// prepareImage makes the proxy image and removes older ones, and logs how
+// it went.
+func (g *Gateway) prepareImage(ctx context.Context) {
 	began := time.Now()
 	ref, err := g.ensureImage(ctx)
 	if err != nil {
-		g.log.Warn("egress proxy image not made at start; the first run will try again", zap.Error(err))
-		return nil
+		if ctx.Err() == nil {
+			g.log.Warn("egress proxy image not made at start; the first run will try again", zap.Error(err))
+		}
+		return
 	}
 	removed := g.docker.RemoveImages(ctx, ImageRepo, ref)
 	g.log.Info("egress proxy image ready", zap.String("image", ref), zap.Duration("took", time.Since(began)),
 		zap.Int("old_images_removed", removed))
-	return nil
 }
 
-// Stop removes the paths still open and the outside networks this Gateway
-// created. It runs after the runs module has removed its containers.
+// Stop ends the image work Start began, then removes the paths still open
+// and the outside networks this Gateway created. It runs after the runs
+// module has removed its containers.
 func (g *Gateway) Stop(ctx context.Context) error {
+	if g.prepared != nil {
+		g.cancelPrepare()
+		<-g.prepared
+	}
 	g.mu.Lock()
 	paths := make([]*Path, 0, len(g.paths))
 	for p := range g.paths {
@@ -154,8 +182,8 @@ func (g *Gateway) Stop(ctx context.Context) error {
 
 // ensureImage makes the proxy image unless the Docker host has it.
 func (g *Gateway) ensureImage(ctx context.Context) (string, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	g.imageMu.Lock()
+	defer g.imageMu.Unlock()
 	bin, err := g.binary()
 	if err != nil {
 		return "", err

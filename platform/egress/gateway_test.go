@@ -417,3 +417,97 @@ func TestMeasureProxy(t *testing.T) {
 	t.Logf("round trip of a line: direct %v, inside a tunnel %v (mean of %d)", directRTT, tunnelRTT, n)
 	require.NoError(t, path.Close(ctx))
 }
+
+// gatedDocker is the real runtime whose HasImage waits until gate is
+// closed (or its context ends), so a test can hold a Gateway's image work
+// where it is.
+type gatedDocker struct {
+	*containers.Runtime
+	gate     chan struct{}
+	asked    chan struct{} // a value each time HasImage is called
+	returned chan struct{} // a value each time HasImage returns
+}
+
+func newGatedDocker(rt *containers.Runtime) *gatedDocker {
+	return &gatedDocker{Runtime: rt, gate: make(chan struct{}), asked: make(chan struct{}, 16), returned: make(chan struct{}, 16)}
+}
+
+func (d *gatedDocker) HasImage(ctx context.Context, ref string) (bool, error) {
+	d.asked <- struct{}{}
+	defer func() { d.returned <- struct{}{} }()
+	select {
+	case <-d.gate:
+		return d.Runtime.HasImage(ctx, ref)
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+// within fails the test unless done is closed, or has a value, within a
+// minute; it bounds a wait that would otherwise hang, it is not a delay.
+func within(t *testing.T, what string, done <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("%s did not happen within a minute", what)
+	}
+}
+
+// inBackground runs f and closes the returned channel when it has
+// returned, with its error in *err.
+func inBackground(f func() error, err *error) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		*err = f()
+	}()
+	return done
+}
+
+// TestGatewayStartDoesNotWaitForTheImage: hashing the proxy binary and
+// asking Docker take longer than a start may (under 50 ms), so Start
+// returns while the image is still being made; Stop ends that work and
+// waits for it, and a run opened meanwhile gets the image once it is made.
+func TestGatewayStartDoesNotWaitForTheImage(t *testing.T) {
+	e := newDockerEnv(t)
+	ctx := context.Background()
+	cfg := egress.Config{Policy: egress.Policy{Allow: allowlist(t, "api.openai.com:443")}, ProxyBinary: e.bin}
+	var err error
+
+	held := newGatedDocker(e.rt)
+	g := egress.NewGateway(held, cfg, zaptest.NewLogger(t))
+	within(t, "Start, with Docker not answering", inBackground(func() error { return g.Start(ctx) }, &err))
+	require.NoError(t, err)
+	within(t, "the image work asking Docker", held.asked)
+	within(t, "Stop, with the image work still waiting for Docker", inBackground(func() error { return g.Stop(ctx) }, &err))
+	require.NoError(t, err)
+	select {
+	case <-held.returned:
+	default:
+		t.Fatal("Stop returned before the image work it began had ended")
+	}
+
+	released := newGatedDocker(e.rt)
+	g = egress.NewGateway(released, cfg, zaptest.NewLogger(t))
+	within(t, "Start", inBackground(func() error { return g.Start(ctx) }, &err))
+	require.NoError(t, err)
+	within(t, "the image work asking Docker", released.asked)
+	var path *egress.Path
+	opened := inBackground(func() (err error) { path, err = g.Open(ctx, "run-early", e.instance); return err }, &err)
+	close(released.gate)
+	within(t, "Open", opened)
+	require.NoError(t, err)
+	require.NoError(t, path.Close(ctx))
+	require.NoError(t, g.Stop(ctx))
+}
+
+// TestGatewayStartRefusesADynamicBinary: the proxy's image holds nothing
+// but the binary, so one that needs a dynamic loader fails the start at
+// once, before any run finds out.
+func TestGatewayStartRefusesADynamicBinary(t *testing.T) {
+	g := egress.NewGateway(nil, egress.Config{ProxyBinary: "/bin/sh"}, zaptest.NewLogger(t))
+	err := g.Start(context.Background())
+	require.ErrorContains(t, err, "dynamically linked")
+	require.NoError(t, g.Stop(context.Background()), "nothing was begun")
+}
