@@ -509,18 +509,19 @@ func report(targets []*target) {
 	for _, t := range targets {
 		byName[t.name] = t
 	}
-	for _, pair := range [][2]string{
-		{"GET /v1/projects/{id} json +metrics", "GET /v1/projects/{id} json"},
-		{"GET /v1/projects/{id} postgres +metrics", "GET /v1/projects/{id} postgres"},
+	for _, pair := range [][3]string{
+		{"GET /v1/projects/{id} postgres", "bare fiber+pgx same read", "bare"},
+		{"GET /v1/projects/{id} json +metrics", "GET /v1/projects/{id} json", "off"},
+		{"GET /v1/projects/{id} postgres +metrics", "GET /v1/projects/{id} postgres", "off"},
 	} {
-		on, off := byName[pair[0]], byName[pair[1]]
-		if on == nil || off == nil || len(on.runs) != len(off.runs) {
+		a, b := byName[pair[0]], byName[pair[1]]
+		if a == nil || b == nil || len(a.runs) != len(b.runs) {
 			continue
 		}
 		var rs []string
-		for i := range on.runs {
-			rs = append(rs, fmt.Sprintf("%.2f", on.runs[i].rps/off.runs[i].rps))
+		for i := range a.runs {
+			rs = append(rs, fmt.Sprintf("%.2f", a.runs[i].rps/b.runs[i].rps))
 		}
-		fmt.Printf("per round %-38s / off: %s\n", pair[0], strings.Join(rs, " "))
+		fmt.Printf("per round %-38s / %s: %s\n", pair[0], pair[2], strings.Join(rs, " "))
 	}
 }

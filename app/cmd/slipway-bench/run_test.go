@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -43,4 +45,32 @@ func TestTeeLogBareServer(t *testing.T) {
 	require.Equal(t, in, out.String())
 	require.Len(t, listening, 1)
 	require.Empty(t, started)
+}
+
+// TestReportPrintsThePostgresRatioOfEachRound: the median ratio hides how
+// far the rounds spread, which is the noise it has to be read against.
+func TestReportPrintsThePostgresRatioOfEachRound(t *testing.T) {
+	pg := &target{name: "GET /v1/projects/{id} postgres", runs: []result{{rps: 100}, {rps: 300}}}
+	bare := &target{name: "bare fiber+pgx same read", runs: []result{{rps: 200}, {rps: 400}}}
+	out := captureStdout(t, func() { report([]*target{pg, bare}) })
+	require.Contains(t, out, "per round GET /v1/projects/{id} postgres")
+	require.Contains(t, out, "/ bare: 0.50 0.75\n")
+}
+
+func captureStdout(t *testing.T, f func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	saved := os.Stdout
+	os.Stdout = w
+	t.Cleanup(func() { os.Stdout = saved })
+	done := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(r)
+		done <- string(b)
+	}()
+	f()
+	os.Stdout = saved
+	require.NoError(t, w.Close())
+	return <-done
 }
