@@ -47,7 +47,10 @@ func AccessLog(log *zap.Logger) fiber.Handler {
 		if !c.Response().IsBodyStream() {
 			bytes = len(c.Response().Body())
 		}
-		fields := []zap.Field{
+		// Sized for every field at once: a literal of eight grown by the
+		// ninth allocated 1.5 KiB per request, a third of a read's garbage.
+		fields := make([]zap.Field, 0, 9)
+		fields = append(fields,
 			zap.String("request_id", id),
 			zap.String("method", c.Method()),
 			zap.String("route", route),
@@ -56,7 +59,7 @@ func AccessLog(log *zap.Logger) fiber.Handler {
 			zap.Duration("latency", time.Since(start)),
 			zap.Int("bytes", bytes), // -1: streamed
 			zap.String("remote", ClientAddrOf(c).String()),
-		}
+		)
 		if uid, ok := c.Locals(UserIDKey).(string); ok && uid != "" {
 			fields = append(fields, zap.String("user_id", uid))
 		}
