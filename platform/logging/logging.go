@@ -83,7 +83,7 @@ func New(lc fx.Lifecycle, s *settings.Settings) (*zap.Logger, error) {
 // when core is enabled for its level and then writes it to all of core, so
 // around a Tee every member would get every entry any member wants. Use
 // RedactEach for several destinations.
-func Redact(core zapcore.Core) zapcore.Core { return redactCore{core, &keyVerdicts{}} }
+func Redact(core zapcore.Core) zapcore.Core { return &redactCore{core, &keyVerdicts{}} }
 
 // RedactEach redacts each core on its own and tees them, so each keeps its
 // own level: a core set to warnings gets no info entry because another core
@@ -92,11 +92,13 @@ func RedactEach(cores ...zapcore.Core) zapcore.Core {
 	verdicts := &keyVerdicts{}
 	out := make([]zapcore.Core, len(cores))
 	for i, c := range cores {
-		out[i] = redactCore{c, verdicts}
+		out[i] = &redactCore{c, verdicts}
 	}
 	return zapcore.NewTee(out...)
 }
 
+// redactCore is used by pointer: Check hands the core to the entry as an
+// interface, and a struct value there is an allocation on every log line.
 type redactCore struct {
 	zapcore.Core
 	verdicts *keyVerdicts
@@ -116,18 +118,18 @@ func (v *keyVerdicts) secret(key string) bool {
 	return verdict
 }
 
-func (c redactCore) With(fields []zapcore.Field) zapcore.Core {
-	return redactCore{c.Core.With(c.redactFields(fields)), c.verdicts}
+func (c *redactCore) With(fields []zapcore.Field) zapcore.Core {
+	return &redactCore{c.Core.With(c.redactFields(fields)), c.verdicts}
 }
 
-func (c redactCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+func (c *redactCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
 	if c.Enabled(e.Level) {
 		return ce.AddCore(e, c)
 	}
 	return ce
 }
 
-func (c redactCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+func (c *redactCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	return c.Core.Write(e, c.redactFields(fields))
 }
 
@@ -145,7 +147,7 @@ func IsSecretKey(key string) bool {
 	return false
 }
 
-func (c redactCore) redactFields(fields []zapcore.Field) []zapcore.Field {
+func (c *redactCore) redactFields(fields []zapcore.Field) []zapcore.Field {
 	for i := range fields {
 		if c.verdicts.secret(fields[i].Key) {
 			// Copy on first hit so the caller's slice stays untouched.
