@@ -174,7 +174,7 @@ func (s *Server) Start(context.Context) error {
 	s.log.Info("listening", zap.String("addr", ln.Addr().String()))
 	go func() {
 		defer close(s.done)
-		if err := s.app.Listener(ln); err != nil && !errors.Is(err, net.ErrClosed) {
+		if err := s.app.Listener(newLingerListener(ln, serverLinger)); err != nil && !errors.Is(err, net.ErrClosed) {
 			s.log.Error("http server stopped", zap.Error(err))
 			_ = s.shutdowner.Shutdown(fx.ExitCode(1))
 		}
