@@ -7,17 +7,9 @@
 package modelapi
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
-	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"net/netip"
@@ -26,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/slipwayhq/slipway/platform/testenv/testtls"
 )
 
 // MaxBody bounds a request's body; larger requests fail the test.
@@ -70,7 +64,10 @@ type Server struct {
 // The server stops when the test ends, after the requests in flight.
 func Start(t testing.TB, host netip.Addr, script ...Turn) *Server {
 	t.Helper()
-	caPEM, cert, err := certificates(host)
+	if !host.IsValid() {
+		t.Fatal("modelapi: no host address")
+	}
+	caPEM, cert, err := testtls.Issue(nil, []net.IP{host.AsSlice()})
 	if err != nil {
 		t.Fatalf("modelapi: %v", err)
 	}
@@ -351,45 +348,4 @@ func hasOutput(typ, callID string, out *string) func(Request) error {
 		}
 		return fmt.Errorf("the input has no %s for %s", typ, callID)
 	}
-}
-
-// certificates makes a CA and a server certificate for host signed by it.
-func certificates(host netip.Addr) (caPEM []byte, cert tls.Certificate, err error) {
-	if !host.IsValid() {
-		return nil, cert, errors.New("no host address")
-	}
-	now := time.Now()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, cert, err
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "slipway modelapi test CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, cert, err
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, cert, err
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, cert, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: host.String()},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IPAddresses: []net.IP{host.AsSlice()},
-		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, cert, err
-	}
-	cert = tls.Certificate{Certificate: [][]byte{der, caDER}, PrivateKey: key}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), cert, nil
 }
