@@ -125,14 +125,16 @@ func (s *Service) eventPage(ctx context.Context, r *Run, in EventsInput) (EventP
 	return page, nil
 }
 
-// logReader reads a run's log on from an offset, as readLog does, but
-// through one ranged read of the store for as long as the store has the
-// bytes: reading megabytes in small pieces costs one request, not one a
-// piece.
+// logReader reads a run's log on from an offset: the bytes the object
+// store has and, for a run worked on this instance, those its log writer
+// has not stored yet, as a follower sees them. It reads the store through
+// one ranged read for as long as the store has the bytes: reading
+// megabytes in small pieces costs one request, not one a piece.
 type logReader struct {
 	s     *Service
 	id    string
 	off   int64         // the next byte's offset
+	end   int64         // nothing at or past it is read (nor asked of the store); 0: no end
 	lw    *logWriter    // the run's writer, when worked on this instance
 	rc    io.ReadCloser // an open range of the stored log from off, if any
 	until int64         // where the range ends, with a live writer
@@ -142,6 +144,12 @@ type logReader struct {
 // read reads the next bytes into p; 0 at the log's end (for now).
 func (r *logReader) read(ctx context.Context, p []byte) (int, error) {
 	for {
+		if r.end > 0 {
+			if r.off >= r.end {
+				return 0, nil
+			}
+			p = p[:min(int64(len(p)), r.end-r.off)]
+		}
 		if r.rc == nil {
 			n := int64(-1) // to the stored log's end
 			if r.lw != nil {
@@ -154,6 +162,9 @@ func (r *logReader) read(ctx context.Context, p []byte) (int, error) {
 			}
 			if r.ended {
 				return 0, nil
+			}
+			if r.end > 0 && (n < 0 || n > r.end-r.off) {
+				n = r.end - r.off
 			}
 			rc, err := r.s.OpenLog(ctx, r.id, r.off, n)
 			if err != nil {
@@ -199,8 +210,10 @@ func (s *Service) EventsFrom(ctx context.Context, caller identity.Principal, id,
 		return 0, false, nil
 	}
 	// The byte before the cursor: whether it starts a line.
+	lr := &logReader{s: s, id: id, off: from - 1, end: from, lw: s.worker.liveLog(id)}
+	defer lr.close()
 	var before [1]byte
-	n, err := s.readLog(ctx, id, from-1, before[:])
+	n, err := lr.read(ctx, before[:])
 	switch {
 	case err != nil:
 		return 0, false, err
@@ -220,48 +233,4 @@ func eventCursor(field, cursor string) (int64, error) {
 		return 0, derrors.InvalidField(field, "is not a cursor this server issued")
 	}
 	return from, nil
-}
-
-// readLog reads the run's log from byte off into p, as far as it goes:
-// the bytes the object store has, and, for a run worked on this
-// instance, those its log writer has not stored yet, as a follower sees
-// them. It returns how many bytes it read.
-func (s *Service) readLog(ctx context.Context, id string, off int64, p []byte) (int, error) {
-	lw := s.worker.liveLog(id)
-	got := 0
-	for got < len(p) {
-		pos := off + int64(got)
-		want := len(p) - got
-		if lw != nil {
-			v := lw.readAt(pos, p[got:])
-			if v.n > 0 {
-				got += v.n
-				continue
-			}
-			if pos >= v.total {
-				break
-			}
-			want = int(min(int64(want), v.flushed-pos)) // the store has these
-		}
-		k, err := s.readStored(ctx, id, pos, p[got:got+want])
-		got += k
-		if err != nil || lw == nil || k == 0 {
-			return got, err
-		}
-	}
-	return got, nil
-}
-
-// readStored reads the stored log from byte off into p, as far as it goes.
-func (s *Service) readStored(ctx context.Context, id string, off int64, p []byte) (int, error) {
-	rc, err := s.OpenLog(ctx, id, off, int64(len(p)))
-	if err != nil {
-		return 0, err
-	}
-	defer rc.Close()
-	n, err := io.ReadFull(rc, p)
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		err = nil
-	}
-	return n, err
 }
