@@ -198,7 +198,6 @@ var (
 type eventEncoder struct {
 	w    *bufio.Writer
 	scan *eventScanner
-	sent bool  // events were written since the last flush
 	err  error // the first failed write
 }
 
@@ -214,16 +213,15 @@ func (e *eventEncoder) send(ev RunEvent) bool {
 		e.err = err
 		return false
 	}
-	e.sent = true
 	return true
 }
 
-// flush sends the events written so far.
+// flush sends the events written so far; with none buffered it writes
+// nothing (bufio's Flush does nothing then).
 func (e *eventEncoder) flush() error {
-	if e.err != nil || !e.sent {
+	if e.err != nil {
 		return e.err
 	}
-	e.sent = false
 	return e.w.Flush()
 }
 
